@@ -1,0 +1,301 @@
+"""Files the lab renders: Kafka/Connect properties, log4j2 configs, the service script, sshd_config."""
+from __future__ import annotations
+
+from . import config as C
+from .config import HostSpec
+
+
+def server_properties(h: HostSpec) -> str:
+    return f"""\
+# Written by the kafka-tls lab at first creation of this host (pristine plaintext).
+# From now on this file belongs to the program under test.
+process.roles=broker,controller
+node.id={h.node_id}
+controller.quorum.voters={C.quorum_voters()}
+controller.listener.names=CONTROLLER
+listeners=PLAINTEXT://{h.address}:{C.BROKER_PORT},CONTROLLER://{h.address}:{C.CONTROLLER_PORT}
+advertised.listeners=PLAINTEXT://{h.name}:{C.BROKER_PORT}
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
+log.dirs={C.DATA_DIR}
+num.partitions=3
+default.replication.factor=3
+min.insync.replicas=2
+offsets.topic.replication.factor=3
+transaction.state.log.replication.factor=3
+transaction.state.log.min.isr=2
+share.coordinator.state.topic.replication.factor=3
+share.coordinator.state.topic.min.isr=2
+auto.create.topics.enable=false
+group.initial.rebalance.delay.ms=0
+num.network.threads=2
+num.io.threads=4
+num.recovery.threads.per.data.dir=1
+log.retention.hours=24
+log.segment.bytes=16777216
+"""
+
+
+def connect_properties(h: HostSpec) -> str:
+    return f"""\
+# Written by the kafka-tls lab at first creation of this host (pristine plaintext).
+# From now on this file belongs to the program under test.
+bootstrap.servers={C.bootstrap_servers()}
+group.id=connect-cluster
+key.converter=org.apache.kafka.connect.json.JsonConverter
+value.converter=org.apache.kafka.connect.json.JsonConverter
+key.converter.schemas.enable=false
+value.converter.schemas.enable=false
+config.storage.topic=connect-configs
+offset.storage.topic=connect-offsets
+status.storage.topic=connect-status
+config.storage.replication.factor=3
+offset.storage.replication.factor=3
+status.storage.replication.factor=3
+offset.flush.interval.ms=10000
+listeners=http://{h.address}:{C.CONNECT_PORT}
+rest.advertised.host.name={h.name}
+rest.advertised.port={C.CONNECT_PORT}
+rest.advertised.listener=http
+# FileStream connectors (connect-file) are on the worker classpath ({C.LIBS_ON_HOST}/*)
+plugin.path={C.OPT_KAFKA}/plugins
+"""
+
+
+def host_env(h: HostSpec, lab_dir: str) -> str:
+    return (
+        f"HOST_NAME={h.name}\nHOST_SHORT={h.short}\nHOST_ADDR={h.address}\n"
+        f"HOST_ROLE={h.role}\nKAFKA_TLS_LAB_DIR={lab_dir}\n"
+    )
+
+
+LOG4J2_SERVICE = """\
+# Log4j2 config of the lab's services: one file per service in ${sys:kafka.logs.dir}
+status = warn
+name = kafka-lab
+appender.file.type = File
+appender.file.name = FILE
+appender.file.fileName = ${sys:kafka.logs.dir}/${sys:kafka.log.name}.log
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = FILE
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+logger.controller.name = kafka.controller
+logger.controller.level = INFO
+logger.reflections.name = org.reflections
+logger.reflections.level = ERROR
+"""
+
+LOG4J2_TOOLS = """\
+# Log4j2 config for command-line tools run by the lab: warnings to stderr
+status = warn
+name = kafka-lab-tools
+appender.err.type = Console
+appender.err.name = STDERR
+appender.err.target = SYSTEM_ERR
+appender.err.layout.type = PatternLayout
+appender.err.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.err.ref = STDERR
+"""
+
+
+def java_cmd_script(libs: str, log4j_tools: str) -> str:
+    return f"""#!/bin/sh
+# Run a Kafka main class on this machine with the lab's Kafka libs:
+#   kafka-java org.apache.kafka.tools.TopicCommand --bootstrap-server ... --list
+exec java ${{KAFKA_HEAP_OPTS:--Xms64m -Xmx512m}} -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \\
+  -Dlog4j2.configurationFile={log4j_tools} -cp '{libs}/*' "$@"
+"""
+
+
+SSHD_CONFIG = """\
+# sshd of lab host {name} (kafka-tls lab)
+Port {port}
+ListenAddress {address}
+HostKey {host_key}
+PidFile {pid_file}
+AuthorizedKeysFile {authorized_keys}
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+PrintMotd no
+PrintLastLog no
+UseDNS no
+MaxStartups 50:30:100
+MaxSessions 50
+SetEnv KAFKA_TLS_LAB_DIR={lab_dir}
+Subsystem sftp internal-sftp
+"""
+
+
+SERVICE_SCRIPT = r"""#!/bin/bash
+# kafka-service {start|stop|restart|status} {kafka|kafka-connect}
+# The lab's stand-in for `systemctl <action> kafka`. Same path on every lab host.
+set -u
+. /opt/kafka/host.env
+export KAFKA_TLS_LAB_DIR HOST_NAME
+
+ACTION=${1:-}
+SVC=${2:-}
+LIBS=/opt/kafka/libs
+LOG_DIR=/var/log/kafka
+RUN_DIR=/var/lib/kafka/run
+START_TIMEOUT=${KAFKA_SERVICE_START_TIMEOUT:-90}
+STOP_TIMEOUT=${KAFKA_SERVICE_STOP_TIMEOUT:-30}
+
+usage() { echo "usage: kafka-service {start|stop|restart|status} {kafka|kafka-connect}" >&2; exit 2; }
+
+case "$SVC" in
+  kafka)
+    MAIN=kafka.Kafka; CONF=/etc/kafka/server.properties; LOGNAME=server ;;
+  kafka-connect)
+    MAIN=org.apache.kafka.connect.cli.ConnectDistributed; CONF=/etc/kafka/connect-avro-distributed.properties; LOGNAME=connect ;;
+  *) usage ;;
+esac
+HEAP=${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}
+PIDFILE=$RUN_DIR/$SVC.pid
+OUT=$LOG_DIR/$SVC.out
+
+log() { echo "kafka-service[$HOST_NAME] $*"; }
+
+# pid of the running service, or nothing
+running_pid() {
+  [ -r "$PIDFILE" ] || return 1
+  local pid; pid=$(cat "$PIDFILE" 2>/dev/null)
+  [ -n "$pid" ] && [ -d "/proc/$pid" ] || return 1
+  local state; state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)
+  [ "$state" != "Z" ] || return 1
+  tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -- " $MAIN " || return 1
+  echo "$pid"
+}
+
+tcp_open() {  # host port
+  timeout 3 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null
+}
+
+http_ok() {  # host port -> 0 if GET / answers 200
+  timeout 5 bash -c '
+    exec 3<>/dev/tcp/$0/$1 || exit 1
+    printf "GET / HTTP/1.0\r\nHost: %s\r\n\r\n" "$0" >&3
+    IFS= read -r line <&3 || exit 1
+    case "$line" in *" 200"*) exit 0;; *) exit 1;; esac' "$1" "$2" 2>/dev/null
+}
+
+# listener endpoints "host port scheme" from the `listeners=` line of the config file
+endpoints() {
+  local line
+  line=$(grep -E '^[[:space:]]*listeners[[:space:]]*=' "$CONF" | tail -n 1 | sed -E 's/^[^=]*=[[:space:]]*//')
+  if [ -z "$line" ]; then
+    if [ "$SVC" = kafka-connect ]; then line="http://:8083"; else line="PLAINTEXT://:9092"; fi
+  fi
+  local IFS=','
+  for l in $line; do
+    l=$(echo "$l" | tr -d '[:space:]')
+    [ -n "$l" ] || continue
+    local scheme=${l%%://*} rest=${l#*://}
+    local port=${rest##*:} host=${rest%:*}
+    host=${host#[}; host=${host%]}
+    case "$host" in ""|0.0.0.0|::) host=$HOST_ADDR ;; esac
+    echo "$host $port $scheme"
+  done
+}
+
+is_up() {
+  local pid; pid=$(running_pid) || return 1
+  local any=0 host port scheme
+  while read -r host port scheme; do
+    any=1
+    tcp_open "$host" "$port" || return 1
+    if [ "$SVC" = kafka-connect ] && [ "$scheme" = http ]; then
+      http_ok "$host" "$port" || return 1
+    fi
+  done < <(endpoints)
+  [ "$any" = 1 ]
+}
+
+tail_logs() {
+  echo "----- tail of $LOG_DIR/$LOGNAME.log -----" >&2
+  tail -n 40 "$LOG_DIR/$LOGNAME.log" >&2 2>/dev/null
+  echo "----- tail of $OUT -----" >&2
+  tail -n 20 "$OUT" >&2 2>/dev/null
+}
+
+wait_up() {
+  local start=$SECONDS pid
+  while :; do
+    if ! pid=$(running_pid); then
+      log "$SVC exited during start-up" >&2
+      tail_logs; return 1
+    fi
+    if is_up; then
+      log "$SVC is up (pid $pid, $((SECONDS - start))s): $(endpoints | awk '{printf "%s:%s ", $1, $2}')"
+      return 0
+    fi
+    if [ $((SECONDS - start)) -ge "$START_TIMEOUT" ]; then
+      log "$SVC did not come up within ${START_TIMEOUT}s (pid $pid)" >&2
+      tail_logs; return 1
+    fi
+    sleep 1
+  done
+}
+
+do_start() {
+  local pid
+  if pid=$(running_pid); then
+    log "$SVC already running (pid $pid)"
+    wait_up; return
+  fi
+  [ -r "$CONF" ] || { log "missing $CONF" >&2; return 1; }
+  mkdir -p "$RUN_DIR" "$LOG_DIR"
+  echo "===== start $(date -Is) =====" >> "$OUT"
+  # setsid: the JVM outlives the ssh session; the env marks it as a lab process
+  setsid java $HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
+    -Djava.awt.headless=true -Dkafka.lab.host="$HOST_NAME" \
+    -Dlog4j2.configurationFile=/opt/kafka/config/log4j2.properties \
+    -Dkafka.logs.dir="$LOG_DIR" -Dkafka.log.name="$LOGNAME" \
+    -cp "$LIBS/*" $MAIN "$CONF" >> "$OUT" 2>&1 < /dev/null &
+  pid=$!
+  echo "$pid" > "$PIDFILE"
+  log "$SVC starting (pid $pid)"
+  wait_up
+}
+
+do_stop() {
+  local pid
+  if ! pid=$(running_pid); then
+    rm -f "$PIDFILE"; log "$SVC not running"; return 0
+  fi
+  kill -TERM "$pid" 2>/dev/null
+  local start=$SECONDS
+  while running_pid >/dev/null; do
+    if [ $((SECONDS - start)) -ge "$STOP_TIMEOUT" ]; then
+      log "$SVC (pid $pid) did not stop within ${STOP_TIMEOUT}s: SIGKILL"
+      kill -KILL "$pid" 2>/dev/null
+      while running_pid >/dev/null; do sleep 0.2; done
+      break
+    fi
+    sleep 0.2
+  done
+  rm -f "$PIDFILE"
+  log "$SVC stopped (pid $pid, $((SECONDS - start))s)"
+}
+
+case "$ACTION" in
+  start) do_start ;;
+  stop) do_stop ;;
+  restart) do_stop && do_start ;;
+  status)
+    if pid=$(running_pid); then
+      if is_up; then log "$SVC running (pid $pid), listeners up"; exit 0; fi
+      log "$SVC running (pid $pid), listeners not (yet) up"; exit 1
+    fi
+    log "$SVC not running"; exit 3 ;;
+  *) usage ;;
+esac
+"""
