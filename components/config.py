@@ -1,0 +1,394 @@
+"""The stack config: typed models and validation.
+
+Pure: no Pulumi here. ``validate_config`` takes the raw values of every ``kafka-tls:*`` config
+key and returns a ``ClusterConfig``, or raises ``ConfigError`` carrying one message per problem,
+each naming its key path (``kafka-tls:brokers[2].host``) and what to do.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from enum import Enum
+from pathlib import Path
+from typing import Any, Optional
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+NAMESPACE = "kafka-tls"
+# keytool refuses store passwords shorter than this.
+MIN_STORE_PASSWORD_LENGTH = 6
+_HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+class ConfigError(ValueError):
+    """Raised with every problem found in the stack config at once."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class StoreType(str, Enum):
+    PKCS12 = "PKCS12"
+    JKS = "JKS"
+    PEM = "PEM"
+
+
+class KeyCustody(str, Enum):
+    HOST = "host"  # keytool makes the key on the host; it never leaves it
+    STACK = "stack"  # pulumi-tls makes the key; it lives in the state as a secret
+
+
+class KeyAlgorithm(str, Enum):
+    ECDSA = "ECDSA"
+    RSA = "RSA"
+
+
+class ClientAuth(str, Enum):
+    NONE = "none"
+    REQUESTED = "requested"
+    REQUIRED = "required"
+
+
+class ListenerMode(str, Enum):
+    PLAINTEXT_AND_SSL = "PLAINTEXT+SSL"  # the seed's choice: clients may use either
+    SSL_ONLY = "SSL"
+
+
+class Protocol(str, Enum):
+    PLAINTEXT = "PLAINTEXT"
+    SSL = "SSL"
+
+
+class _Model(BaseModel):
+    # camelCase keys in YAML, typos are errors, values are not coerced silently.
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+
+def is_valid_hostname(name: str) -> bool:
+    """True for a DNS name made of RFC 1123 labels (not an IP address)."""
+    if not name or len(name) > 253 or is_ip_address(name):
+        return False
+    return all(_HOSTNAME_LABEL.match(label) for label in name.rstrip(".").split("."))
+
+
+def is_ip_address(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+        return True
+    except ValueError:
+        return False
+
+
+class Host(_Model):
+    """One machine: a broker or a Connect worker."""
+
+    name: str = Field(description="Short unique name; resource names derive from it.")
+    host: str = Field(description="DNS name clients and peers dial; first SAN.")
+    address: str = Field(description="IP address the host is dialled by; an IP SAN; SSH goes here.")
+    host_key: str = Field(description="The host's SSH public host key ('ssh-ed25519 AAAA...'), pinned.")
+    node_id: Optional[int] = Field(None, description="KRaft node.id (brokers only).")
+    extra_dns_names: list[str] = Field(default_factory=list, description="More DNS SANs.")
+    extra_ip_addresses: list[str] = Field(default_factory=list, description="More IP SANs.")
+    bind_address: str = Field("", description="Address the listeners bind to; empty = all interfaces.")
+    properties: dict[str, str] = Field(default_factory=dict, description="Per-host property overrides.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", v):
+            raise ValueError("use lower-case letters, digits and '-' (it names resources), e.g. 'broker-1'")
+        return v
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        if not is_valid_hostname(v):
+            raise ValueError(f"'{v}' is not a valid DNS name; give the name clients dial, e.g. 'kafka-1.example.com'")
+        return v
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        if not is_ip_address(v):
+            raise ValueError(f"'{v}' is not an IP address; give the address the host is dialled by")
+        return v
+
+    @field_validator("extra_dns_names")
+    @classmethod
+    def _extra_dns(cls, v: list[str]) -> list[str]:
+        bad = [n for n in v if not is_valid_hostname(n)]
+        if bad:
+            raise ValueError(f"not valid DNS names: {', '.join(bad)}")
+        return v
+
+    @field_validator("extra_ip_addresses")
+    @classmethod
+    def _extra_ip(cls, v: list[str]) -> list[str]:
+        bad = [a for a in v if not is_ip_address(a)]
+        if bad:
+            raise ValueError(f"not IP addresses: {', '.join(bad)}")
+        return v
+
+    @field_validator("bind_address")
+    @classmethod
+    def _bind(cls, v: str) -> str:
+        if v and not is_ip_address(v) and not is_valid_hostname(v):
+            raise ValueError(f"'{v}' is neither an IP address nor a DNS name; leave it empty to bind all interfaces")
+        return v
+
+    @field_validator("host_key")
+    @classmethod
+    def _host_key(cls, v: str) -> str:
+        parts = v.split()
+        if len(parts) < 2 or not parts[0].startswith(("ssh-", "ecdsa-")):
+            raise ValueError("give the host's public key line, e.g. the output of 'ssh-keyscan -t ed25519 HOST' without the host name")
+        return v
+
+    @property
+    def dns_names(self) -> list[str]:
+        return [self.host, *self.extra_dns_names]
+
+    @property
+    def ip_addresses(self) -> list[str]:
+        return [self.address, *self.extra_ip_addresses]
+
+
+class Ssh(_Model):
+    user: str = "kafka-admin"
+    port: int = Field(22, ge=1, le=65535)
+
+
+class CertificateAuthorityConfig(_Model):
+    common_name: str = "kafka-tls CA"
+    organization: str = ""
+    key_algorithm: KeyAlgorithm = KeyAlgorithm.ECDSA
+    rsa_bits: int = Field(3072, ge=2048)
+    validity_days: int = 3650
+    early_renewal_days: int = 90
+
+    @model_validator(mode="after")
+    def _validity(self) -> "CertificateAuthorityConfig":
+        _check_validity(self.validity_days, self.early_renewal_days)
+        return self
+
+
+class Tls(_Model):
+    listeners: ListenerMode = ListenerMode.PLAINTEXT_AND_SSL
+    plaintext_port: int = Field(9092, ge=1, le=65535)
+    ssl_port: int = Field(9093, ge=1, le=65535)
+    controller_listener: str = "CONTROLLER"
+    controller_port: int = Field(9094, ge=1, le=65535)
+    controller_protocol: Protocol = Protocol.PLAINTEXT
+    inter_broker_protocol: Protocol = Protocol.SSL
+    client_auth: ClientAuth = ClientAuth.NONE
+    enabled_protocols: list[str] = Field(default_factory=lambda: ["TLSv1.3", "TLSv1.2"])
+    store_type: StoreType = StoreType.PKCS12
+    key_custody: KeyCustody = KeyCustody.HOST
+    key_algorithm: KeyAlgorithm = KeyAlgorithm.ECDSA
+    rsa_bits: int = Field(3072, ge=2048)
+    cert_validity_days: int = 365
+    cert_early_renewal_days: int = 30
+
+    @field_validator("enabled_protocols")
+    @classmethod
+    def _protocols(cls, v: list[str]) -> list[str]:
+        bad = [p for p in v if p not in ("TLSv1.2", "TLSv1.3")]
+        if bad or not v:
+            raise ValueError(f"use TLSv1.3 and/or TLSv1.2 (got {v}); older versions are disabled in Java 17")
+        return v
+
+    @model_validator(mode="after")
+    def _rules(self) -> "Tls":
+        ports = {"plaintextPort": self.plaintext_port, "sslPort": self.ssl_port, "controllerPort": self.controller_port}
+        if self.listeners is ListenerMode.SSL_ONLY:
+            ports.pop("plaintextPort")
+            if self.inter_broker_protocol is Protocol.PLAINTEXT:
+                raise ValueError(
+                    "listeners is 'SSL' but interBrokerProtocol is 'PLAINTEXT': brokers could not reach each "
+                    "other; set interBrokerProtocol: SSL or keep listeners: PLAINTEXT+SSL"
+                )
+        seen: dict[int, str] = {}
+        for key, port in ports.items():
+            if port in seen:
+                raise ValueError(f"{key} and {seen[port]} are both {port}; give each listener its own port")
+            seen[port] = key
+        _check_validity(self.cert_validity_days, self.cert_early_renewal_days)
+        return self
+
+
+class Paths(_Model):
+    ssl_dir: str = "/etc/kafka/ssl"
+    server_properties: str = "/etc/kafka/server.properties"
+    connect_properties: str = "/etc/kafka/connect-avro-distributed.properties"
+    owner: str = Field("kafka:kafka", description="user:group owning stores and properties; empty keeps root")
+
+    @model_validator(mode="after")
+    def _absolute(self) -> "Paths":
+        for key in ("ssl_dir", "server_properties", "connect_properties"):
+            if not getattr(self, key).startswith("/"):
+                raise ValueError(f"{to_camel(key)} must be an absolute path on the host")
+        return self
+
+
+class Restart(_Model):
+    kafka: str = "sudo systemctl restart kafka"
+    connect: str = "sudo systemctl restart kafka-connect"
+    gate_timeout_seconds: int = Field(180, ge=1)
+
+
+class ImportedCa(_Model):
+    cert_pem: str
+    key_pem: SecretStr
+
+
+class ClusterConfig(_Model):
+    """Every ``kafka-tls:*`` config key, validated."""
+
+    brokers: list[Host] = Field(min_length=1)
+    connect_workers: list[Host] = Field(default_factory=list)
+    ssh: Ssh = Field(default_factory=Ssh)
+    ssh_private_key: SecretStr
+    keystore_password: SecretStr
+    truststore_password: SecretStr
+    ca: CertificateAuthorityConfig = Field(default_factory=CertificateAuthorityConfig)
+    ca_import: Optional[ImportedCa] = None
+    tls: Tls = Field(default_factory=Tls)
+    paths: Paths = Field(default_factory=Paths)
+    restart: Restart = Field(default_factory=Restart)
+    server_base_file: Optional[str] = None
+    server_properties: dict[str, str] = Field(default_factory=dict)
+    connect_base_file: Optional[str] = None
+    connect_properties: dict[str, str] = Field(default_factory=dict)
+    schema_registry_url: Optional[str] = None
+
+    @field_validator("keystore_password", "truststore_password")
+    @classmethod
+    def _password(cls, v: SecretStr) -> SecretStr:
+        if len(v.get_secret_value()) < MIN_STORE_PASSWORD_LENGTH:
+            raise ValueError(
+                f"must be at least {MIN_STORE_PASSWORD_LENGTH} characters (keytool refuses shorter); "
+                "set it with 'pulumi config set --secret'"
+            )
+        return v
+
+    @field_validator("schema_registry_url")
+    @classmethod
+    def _registry(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError("give a URL such as https://schema-registry.example.com:8081")
+        return v
+
+    @property
+    def hosts(self) -> list[Host]:
+        return [*self.brokers, *self.connect_workers]
+
+
+def _check_validity(validity_days: int, early_renewal_days: int) -> None:
+    if validity_days <= 0:
+        raise ValueError(f"validity must be a positive number of days (got {validity_days})")
+    if not 0 <= early_renewal_days < validity_days:
+        raise ValueError(f"early renewal ({early_renewal_days} days) must be at least 0 and less than the validity ({validity_days} days)")
+
+
+def key_path(loc: tuple[Any, ...]) -> str:
+    """('brokers', 2, 'host') -> 'kafka-tls:brokers[2].host'."""
+    text = NAMESPACE + ":"
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += ("." if i else "") + to_camel(str(part))
+    return text
+
+
+def _cross_host_problems(raw: dict[str, Any]) -> list[str]:
+    """Rules that look across hosts and keys, read from the raw values so that they are
+    reported together with the per-field problems."""
+    problems: list[str] = []
+    seen: dict[tuple[str, str], str] = {}
+    for group in ("brokers", "connectWorkers"):
+        hosts = raw.get(group) or []
+        for i, h in enumerate(hosts if isinstance(hosts, list) else []):
+            if not isinstance(h, dict):
+                continue
+            here = f"{NAMESPACE}:{group}[{i}]"
+            for field in ("name", "host", "address", "nodeId"):
+                value = h.get(field)
+                if value is None or (field == "nodeId" and group != "brokers"):
+                    continue
+                if (field, str(value)) in seen:
+                    problems.append(f"{here}.{field}: '{value}' is also {seen[(field, str(value))]}; each host needs its own")
+                else:
+                    seen[(field, str(value))] = f"{here}.{field}"
+            if group == "brokers" and h.get("nodeId") is None:
+                problems.append(f"{here}.nodeId: missing; give each broker its KRaft node.id (the one in its meta.properties)")
+    for base, inline in (("serverBaseFile", "serverProperties"), ("connectBaseFile", "connectProperties")):
+        if raw.get(base) and raw.get(inline):
+            problems.append(f"{NAMESPACE}:{inline}: give either {base} or {inline}, not both")
+        if isinstance(raw.get(base), str) and not Path(raw[base]).is_file():
+            problems.append(f"{NAMESPACE}:{base}: no file '{raw[base]}' (the path is relative to the Pulumi project folder)")
+    ca = raw.get("caImport")
+    if isinstance(ca, dict) and isinstance(ca.get("certPem"), str) and isinstance(ca.get("keyPem"), str):
+        problems.extend(_imported_ca_problems(ca["certPem"], ca["keyPem"]))
+    return problems
+
+
+def _imported_ca_problems(cert_pem: str, key_pem: str) -> list[str]:
+    where = f"{NAMESPACE}:caImport"
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem.encode())
+    except ValueError:
+        return [f"{where}.certPem: not a PEM certificate"]
+    try:
+        key = serialization.load_pem_private_key(key_pem.encode(), password=None)
+    except (ValueError, TypeError):
+        return [f"{where}.keyPem: not an unencrypted PEM private key (decrypt it with 'openssl pkey' first)"]
+    problems = []
+    fmt = serialization.PublicFormat.SubjectPublicKeyInfo
+    if key.public_key().public_bytes(serialization.Encoding.PEM, fmt) != cert.public_key().public_bytes(serialization.Encoding.PEM, fmt):
+        problems.append(f"{where}.keyPem: does not match the certificate in caImport.certPem; give the CA's own key")
+    try:
+        is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    if not is_ca:
+        problems.append(f"{where}.certPem: not a CA certificate (no basicConstraints CA:TRUE); give the issuing CA")
+    return problems
+
+
+def validate_config(raw: dict[str, Any]) -> ClusterConfig:
+    """Validate the ``kafka-tls:*`` config values (keys without the namespace).
+
+    Raises:
+        ConfigError: with one message per problem, all at once.
+    """
+    problems: list[str] = []
+    config = None
+    try:
+        config = ClusterConfig.model_validate(raw)
+    except ValidationError as err:
+        for e in err.errors():
+            msg = e["msg"].removeprefix("Value error, ")
+            if e["type"] == "extra_forbidden":
+                msg = "unknown key (a typo?); see the README's config reference"
+            elif e["type"] == "missing":
+                msg = "missing; " + _MISSING_HINTS.get(str(e["loc"][-1]), "it is required")
+            problems.append(f"{key_path(e['loc'])}: {msg}")
+    problems += [p for p in _cross_host_problems(raw) if p not in problems]
+    if problems or config is None:
+        raise ConfigError(problems)
+    return config
+
+
+_MISSING_HINTS = {
+    "sshPrivateKey": "run 'pulumi config set --secret kafka-tls:sshPrivateKey < KEYFILE'",
+    "keystorePassword": "run 'pulumi config set --secret kafka-tls:keystorePassword'",
+    "truststorePassword": "run 'pulumi config set --secret kafka-tls:truststorePassword'",
+    "brokers": "list the brokers under kafka-tls:brokers",
+    "hostKey": "pin the host's SSH key: 'ssh-keyscan -t ed25519 ADDRESS'",
+}

@@ -1,0 +1,255 @@
+"""The shell text that runs on the hosts (bash, over SSH).
+
+Pure functions returning scripts. Every argument is quoted with ``shlex.quote``. Secrets never
+appear in the text: a script that needs a password reads it from the first line of its stdin
+and hands it to keytool through the environment (``-storepass:env``). Scripts print nothing that
+could carry a secret; the only stdout that matters is a CSR (public).
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import Optional
+
+from components.config import KeyAlgorithm, StoreType
+from components.properties import StoreLocations
+
+q = shlex.quote
+CA_ALIAS = "kafka-tls-ca"
+PASSWORD_VAR = "KAFKA_TLS_STOREPASS"
+BACKUP_SUFFIX = ".kafka-tls.orig"
+# Marks a file that did not exist before kafka-tls wrote it, so delete removes it.
+ABSENT_SUFFIX = ".kafka-tls.absent"
+
+_PRELUDE = "set -euo pipefail\numask 077\n"
+_READ_PASSWORD = f"IFS= read -r {PASSWORD_VAR} || true\nexport {PASSWORD_VAR}\n"
+# Pass the CA (the last certificate of a chain) to its own file.
+_SPLIT_LAST_CERT = (
+    "awk '/-----BEGIN CERTIFICATE-----/{buf=\"\"} {buf=buf $0 \"\\n\"} "
+    "/-----END CERTIFICATE-----/{last=buf} END{printf \"%s\", last}'"
+)
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """What key pair to make and what to ask the CA for."""
+
+    alias: str
+    common_name: str
+    dns_names: tuple[str, ...]
+    ip_addresses: tuple[str, ...]
+    algorithm: KeyAlgorithm
+    rsa_bits: int
+    validity_days: int
+
+    @property
+    def keytool_san(self) -> str:
+        return ",".join([*(f"dns:{n}" for n in self.dns_names), *(f"ip:{a}" for a in self.ip_addresses)])
+
+    @property
+    def openssl_san(self) -> str:
+        return ",".join([*(f"DNS:{n}" for n in self.dns_names), *(f"IP:{a}" for a in self.ip_addresses)])
+
+
+def _storepass_args() -> str:
+    return f"-storepass:env {PASSWORD_VAR}"
+
+
+def _chown(owner: str, *paths: str) -> str:
+    return f"chown {q(owner)} {' '.join(q(p) for p in paths)}\n" if owner else ""
+
+
+def keypair_script(spec: KeySpec, loc: StoreLocations, owner: str) -> str:
+    """Make (or keep) the host's key pair and print a CSR carrying the SANs.
+
+    stdin: the keystore password (one line). stdout: the CSR in PEM. The key never leaves the
+    host. A keystore that already holds the key under the expected password is kept, so re-running
+    after a failure does not change the key.
+    """
+    ssl_dir = loc.keystore.rsplit("/", 1)[0]
+    if loc.store_type is StoreType.PEM:
+        key_file = pem_key_path(loc)
+        keygen = (
+            "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256"
+            if spec.algorithm is KeyAlgorithm.ECDSA
+            else f"openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:{spec.rsa_bits}"
+        )
+        return (
+            _PRELUDE
+            + f"mkdir -p {q(ssl_dir)}\n"
+            + f"[ -s {q(key_file)} ] || {keygen} -out {q(key_file)} 2>/dev/null\n"
+            + _chown(owner, key_file)
+            + f"chmod 600 {q(key_file)}\n"
+            + f"openssl req -new -key {q(key_file)} -subj {q('/CN=' + spec.common_name)} "
+            + f"-addext {q('subjectAltName=' + spec.openssl_san)}\n"
+        )
+    keyalg = (
+        "-keyalg EC -groupname secp256r1" if spec.algorithm is KeyAlgorithm.ECDSA else f"-keyalg RSA -keysize {spec.rsa_bits}"
+    )
+    ks = f"-keystore {q(loc.keystore)} -storetype {loc.store_type.value} {_storepass_args()}"
+    return (
+        _PRELUDE
+        + _READ_PASSWORD
+        + f"mkdir -p {q(ssl_dir)}\n"
+        + f"if ! keytool -list -alias {q(spec.alias)} {ks} >/dev/null 2>&1; then\n"
+        + f"  rm -f {q(loc.keystore)}\n"
+        + f"  keytool -genkeypair -alias {q(spec.alias)} {keyalg} -dname {q('CN=' + spec.common_name)} "
+        + f"-validity {spec.validity_days} -keypass:env {PASSWORD_VAR} {ks} >/dev/null\n"
+        + "fi\n"
+        + _chown(owner, loc.keystore)
+        + f"chmod 600 {q(loc.keystore)}\n"
+        + f"keytool -certreq -alias {q(spec.alias)} -ext {q('SAN=' + spec.keytool_san)} {ks}\n"
+    )
+
+
+def pem_key_path(loc: StoreLocations) -> str:
+    return loc.keystore.rsplit("/", 1)[0] + "/kafka.key.pem"
+
+
+def import_chain_script(alias: str, loc: StoreLocations, owner: str) -> str:
+    """Put the signed certificate and its CA into the host's keystore, next to the key.
+
+    stdin: the keystore password (one line), then the chain in PEM (host certificate first, CA
+    last).
+    """
+    head = _PRELUDE + _READ_PASSWORD + 'tmp=$(mktemp -d)\ntrap \'rm -rf "$tmp"\' EXIT\ncat > "$tmp/chain.pem"\n'
+    if loc.store_type is StoreType.PEM:
+        # Kafka's PEM keystore: the private key followed by the certificate chain.
+        return (
+            head
+            + f'cat {q(pem_key_path(loc))} "$tmp/chain.pem" > "$tmp/keystore.pem"\n'
+            + f'install -m 600 "$tmp/keystore.pem" {q(loc.keystore)}\n'
+            + _chown(owner, loc.keystore)
+        )
+    ks = f"-keystore {q(loc.keystore)} -storetype {loc.store_type.value} {_storepass_args()}"
+    return (
+        head
+        + f'{_SPLIT_LAST_CERT} "$tmp/chain.pem" > "$tmp/ca.pem"\n'
+        + f"keytool -delete -alias {CA_ALIAS} {ks} >/dev/null 2>&1 || true\n"
+        + f'keytool -importcert -noprompt -alias {CA_ALIAS} -file "$tmp/ca.pem" {ks} >/dev/null\n'
+        + f'keytool -importcert -noprompt -alias {q(alias)} -file "$tmp/chain.pem" -keypass:env {PASSWORD_VAR} {ks} >/dev/null\n'
+        + _chown(owner, loc.keystore)
+        + f"chmod 600 {q(loc.keystore)}\n"
+    )
+
+
+def truststore_script(loc: StoreLocations, owner: str) -> str:
+    """(Re)build the truststore with the CA as its one trusted entry.
+
+    stdin: the truststore password (one line), then the CA certificate in PEM. keytool builds
+    PKCS12 truststores because Java ignores PKCS12 certificate entries without its own
+    trusted-key-usage attribute, which other writers leave out.
+    """
+    ssl_dir = loc.truststore.rsplit("/", 1)[0]
+    head = _PRELUDE + _READ_PASSWORD + f"mkdir -p {q(ssl_dir)}\n" + 'tmp=$(mktemp -d)\ntrap \'rm -rf "$tmp"\' EXIT\ncat > "$tmp/ca.pem"\n'
+    if loc.store_type is StoreType.PEM:
+        build = f'install -m 644 "$tmp/ca.pem" {q(loc.truststore)}\n'
+    else:
+        ts = f'-keystore "$tmp/truststore" -storetype {loc.store_type.value} {_storepass_args()}'
+        build = (
+            f'keytool -importcert -noprompt -alias {CA_ALIAS} -file "$tmp/ca.pem" {ts} >/dev/null\n'
+            + f'install -m 644 "$tmp/truststore" {q(loc.truststore)}\n'
+        )
+    return head + build + _chown(owner, loc.truststore)
+
+
+def write_file_script(path: str, mode: str, owner: str, *, base64: bool = False, backup: bool = False) -> str:
+    """Write stdin to ``path`` atomically, with mode and owner.
+
+    With ``backup``, the file found there before kafka-tls first wrote it is kept beside it once
+    (``<path>.kafka-tls.orig``) so that delete can put it back.
+    """
+    directory = path.rsplit("/", 1)[0] or "/"
+    decode = "base64 -d" if base64 else "cat"
+    keep = ""
+    if backup:
+        orig, absent = q(path + BACKUP_SUFFIX), q(path + ABSENT_SUFFIX)
+        keep = (
+            f"if [ ! -e {orig} ] && [ ! -e {absent} ]; then\n"
+            f"  if [ -e {q(path)} ]; then cp -p {q(path)} {orig}; else : > {absent}; fi\n"
+            "fi\n"
+        )
+    return (
+        _PRELUDE
+        + f"mkdir -p {q(directory)}\n"
+        + keep
+        + f'tmp=$(mktemp {q(path)}.XXXXXX)\ntrap \'rm -f "$tmp"\' EXIT\n'
+        + f'{decode} > "$tmp"\n'
+        + f'chmod {mode} "$tmp"\n'
+        + (f'chown {q(owner)} "$tmp"\n' if owner else "")
+        + f'mv -f "$tmp" {q(path)}\n'
+    )
+
+
+def restore_file_script(path: str) -> str:
+    """Delete action of a managed file: put back what was there before kafka-tls, or remove it."""
+    orig, absent = q(path + BACKUP_SUFFIX), q(path + ABSENT_SUFFIX)
+    return (
+        "set -eu\n"
+        f"if [ -e {orig} ]; then mv -f {orig} {q(path)}\n"
+        f"elif [ -e {absent} ]; then rm -f {q(path)} {absent}\n"
+        "fi\n"
+    )
+
+
+def remove_files_script(*paths: str) -> str:
+    return "rm -f " + " ".join(q(p) for p in paths) + "\n"
+
+
+@dataclass(frozen=True)
+class TlsGate:
+    """A restarted broker is healthy when its SSL listener presents the expected certificate."""
+
+    address: str
+    port: int
+    server_name: str
+    sha256_fingerprint: str  # 'AB:CD:...', as openssl prints it
+    timeout_seconds: int
+
+
+def _gate_text(gate: Optional[TlsGate]) -> str:
+    if gate is None:
+        return ""
+    target = q(f"{gate.address}:{gate.port}")
+    return (
+        f"deadline=$((SECONDS + {gate.timeout_seconds}))\n"
+        "while :; do\n"
+        f"  fp=$(openssl s_client -connect {target} -servername {q(gate.server_name)} </dev/null 2>/dev/null "
+        "| openssl x509 -noout -fingerprint -sha256 2>/dev/null || true)\n"
+        f"  [ \"${{fp#*=}}\" = {q(gate.sha256_fingerprint)} ] && break\n"
+        "  if [ $SECONDS -ge $deadline ]; then\n"
+        f"    echo \"health gate: {gate.address}:{gate.port} did not present the expected certificate within "
+        f"{gate.timeout_seconds}s (saw: ${{fp:-no TLS handshake}})\" >&2\n"
+        "    exit 1\n"
+        "  fi\n"
+        "  sleep 2\n"
+        "done\n"
+        f"echo \"health gate passed: {gate.address}:{gate.port} presents {gate.sha256_fingerprint[:23]}...\"\n"
+    )
+
+
+def restart_script(restart_command: str, gate: Optional[TlsGate]) -> str:
+    """Restart the service, then wait for the health gate; non-zero exit stops the rollout."""
+    return "set -euo pipefail\n" + restart_command + "\n" + _gate_text(gate)
+
+
+def stage_script(path: str, restart_command: str, gate: TlsGate, owner: str) -> str:
+    """One step of the plaintext-to-SSL rollout (see properties.rollout_stages).
+
+    stdin: the intermediate server.properties. Skipped on a host whose current file already sends
+    inter-broker traffic over SSL: it is past this stage.
+    """
+    f = q(path)
+    already_ssl = (
+        f"grep -Eq '^[[:space:]]*(inter\\.broker\\.listener\\.name|security\\.inter\\.broker\\.protocol)"
+        f"[[:space:]]*[=:][[:space:]]*SSL[[:space:]]*$' {f} 2>/dev/null"
+    )
+    write = write_file_script(path, "640", owner, backup=True).replace(_PRELUDE, "")
+    return (
+        _PRELUDE
+        + f"if {already_ssl}; then echo 'inter-broker traffic already on SSL: stage skipped'; cat >/dev/null; exit 0; fi\n"
+        + write
+        + "trap - EXIT\n"
+        + restart_script(restart_command, gate).replace("set -euo pipefail\n", "")
+    )
