@@ -1,0 +1,260 @@
+"""The host-side scripts, run for real: bash and the real keytool/openssl in a temp dir.
+
+What would run on a host over SSH runs here with the same stdin, then the stores are read back
+with ``keytool -list -v`` and the certificates parsed with cryptography.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import ssl
+import subprocess
+import threading
+from pathlib import Path
+
+import jks
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from components.config import KeyAlgorithm, Paths, StoreType
+from components.keystores import build_keystore, sha256_fingerprint
+from components.properties import StoreLocations
+from components.scripts import (
+    BACKUP_SUFFIX,
+    KeySpec,
+    TlsGate,
+    import_chain_script,
+    keypair_script,
+    restart_script,
+    restore_file_script,
+    stage_script,
+    truststore_script,
+    write_file_script,
+)
+from tests.unit.certs import make_ca, make_csr, sign_csr
+
+PASSWORD = "Store-Pass-1!"  # '!' and '-' must survive the trip through stdin and env
+
+
+def run(script: str, stdin: str = "") -> subprocess.CompletedProcess:
+    result = subprocess.run(["bash", "-c", script], input=stdin, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"script failed:\n{script}\nstderr:\n{result.stderr}"
+    return result
+
+
+def keytool_list(path: Path, store_type: StoreType) -> str:
+    out = subprocess.run(
+        ["keytool", "-list", "-v", "-keystore", str(path), "-storetype", store_type.value, "-storepass:env", "KP"],
+        capture_output=True, text=True, env={"KP": PASSWORD, "PATH": "/usr/bin:/bin"},
+    )
+    assert out.returncode == 0, out.stderr + out.stdout
+    return out.stdout
+
+
+def spec(algorithm: KeyAlgorithm = KeyAlgorithm.ECDSA) -> KeySpec:
+    return KeySpec(
+        alias="broker-1",
+        common_name="kafka-1.example.com",
+        dns_names=("kafka-1.example.com", "kafka-1"),
+        ip_addresses=("10.0.0.11",),
+        algorithm=algorithm,
+        rsa_bits=2048,
+        validity_days=30,
+    )
+
+
+def locations(tmp_path: Path, store_type: StoreType) -> StoreLocations:
+    return StoreLocations.for_host(Paths(ssl_dir=str(tmp_path / "ssl")), store_type)
+
+
+def assert_host_certificate(cert: x509.Certificate, ca_cert: x509.Certificate) -> None:
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sans.get_values_for_type(x509.DNSName) == ["kafka-1.example.com", "kafka-1"]
+    assert sans.get_values_for_type(x509.IPAddress) == [ipaddress.ip_address("10.0.0.11")]
+    eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH} <= set(eku)
+    assert cert.issuer == ca_cert.subject
+    assert cert.not_valid_before_utc < cert.not_valid_after_utc
+    cert.verify_directly_issued_by(ca_cert)
+
+
+@pytest.mark.parametrize("store_type", [StoreType.PKCS12, StoreType.JKS])
+@pytest.mark.parametrize("algorithm", [KeyAlgorithm.ECDSA, KeyAlgorithm.RSA])
+def test_host_custody_keytool_stores(tmp_path, store_type, algorithm):
+    loc, ca = locations(tmp_path, store_type), make_ca()
+    csr_pem = run(keypair_script(spec(algorithm), loc, owner=""), PASSWORD + "\n").stdout
+    csr = x509.load_pem_x509_csr(csr_pem.encode())
+    assert csr.is_signature_valid
+    csr_sans = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert csr_sans.get_values_for_type(x509.DNSName) == ["kafka-1.example.com", "kafka-1"]
+
+    cert_pem = sign_csr(csr_pem, ca)
+    run(import_chain_script("broker-1", loc, owner=""), f"{PASSWORD}\n{cert_pem}{ca.cert_pem}")
+    run(truststore_script(loc, owner=""), f"{PASSWORD}\n{ca.cert_pem}")
+
+    listing = keytool_list(Path(loc.keystore), store_type)
+    entry = listing.split("Alias name: broker-1", 1)[1]
+    assert "Entry type: PrivateKeyEntry" in entry
+    assert "Certificate chain length: 2" in entry
+    trust = keytool_list(Path(loc.truststore), store_type)
+    assert "Your keystore contains 1 entry" in trust and "trustedCertEntry" in trust
+    assert oct(Path(loc.keystore).stat().st_mode & 0o777) == "0o600"
+    assert_host_certificate(x509.load_pem_x509_certificate(cert_pem.encode()), ca.cert)
+
+
+def test_keypair_is_kept_when_the_script_runs_again(tmp_path):
+    loc = locations(tmp_path, StoreType.PKCS12)
+    first = x509.load_pem_x509_csr(run(keypair_script(spec(), loc, ""), PASSWORD + "\n").stdout.encode())
+    second = x509.load_pem_x509_csr(run(keypair_script(spec(), loc, ""), PASSWORD + "\n").stdout.encode())
+    assert first.public_key() == second.public_key()
+
+
+def test_renewed_certificate_is_imported_onto_the_same_key(tmp_path):
+    loc, ca = locations(tmp_path, StoreType.PKCS12), make_ca()
+    csr_pem = run(keypair_script(spec(), loc, ""), PASSWORD + "\n").stdout
+    for _ in range(2):  # first issue, then a renewal
+        cert_pem = sign_csr(csr_pem, ca)
+        run(import_chain_script("broker-1", loc, ""), f"{PASSWORD}\n{cert_pem}{ca.cert_pem}")
+        listing = keytool_list(Path(loc.keystore), StoreType.PKCS12)
+        assert sha256_fingerprint(cert_pem) in listing
+
+
+def test_host_custody_pem_stores(tmp_path):
+    loc, ca = locations(tmp_path, StoreType.PEM), make_ca()
+    csr_pem = run(keypair_script(spec(), loc, ""), "").stdout
+    cert_pem = sign_csr(csr_pem, ca)
+    run(import_chain_script("broker-1", loc, ""), f"\n{cert_pem}{ca.cert_pem}")
+    run(truststore_script(loc, ""), f"\n{ca.cert_pem}")
+    text = Path(loc.keystore).read_bytes()
+    key = serialization.load_pem_private_key(text, password=None)
+    chain = x509.load_pem_x509_certificates(text)
+    assert len(chain) == 2 and key.public_key() == chain[0].public_key()
+    assert_host_certificate(chain[0], ca.cert)
+    assert x509.load_pem_x509_certificates(Path(loc.truststore).read_bytes())[0] == ca.cert
+
+
+@pytest.mark.parametrize("store_type", [StoreType.PKCS12, StoreType.JKS, StoreType.PEM])
+def test_stack_custody_stores_built_locally(tmp_path, store_type):
+    """Built with cryptography/pyjks, written by the same script that writes them to hosts."""
+    loc, ca = locations(tmp_path, store_type), make_ca()
+    key_pem, csr_pem = make_csr("kafka-1.example.com", ["kafka-1.example.com", "kafka-1"], ["10.0.0.11"])
+    cert_pem = sign_csr(csr_pem, ca)
+    data = build_keystore(store_type, "broker-1", key_pem, cert_pem + ca.cert_pem, PASSWORD)
+    run(write_file_script(loc.keystore, "600", "", base64=True), base64.b64encode(data).decode())
+    run(truststore_script(loc, ""), f"{PASSWORD}\n{ca.cert_pem}")
+    if store_type is StoreType.PEM:
+        chain = x509.load_pem_x509_certificates(Path(loc.keystore).read_bytes())
+        assert len(chain) == 2
+        assert_host_certificate(chain[0], ca.cert)
+        return
+    listing = keytool_list(Path(loc.keystore), store_type)
+    assert "Entry type: PrivateKeyEntry" in listing and "Certificate chain length: 2" in listing
+    assert "trustedCertEntry" in keytool_list(Path(loc.truststore), store_type)
+    if store_type is StoreType.JKS:
+        assert jks.KeyStore.load(loc.keystore, PASSWORD).private_keys["broker-1"].cert_chain
+
+
+def test_no_password_on_any_command_line(tmp_path):
+    loc = locations(tmp_path, StoreType.PKCS12)
+    for script in (keypair_script(spec(), loc, ""), import_chain_script("a", loc, ""), truststore_script(loc, "")):
+        assert PASSWORD not in script
+        assert "-storepass " not in script and "-keypass " not in script  # only the :env forms
+
+
+def test_properties_file_is_backed_up_once_and_restored(tmp_path):
+    target = tmp_path / "server.properties"
+    target.write_text("listeners=PLAINTEXT://:9092\n")
+    run(write_file_script(str(target), "640", "", backup=True), "new=1\n")
+    run(write_file_script(str(target), "640", "", backup=True), "new=2\n")
+    assert target.read_text() == "new=2\n"
+    assert Path(str(target) + BACKUP_SUFFIX).read_text() == "listeners=PLAINTEXT://:9092\n"
+    assert oct(target.stat().st_mode & 0o777) == "0o640"
+    run(restore_file_script(str(target)))
+    assert target.read_text() == "listeners=PLAINTEXT://:9092\n"
+    assert not Path(str(target) + BACKUP_SUFFIX).exists()
+
+
+def test_a_file_that_was_not_there_is_removed_on_restore(tmp_path):
+    target = tmp_path / "connect.properties"
+    run(write_file_script(str(target), "640", "", backup=True), "a=1\n")
+    run(restore_file_script(str(target)))
+    assert not target.exists()
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """A TLS server on loopback presenting a CA-signed certificate, as a restarted broker would."""
+    ca = make_ca()
+    key_pem, csr_pem = make_csr("localhost", ["localhost"], ["127.0.0.1"])
+    cert_pem = sign_csr(csr_pem, ca)
+    (tmp_path / "cert.pem").write_text(cert_pem)
+    (tmp_path / "key.pem").write_text(key_pem)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    sock.settimeout(0.5)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                continue
+            try:
+                with context.wrap_socket(conn, server_side=True) as tls_conn:
+                    tls_conn.recv(1)
+            except (OSError, ssl.SSLError):
+                pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield sock.getsockname()[1], sha256_fingerprint(cert_pem)
+    stop.set()
+    thread.join(2)
+    sock.close()
+
+
+def test_health_gate_passes_on_the_expected_certificate(tls_server):
+    port, fingerprint = tls_server
+    gate = TlsGate("127.0.0.1", port, "localhost", fingerprint, timeout_seconds=20)
+    out = run(restart_script("echo restarted", gate))
+    assert "restarted" in out.stdout and "health gate passed" in out.stdout
+
+
+def test_health_gate_fails_on_another_certificate(tls_server):
+    port, fingerprint = tls_server
+    other = "00:" * 31 + "00"
+    gate = TlsGate("127.0.0.1", port, "localhost", other, timeout_seconds=3)
+    result = subprocess.run(["bash", "-c", restart_script("true", gate)], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "did not present the expected certificate" in result.stderr
+
+
+def test_stage_is_skipped_when_inter_broker_traffic_is_already_ssl(tmp_path, tls_server):
+    port, fingerprint = tls_server
+    target = tmp_path / "server.properties"
+    target.write_text("inter.broker.listener.name=SSL\n")
+    gate = TlsGate("127.0.0.1", port, "localhost", fingerprint, timeout_seconds=10)
+    out = run(stage_script(str(target), "echo RESTARTED", gate, ""), "inter.broker.listener.name=PLAINTEXT\n")
+    assert "stage skipped" in out.stdout and "RESTARTED" not in out.stdout
+    assert target.read_text() == "inter.broker.listener.name=SSL\n"
+
+
+def test_stage_writes_and_restarts_a_plaintext_broker(tmp_path, tls_server):
+    port, fingerprint = tls_server
+    target = tmp_path / "server.properties"
+    target.write_text("security.inter.broker.protocol=PLAINTEXT\n")
+    gate = TlsGate("127.0.0.1", port, "localhost", fingerprint, timeout_seconds=10)
+    stage_text = "listeners=PLAINTEXT://:9092,SSL://:9093\ninter.broker.listener.name=PLAINTEXT\n"
+    out = run(stage_script(str(target), "echo RESTARTED", gate, ""), stage_text)
+    assert "RESTARTED" in out.stdout and "health gate passed" in out.stdout
+    assert target.read_text() == stage_text
+    assert Path(str(target) + BACKUP_SUFFIX).read_text() == "security.inter.broker.protocol=PLAINTEXT\n"
