@@ -468,6 +468,16 @@ class Lab:
         except KafkaException as e:
             if e.args[0].code() != 36:  # TOPIC_ALREADY_EXISTS
                 raise
+        # metadata reaches the brokers shortly after the controller commits: wait until it is served
+        deadline = time.monotonic() + timeout
+        while True:
+            md = admin.list_topics(name, timeout=10).topics.get(name)
+            if md is not None and md.error is None and len(md.partitions) == partitions and all(
+                    len(p.replicas) == replication for p in md.partitions.values()):
+                return
+            if time.monotonic() > deadline:
+                raise LabError(f"topic {name} not in the metadata within {timeout}s: {md}")
+            time.sleep(0.3)
 
     def roundtrip(self, timeout: float = 120) -> None:
         """Produce one message to a RF-3 topic and read it back (confluent-kafka, plaintext)."""
@@ -647,17 +657,15 @@ class Lab:
         from confluent_kafka.admin import (AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource,
                                            ResourceType)
         admin = self.admin()
+        # per-broker dynamic configs (how KIP-226 keystore updates are set); the cluster-wide default
+        # resource cannot be named through confluent-kafka's describe_configs
         resources = [ConfigResource(ResourceType.BROKER, str(h.node_id)) for h in C.BROKERS]
-        resources.append(ConfigResource(ResourceType.BROKER, ""))
         for res, fut in admin.describe_configs(resources).items():
             entries = fut.result(30)
-            dyn = [name for name, e in entries.items()
-                   if e.source in (ConfigSource.DYNAMIC_BROKER_CONFIG.value, ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value)
-                   and ((res.name == "" and e.source == ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value)
-                        or (res.name != "" and e.source == ConfigSource.DYNAMIC_BROKER_CONFIG.value))]
+            dyn = [name for name, e in entries.items() if e.source == ConfigSource.DYNAMIC_BROKER_CONFIG.value]
             if not dyn:
                 continue
-            self.log(f"  broker {res.name or '<default>'}: deleting dynamic configs {dyn}")
+            self.log(f"  broker {res.name}: deleting dynamic configs {dyn}")
             r = ConfigResource(ResourceType.BROKER, res.name, incremental_configs=[
                 ConfigEntry(n, None, incremental_operation=AlterConfigOpType.DELETE) for n in dyn])
             for f in admin.incremental_alter_configs([r]).values():
