@@ -1,0 +1,31 @@
+# kafka-tls: the two commands are `make lab-up` (the main job) and `make test` (the tests).
+# Each sets up everything it needs on a fresh machine: the Python venv, the Pulumi toolchain
+# built from Go modules (cached by pinned versions), sshd and Kafka for the lab.
+SHELL := /bin/bash
+PY := .venv/bin/python
+
+.PHONY: venv toolchain test unit-test lab-up lab-down
+
+venv: .venv/.installed
+.venv/.installed: requirements.txt requirements-dev.txt
+	python3 -m venv .venv
+	.venv/bin/pip install -q -r requirements-dev.txt
+	touch $@
+
+toolchain:
+	@if [ -x toolchain/build.sh ]; then toolchain/build.sh >/dev/null; fi
+
+# The main job: bring the lab up and secure it with `pulumi up`, then print the verification table.
+lab-up: venv toolchain
+	$(PY) -m lab up
+	@if [ -f deploy/__main__.py ]; then $(PY) -m deploy up; fi
+
+lab-down: venv
+	$(PY) -m lab down
+
+# The tests: unit tests (pure functions, mocks, host scripts), then the lab and end-to-end tests.
+test: venv toolchain
+	$(PY) -m pytest
+
+unit-test: venv
+	$(PY) -m pytest tests/unit
