@@ -1,0 +1,473 @@
+"""Rendering of server.properties / connect properties: golden files plus key-by-key checks.
+
+Regenerate the golden files with ``UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/unit/test_properties.py``
+(they are written, then compared as usual); review the diff before committing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from components.config import ClientAuth, Host, ListenerMode, Paths, Protocol, StoreType, Tls
+from components.properties import (
+    HEADER,
+    SECRETS_FILE_NAME,
+    StoreLocations,
+    client_settings,
+    format_properties,
+    parse_properties,
+    render_connect_properties,
+    render_server_properties,
+    rollout_stages,
+    ssl_bootstrap_servers,
+)
+from tests.unit.sample import HOST_KEY
+
+GOLDEN = Path(__file__).parent / "golden"
+PATHS = Paths()
+SSL_DIR = PATHS.ssl_dir
+SECRETS = f"{SSL_DIR}/{SECRETS_FILE_NAME}"
+BROKERS = [
+    Host(name=f"broker-{i}", host=f"kafka-{i}.example.com", address=f"10.0.0.{10 + i}", host_key=HOST_KEY, node_id=i)
+    for i in (1, 2, 3)
+]
+BROKER = BROKERS[0]
+WORKER = Host(name="connect-1", host="connect-1.example.com", address="10.0.0.21", host_key=HOST_KEY)
+BOOTSTRAP = "kafka-1.example.com:9093,kafka-2.example.com:9093,kafka-3.example.com:9093"
+
+# A seed-era broker base: PLAINTEXT only, inter-broker protocol spelled the old way.
+SEED_BASE = {
+    "process.roles": "broker",
+    "controller.quorum.voters": "1@kafka-1.example.com:9094,2@kafka-2.example.com:9094,3@kafka-3.example.com:9094",
+    "controller.listener.names": "CONTROLLER",
+    "listeners": "PLAINTEXT://:9092",
+    "security.inter.broker.protocol": "PLAINTEXT",
+    "log.dirs": "/var/lib/kafka/data",
+    "num.partitions": "3",
+}
+KRAFT_BASE = {
+    "process.roles": "broker,controller",
+    "controller.quorum.voters": "1@kafka-1.example.com:9094,2@kafka-2.example.com:9094,3@kafka-3.example.com:9094",
+    "log.dirs": "/var/lib/kafka/data",
+}
+CONNECT_BASE = {
+    "group.id": "connect-cluster",
+    "bootstrap.servers": "kafka-1.example.com:9092",
+    "key.converter": "io.confluent.connect.avro.AvroConverter",
+    "value.converter": "io.confluent.connect.avro.AvroConverter",
+    "offset.storage.topic": "connect-offsets",
+}
+CONNECT_SECTIONS = ("", "producer.", "consumer.", "admin.")
+
+
+def locations(store_type: StoreType = StoreType.PKCS12) -> StoreLocations:
+    return StoreLocations.for_host(PATHS, store_type)
+
+
+def ref(key: str) -> str:
+    return "${kafkatls:%s:%s}" % (SECRETS, key)
+
+
+def assert_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text.encode("iso-8859-1"))
+    assert path.is_file(), f"no golden file {path}; run with UPDATE_GOLDEN=1 to write it"
+    assert text == path.read_bytes().decode("iso-8859-1")
+
+
+def assert_store_settings(props: dict, prefix: str = "", keystore: bool = True, ext: str = "p12", kind: str = "PKCS12"):
+    assert props[f"{prefix}ssl.truststore.type"] == kind
+    assert props[f"{prefix}ssl.truststore.location"] == f"{SSL_DIR}/kafka.truststore.{ext}"
+    assert props[f"{prefix}ssl.truststore.password"] == ref("truststore.password")
+    if keystore:
+        assert props[f"{prefix}ssl.keystore.type"] == kind
+        assert props[f"{prefix}ssl.keystore.location"] == f"{SSL_DIR}/kafka.keystore.{ext}"
+        assert props[f"{prefix}ssl.keystore.password"] == ref("keystore.password")
+        assert props[f"{prefix}ssl.key.password"] == ref("key.password")
+    else:
+        for key in ("ssl.keystore.type", "ssl.keystore.location", "ssl.keystore.password", "ssl.key.password"):
+            assert prefix + key not in props
+
+
+def assert_tls_protocols(props: dict, prefix: str = ""):
+    assert props[f"{prefix}ssl.enabled.protocols"] == "TLSv1.3,TLSv1.2"
+    assert props[f"{prefix}ssl.protocol"] == "TLSv1.3"
+    assert props[f"{prefix}ssl.endpoint.identification.algorithm"] == "https"
+
+
+def assert_config_provider(props: dict):
+    assert props["config.providers"] == "kafkatls"
+    assert props["config.providers.kafkatls.class"] == "org.apache.kafka.common.config.provider.FileConfigProvider"
+
+
+# --- server.properties golden files ---------------------------------------------------------------
+
+
+def test_server_default_plaintext_and_ssl():
+    text = render_server_properties(SEED_BASE, BROKER, Tls(), locations())
+    assert_golden("server_default.properties", text)
+    props = parse_properties(text)
+    assert props["listeners"] == "PLAINTEXT://:9092,SSL://:9093"
+    assert props["advertised.listeners"] == "PLAINTEXT://kafka-1.example.com:9092,SSL://kafka-1.example.com:9093"
+    assert props["listener.security.protocol.map"] == "PLAINTEXT:PLAINTEXT,SSL:SSL,CONTROLLER:PLAINTEXT"
+    assert props["inter.broker.listener.name"] == "SSL"
+    assert "security.inter.broker.protocol" not in props
+    assert props["ssl.client.auth"] == "none"
+    assert props["node.id"] == "1"
+    assert_tls_protocols(props)
+    assert_store_settings(props)
+    assert_config_provider(props)
+    # The broker-only base keeps its own controller settings.
+    assert props["process.roles"] == "broker"
+    assert props["controller.listener.names"] == "CONTROLLER"
+    assert props["log.dirs"] == "/var/lib/kafka/data"
+    assert props["num.partitions"] == "3"
+
+
+def test_server_ssl_only():
+    tls = Tls(listeners=ListenerMode.SSL_ONLY)
+    text = render_server_properties(SEED_BASE, BROKER, tls, locations())
+    assert_golden("server_ssl_only.properties", text)
+    props = parse_properties(text)
+    assert props["listeners"] == "SSL://:9093"
+    assert props["advertised.listeners"] == "SSL://kafka-1.example.com:9093"
+    assert props["listener.security.protocol.map"] == "SSL:SSL,CONTROLLER:PLAINTEXT"
+    assert "PLAINTEXT://" not in props["listeners"] + props["advertised.listeners"]
+    assert props["inter.broker.listener.name"] == "SSL"
+    assert "security.inter.broker.protocol" not in props
+    assert props["ssl.client.auth"] == "none"
+    assert_tls_protocols(props)
+    assert_store_settings(props)
+    assert_config_provider(props)
+
+
+def test_server_kraft_controller():
+    text = render_server_properties(KRAFT_BASE, BROKER, Tls(), locations())
+    assert_golden("server_kraft_controller.properties", text)
+    props = parse_properties(text)
+    assert props["process.roles"] == "broker,controller"
+    assert props["listeners"] == "PLAINTEXT://:9092,SSL://:9093,CONTROLLER://:9094"
+    # Controllers are reached through controller.quorum.voters, not the advertised listeners.
+    assert props["advertised.listeners"] == "PLAINTEXT://kafka-1.example.com:9092,SSL://kafka-1.example.com:9093"
+    assert props["controller.listener.names"] == "CONTROLLER"
+    assert props["listener.security.protocol.map"] == "PLAINTEXT:PLAINTEXT,SSL:SSL,CONTROLLER:PLAINTEXT"
+    assert props["inter.broker.listener.name"] == "SSL"
+    assert props["ssl.client.auth"] == "none"
+    assert props["node.id"] == "1"
+    assert_tls_protocols(props)
+    assert_store_settings(props)
+
+
+def test_server_kraft_controller_custom_listener_over_ssl():
+    tls = Tls(controller_listener="QUORUM", controller_port=9095, controller_protocol=Protocol.SSL)
+    props = parse_properties(render_server_properties(KRAFT_BASE, BROKER, tls, locations()))
+    assert props["listeners"] == "PLAINTEXT://:9092,SSL://:9093,QUORUM://:9095"
+    assert props["controller.listener.names"] == "QUORUM"
+    assert props["listener.security.protocol.map"] == "PLAINTEXT:PLAINTEXT,SSL:SSL,QUORUM:SSL"
+
+
+def test_server_broker_only_gets_no_controller_listener():
+    props = parse_properties(render_server_properties(SEED_BASE, BROKER, Tls(), locations()))
+    assert "CONTROLLER://" not in props["listeners"]
+
+
+def test_server_client_auth_required():
+    tls = Tls(client_auth=ClientAuth.REQUIRED)
+    text = render_server_properties(SEED_BASE, BROKER, tls, locations())
+    assert_golden("server_client_auth_required.properties", text)
+    props = parse_properties(text)
+    assert props["ssl.client.auth"] == "required"
+    assert props["listeners"] == "PLAINTEXT://:9092,SSL://:9093"
+    assert props["advertised.listeners"] == "PLAINTEXT://kafka-1.example.com:9092,SSL://kafka-1.example.com:9093"
+    assert props["listener.security.protocol.map"] == "PLAINTEXT:PLAINTEXT,SSL:SSL,CONTROLLER:PLAINTEXT"
+    assert props["inter.broker.listener.name"] == "SSL"
+    assert_tls_protocols(props)
+    assert_store_settings(props)
+
+
+# --- connect properties golden files --------------------------------------------------------------
+
+
+def render_connect(tls: Tls = Tls(), registry: str | None = None, store_type: StoreType = StoreType.PKCS12) -> str:
+    return render_connect_properties(CONNECT_BASE, WORKER, tls, locations(store_type), BOOTSTRAP, registry)
+
+
+def assert_connect_sections(props: dict, keystore: bool):
+    for prefix in CONNECT_SECTIONS:
+        assert props[f"{prefix}bootstrap.servers"] == BOOTSTRAP
+        assert props[f"{prefix}security.protocol"] == "SSL"
+        assert props[f"{prefix}ssl.truststore.location"] == f"{SSL_DIR}/kafka.truststore.p12"
+        assert_tls_protocols(props, prefix)
+        assert_store_settings(props, prefix, keystore=keystore)
+    assert_config_provider(props)
+    assert props["group.id"] == "connect-cluster"
+    assert props["offset.storage.topic"] == "connect-offsets"
+
+
+def test_connect_default():
+    text = render_connect()
+    assert_golden("connect_default.properties", text)
+    props = parse_properties(text)
+    assert_connect_sections(props, keystore=False)
+    assert not any("schema.registry" in key for key in props)
+
+
+def test_connect_client_auth_required():
+    text = render_connect(Tls(client_auth=ClientAuth.REQUIRED))
+    assert_golden("connect_client_auth_required.properties", text)
+    props = parse_properties(text)
+    assert_connect_sections(props, keystore=True)
+
+
+def test_connect_client_auth_requested_also_presents_a_keystore():
+    props = parse_properties(render_connect(Tls(client_auth=ClientAuth.REQUESTED)))
+    assert_connect_sections(props, keystore=True)
+
+
+def test_connect_schema_registry_https():
+    registry = "https://schema-registry.example.com:8081"
+    text = render_connect(registry=registry)
+    assert_golden("connect_schema_registry_https.properties", text)
+    props = parse_properties(text)
+    assert_connect_sections(props, keystore=False)
+    for converter in ("key.converter", "value.converter"):
+        prefix = f"{converter}.schema.registry."
+        assert props[f"{prefix}url"] == registry
+        assert_store_settings(props, prefix, keystore=False)
+
+
+def test_connect_schema_registry_https_with_client_auth():
+    props = parse_properties(render_connect(Tls(client_auth=ClientAuth.REQUIRED), "https://schema-registry.example.com:8081"))
+    for converter in ("key.converter", "value.converter"):
+        assert_store_settings(props, f"{converter}.schema.registry.", keystore=True)
+
+
+def test_connect_schema_registry_http():
+    text = render_connect(registry="http://schema-registry.example.com:8081")
+    assert_golden("connect_schema_registry_http.properties", text)
+    props = parse_properties(text)
+    assert_connect_sections(props, keystore=False)
+    assert not any("schema.registry" in key for key in props)
+    assert text == render_connect()
+
+
+# --- ordering, merging, overrides -----------------------------------------------------------------
+
+
+def test_output_is_deterministic():
+    assert render_server_properties(SEED_BASE, BROKER, Tls(), locations()) == render_server_properties(
+        dict(SEED_BASE), BROKER, Tls(), locations()
+    )
+    assert render_connect(registry="https://sr.example.com") == render_connect(registry="https://sr.example.com")
+
+
+def test_output_starts_with_the_header():
+    text = render_server_properties(SEED_BASE, BROKER, Tls(), locations())
+    assert text.splitlines()[0] == "#" + HEADER
+
+
+def test_base_values_overridden_once():
+    base = {"listeners": "PLAINTEXT://:9092", "ssl.client.auth": "requested", "ssl.protocol": "TLSv1"}
+    text = render_server_properties(base, BROKER, Tls(), locations())
+    props = parse_properties(text)
+    assert props["listeners"] == "PLAINTEXT://:9092,SSL://:9093"
+    assert props["ssl.client.auth"] == "none"
+    assert props["ssl.protocol"] == "TLSv1.3"
+    keys = [line.split("=", 1)[0] for line in text.splitlines() if line and not line.startswith("#")]
+    assert len(keys) == len(set(keys))
+
+
+def test_base_keys_kept():
+    base = {"zookeeper.connect": "zk:2181", "auto.create.topics.enable": "false", "log.dirs": "/data"}
+    props = parse_properties(render_server_properties(base, BROKER, Tls(), locations()))
+    for key, value in base.items():
+        assert props[key] == value
+
+
+def test_parse_properties_keeps_file_order():
+    text = "z.key=1\na.key=2\nm.key=3\n"
+    assert list(parse_properties(text)) == ["z.key", "a.key", "m.key"]
+
+
+def test_seed_security_inter_broker_protocol_is_dropped():
+    for tls in (Tls(), Tls(inter_broker_protocol=Protocol.PLAINTEXT)):
+        props = parse_properties(render_server_properties(SEED_BASE, BROKER, tls, locations()))
+        assert "security.inter.broker.protocol" not in props
+        assert props["inter.broker.listener.name"] == tls.inter_broker_protocol.value
+
+
+def test_per_host_overrides_win():
+    host = BROKER.model_copy(
+        update={"properties": {"ssl.client.auth": "requested", "num.partitions": "12", "broker.rack": "rack-a"}}
+    )
+    props = parse_properties(render_server_properties(SEED_BASE, host, Tls(), locations()))
+    assert props["ssl.client.auth"] == "requested"  # beats the managed value
+    assert props["num.partitions"] == "12"  # beats the base value
+    assert props["broker.rack"] == "rack-a"  # added
+
+    worker = WORKER.model_copy(update={"properties": {"consumer.security.protocol": "PLAINTEXT", "rest.port": "8084"}})
+    props = parse_properties(render_connect_properties(CONNECT_BASE, worker, Tls(), locations(), BOOTSTRAP))
+    assert props["consumer.security.protocol"] == "PLAINTEXT"
+    assert props["rest.port"] == "8084"
+    assert props["producer.security.protocol"] == "SSL"
+
+
+def test_bind_address_used_in_listeners_only():
+    host = BROKER.model_copy(update={"bind_address": "10.0.0.11"})
+    props = parse_properties(render_server_properties(KRAFT_BASE, host, Tls(), locations()))
+    assert props["listeners"] == "PLAINTEXT://10.0.0.11:9092,SSL://10.0.0.11:9093,CONTROLLER://10.0.0.11:9094"
+    assert props["advertised.listeners"] == "PLAINTEXT://kafka-1.example.com:9092,SSL://kafka-1.example.com:9093"
+
+
+def test_custom_ports_and_protocols():
+    tls = Tls(plaintext_port=19092, ssl_port=19093, enabled_protocols=["TLSv1.2"])
+    props = parse_properties(render_server_properties(SEED_BASE, BROKER, tls, locations()))
+    assert props["listeners"] == "PLAINTEXT://:19092,SSL://:19093"
+    assert props["ssl.enabled.protocols"] == "TLSv1.2"
+    assert props["ssl.protocol"] == "TLSv1.2"
+
+
+# --- escaping -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        r"C:\kafka\data",
+        "\\\\server\\share",
+        "héllo wörld",
+        "€ – “quoted” ✓",
+        "😀 emoji",
+        "with spaces inside",
+        "  leading spaces",
+        "trailing spaces  ",
+        "a=b:c#!d",
+        "line\nbreak\ttab",
+        "${kafkatls:/etc/kafka/ssl/x.properties:key}",
+        "",
+    ],
+)
+def test_values_round_trip(value):
+    values = {"plain.key": value, "key with spaces=and:colon": value}
+    text = format_properties(values)
+    text.encode("ascii")  # everything non-ASCII is \\uXXXX-escaped, as java.util.Properties reads it
+    assert parse_properties(text) == values
+
+
+def test_escaping_is_java_style():
+    text = format_properties({"path": r"C:\dir", "url": "https://x:1", "name": "é"})
+    lines = text.splitlines()
+    assert r"path=C\:\\dir" in lines
+    assert r"url=https\://x\:1" in lines
+    assert r"name=\u00e9" in lines
+
+
+def test_rendered_value_with_backslash_round_trips():
+    host = BROKER.model_copy(update={"properties": {"log.dirs": r"D:\kafka\logs", "note": "ünïcödé value"}})
+    props = parse_properties(render_server_properties(SEED_BASE, host, Tls(), locations()))
+    assert props["log.dirs"] == r"D:\kafka\logs"
+    assert props["note"] == "ünïcödé value"
+
+
+# --- store types ----------------------------------------------------------------------------------
+
+
+def test_pem_store_type_has_no_password_keys():
+    for text in (
+        render_server_properties(SEED_BASE, BROKER, Tls(store_type=StoreType.PEM), locations(StoreType.PEM)),
+        render_connect(Tls(client_auth=ClientAuth.REQUIRED, store_type=StoreType.PEM), "https://sr.example.com", StoreType.PEM),
+    ):
+        props = parse_properties(text)
+        assert not [k for k in props if k.endswith(("ssl.truststore.password", "ssl.keystore.password", "ssl.key.password"))]
+        assert "kafka-tls-secrets" not in text
+        assert props["ssl.truststore.type"] == "PEM"
+        assert props["ssl.truststore.location"] == f"{SSL_DIR}/kafka.truststore.pem"
+        assert props["ssl.keystore.type"] == "PEM"
+        assert props["ssl.keystore.location"] == f"{SSL_DIR}/kafka.keystore.pem"
+
+
+def test_jks_store_type():
+    props = parse_properties(render_server_properties(SEED_BASE, BROKER, Tls(store_type=StoreType.JKS), locations(StoreType.JKS)))
+    assert_store_settings(props, ext="jks", kind="JKS")
+
+
+def test_store_locations_for_host():
+    paths = Paths(ssl_dir="/opt/ssl")
+    loc = StoreLocations.for_host(paths, StoreType.PKCS12)
+    assert loc.keystore == "/opt/ssl/kafka.keystore.p12"
+    assert loc.truststore == "/opt/ssl/kafka.truststore.p12"
+    assert loc.secrets_file == f"/opt/ssl/{SECRETS_FILE_NAME}"
+
+
+def test_no_secret_values_rendered():
+    # Passwords are FileConfigProvider references; the store passwords never reach the text.
+    text = render_server_properties(SEED_BASE, BROKER, Tls(), locations()) + render_connect(
+        Tls(client_auth=ClientAuth.REQUIRED), "https://sr.example.com"
+    )
+    for line in text.splitlines():
+        if "password=" in line:
+            assert "${kafkatls" in line
+
+
+# --- rollout stages -------------------------------------------------------------------------------
+
+
+def test_rollout_default_one_stage_with_plaintext_inter_broker():
+    tls = Tls()
+    stages = rollout_stages(tls)
+    assert len(stages) == 1
+    assert stages[0].listeners is ListenerMode.PLAINTEXT_AND_SSL
+    assert stages[0].inter_broker_protocol is Protocol.PLAINTEXT
+    assert stages[0].model_copy(update={"inter_broker_protocol": Protocol.SSL}) == tls
+    props = parse_properties(render_server_properties(SEED_BASE, BROKER, stages[0], locations()))
+    assert props["listeners"] == "PLAINTEXT://:9092,SSL://:9093"
+    assert props["inter.broker.listener.name"] == "PLAINTEXT"
+
+
+def test_rollout_ssl_only_two_stages():
+    tls = Tls(listeners=ListenerMode.SSL_ONLY, ssl_port=9443)
+    stages = rollout_stages(tls)
+    assert [(s.listeners, s.inter_broker_protocol) for s in stages] == [
+        (ListenerMode.PLAINTEXT_AND_SSL, Protocol.PLAINTEXT),
+        (ListenerMode.PLAINTEXT_AND_SSL, Protocol.SSL),
+    ]
+    assert all(s.ssl_port == 9443 for s in stages)
+    rendered = [parse_properties(render_server_properties(SEED_BASE, BROKER, s, locations())) for s in (*stages, tls)]
+    assert [p["listeners"] for p in rendered] == ["PLAINTEXT://:9092,SSL://:9443"] * 2 + ["SSL://:9443"]
+    assert [p["inter.broker.listener.name"] for p in rendered] == ["PLAINTEXT", "SSL", "SSL"]
+
+
+def test_rollout_plaintext_inter_broker_no_stages():
+    assert rollout_stages(Tls(inter_broker_protocol=Protocol.PLAINTEXT)) == []
+
+
+# --- client settings ------------------------------------------------------------------------------
+
+
+def test_client_settings_keys():
+    settings = client_settings(BROKERS, Tls())
+    assert set(settings) == {"java", "librdkafka"}
+    assert settings["java"] == {
+        "bootstrap.servers": BOOTSTRAP,
+        "security.protocol": "SSL",
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": "<ca.pem>",
+        "ssl.endpoint.identification.algorithm": "https",
+    }
+    assert settings["librdkafka"] == {
+        "bootstrap.servers": BOOTSTRAP,
+        "security.protocol": "SSL",
+        "ssl.ca.location": "<ca.pem>",
+        "ssl.endpoint.identification.algorithm": "https",
+    }
+
+
+def test_client_settings_use_ssl_port():
+    settings = client_settings(BROKERS[:2], Tls(ssl_port=9443))
+    assert settings["java"]["bootstrap.servers"] == "kafka-1.example.com:9443,kafka-2.example.com:9443"
+    assert ssl_bootstrap_servers(BROKERS[:2], Tls(ssl_port=9443)) == settings["librdkafka"]["bootstrap.servers"]
