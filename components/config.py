@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 NAMESPACE = "kafka-tls"
@@ -171,11 +171,6 @@ class CertificateAuthorityConfig(_Model):
     validity_days: int = 3650
     early_renewal_days: int = 90
 
-    @model_validator(mode="after")
-    def _validity(self) -> "CertificateAuthorityConfig":
-        _check_validity(self.validity_days, self.early_renewal_days)
-        return self
-
 
 class Tls(_Model):
     listeners: ListenerMode = ListenerMode.PLAINTEXT_AND_SSL
@@ -202,37 +197,12 @@ class Tls(_Model):
             raise ValueError(f"use TLSv1.3 and/or TLSv1.2 (got {v}); older versions are disabled in Java 17")
         return v
 
-    @model_validator(mode="after")
-    def _rules(self) -> "Tls":
-        ports = {"plaintextPort": self.plaintext_port, "sslPort": self.ssl_port, "controllerPort": self.controller_port}
-        if self.listeners is ListenerMode.SSL_ONLY:
-            ports.pop("plaintextPort")
-            if self.inter_broker_protocol is Protocol.PLAINTEXT:
-                raise ValueError(
-                    "listeners is 'SSL' but interBrokerProtocol is 'PLAINTEXT': brokers could not reach each "
-                    "other; set interBrokerProtocol: SSL or keep listeners: PLAINTEXT+SSL"
-                )
-        seen: dict[int, str] = {}
-        for key, port in ports.items():
-            if port in seen:
-                raise ValueError(f"{key} and {seen[port]} are both {port}; give each listener its own port")
-            seen[port] = key
-        _check_validity(self.cert_validity_days, self.cert_early_renewal_days)
-        return self
-
 
 class Paths(_Model):
     ssl_dir: str = "/etc/kafka/ssl"
     server_properties: str = "/etc/kafka/server.properties"
     connect_properties: str = "/etc/kafka/connect-avro-distributed.properties"
     owner: str = Field("kafka:kafka", description="user:group owning stores and properties; empty keeps root")
-
-    @model_validator(mode="after")
-    def _absolute(self) -> "Paths":
-        for key in ("ssl_dir", "server_properties", "connect_properties"):
-            if not getattr(self, key).startswith("/"):
-                raise ValueError(f"{to_camel(key)} must be an absolute path on the host")
-        return self
 
 
 class Restart(_Model):
@@ -288,11 +258,54 @@ class ClusterConfig(_Model):
         return [*self.brokers, *self.connect_workers]
 
 
-def _check_validity(validity_days: int, early_renewal_days: int) -> None:
-    if validity_days <= 0:
-        raise ValueError(f"validity must be a positive number of days (got {validity_days})")
-    if not 0 <= early_renewal_days < validity_days:
-        raise ValueError(f"early renewal ({early_renewal_days} days) must be at least 0 and less than the validity ({validity_days} days)")
+def _validity_problems(where: str, validity_key: str, validity: int, renewal_key: str, renewal: int) -> list[str]:
+    if validity <= 0:
+        return [f"{where}.{validity_key}: must be a positive number of days (got {validity})"]
+    if not 0 <= renewal < validity:
+        return [f"{where}.{renewal_key}: must be at least 0 and less than {validity_key} ({validity} days); got {renewal}"]
+    return []
+
+
+def _tls_problems(t: Tls) -> list[str]:
+    where = f"{NAMESPACE}:tls"
+    problems = []
+    ports = {"plaintextPort": t.plaintext_port, "sslPort": t.ssl_port, "controllerPort": t.controller_port}
+    if t.listeners is ListenerMode.SSL_ONLY:
+        ports.pop("plaintextPort")
+        if t.inter_broker_protocol is Protocol.PLAINTEXT:
+            problems.append(
+                f"{where}.interBrokerProtocol: PLAINTEXT while listeners is 'SSL': brokers could not reach each "
+                "other; set interBrokerProtocol: SSL or keep listeners: PLAINTEXT+SSL"
+            )
+    seen: dict[int, str] = {}
+    for key, port in ports.items():
+        if port in seen:
+            problems.append(f"{where}.{key}: {port} is also {seen[port]}; give each listener its own port")
+        else:
+            seen[port] = key
+    problems += _validity_problems(where, "certValidityDays", t.cert_validity_days, "certEarlyRenewalDays", t.cert_early_renewal_days)
+    return problems
+
+
+def _section_problems(raw: dict[str, Any]) -> list[str]:
+    """Rules that relate fields of one section; each message names the field to change."""
+    problems: list[str] = []
+    checks = (
+        ("tls", Tls, _tls_problems),
+        ("ca", CertificateAuthorityConfig, lambda c: _validity_problems(
+            f"{NAMESPACE}:ca", "validityDays", c.validity_days, "earlyRenewalDays", c.early_renewal_days)),
+        ("paths", Paths, lambda p: [
+            f"{NAMESPACE}:paths.{to_camel(k)}: '{getattr(p, k)}' must be an absolute path on the host"
+            for k in ("ssl_dir", "server_properties", "connect_properties") if not getattr(p, k).startswith("/")
+        ]),
+    )
+    for key, model, rules in checks:
+        try:
+            section = model.model_validate(raw.get(key) or {})
+        except ValidationError:
+            continue  # its field errors are reported already
+        problems += rules(section)
+    return problems
 
 
 def key_path(loc: tuple[Any, ...]) -> str:
@@ -302,7 +315,7 @@ def key_path(loc: tuple[Any, ...]) -> str:
         if isinstance(part, int):
             text += f"[{part}]"
         else:
-            text += ("." if i else "") + to_camel(str(part))
+            text += ("." if i else "") + str(part)
     return text
 
 
@@ -321,10 +334,11 @@ def _cross_host_problems(raw: dict[str, Any]) -> list[str]:
                 value = h.get(field)
                 if value is None or (field == "nodeId" and group != "brokers"):
                     continue
-                if (field, str(value)) in seen:
-                    problems.append(f"{here}.{field}: '{value}' is also {seen[(field, str(value))]}; each host needs its own")
+                norm = _normalized(field, value)
+                if (field, norm) in seen:
+                    problems.append(f"{here}.{field}: '{value}' is also {seen[(field, norm)]}; each host needs its own")
                 else:
-                    seen[(field, str(value))] = f"{here}.{field}"
+                    seen[(field, norm)] = f"{here}.{field}"
             if group == "brokers" and h.get("nodeId") is None:
                 problems.append(f"{here}.nodeId: missing; give each broker its KRaft node.id (the one in its meta.properties)")
     for base, inline in (("serverBaseFile", "serverProperties"), ("connectBaseFile", "connectProperties")):
@@ -336,6 +350,14 @@ def _cross_host_problems(raw: dict[str, Any]) -> list[str]:
     if isinstance(ca, dict) and isinstance(ca.get("certPem"), str) and isinstance(ca.get("keyPem"), str):
         problems.extend(_imported_ca_problems(ca["certPem"], ca["keyPem"]))
     return problems
+
+
+def _normalized(field: str, value: Any) -> str:
+    """Compare names case-insensitively and addresses in canonical form ('0:0::1' is '::1')."""
+    text = str(value)
+    if field == "address" and is_ip_address(text):
+        return str(ipaddress.ip_address(text))
+    return text.lower().rstrip(".") if field == "host" else text
 
 
 def _imported_ca_problems(cert_pem: str, key_pem: str) -> list[str]:
@@ -379,6 +401,7 @@ def validate_config(raw: dict[str, Any]) -> ClusterConfig:
             elif e["type"] == "missing":
                 msg = "missing; " + _MISSING_HINTS.get(str(e["loc"][-1]), "it is required")
             problems.append(f"{key_path(e['loc'])}: {msg}")
+    problems += _section_problems(raw)
     problems += [p for p in _cross_host_problems(raw) if p not in problems]
     if problems or config is None:
         raise ConfigError(problems)

@@ -54,13 +54,19 @@ def parse_properties(text: str) -> dict[str, str]:
 
 
 def format_properties(values: Mapping[str, str], header: str = HEADER) -> str:
-    """Ordered mapping -> Java properties text, escaped as java.util.Properties expects."""
-    props = Properties()
+    """Ordered mapping -> Java properties text, escaped as java.util.Properties expects.
+
+    jproperties escapes each entry; entries are written one by one because its ``store`` sorts
+    keys it did not read from a file, and the order here is the reader's order.
+    """
+    lines = [f"#{header}\n"]
     for key, value in values.items():
-        props[key] = value
-    out = io.BytesIO()
-    props.store(out, initial_comments=header, encoding="iso-8859-1", timestamp=False)
-    return out.getvalue().decode("iso-8859-1")
+        entry = Properties()
+        entry[key] = value
+        out = io.BytesIO()
+        entry.store(out, encoding="iso-8859-1", timestamp=False)
+        lines.append(out.getvalue().decode("iso-8859-1"))
+    return "".join(lines)
 
 
 def _secret_ref(locations: StoreLocations, key: str) -> str:

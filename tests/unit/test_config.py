@@ -109,11 +109,11 @@ def test_invalid_ip_address():
 
 
 def test_port_clash_ssl_and_plaintext():
-    assert_problem(sample(tls={"sslPort": 9092}), "kafka-tls:tls", "sslPort", "plaintextPort", "9092")
+    assert_problem(sample(tls={"sslPort": 9092}), "kafka-tls:tls.sslPort", "plaintextPort", "9092")
 
 
 def test_port_clash_controller_and_ssl():
-    assert_problem(sample(tls={"controllerPort": 9093}), "kafka-tls:tls", "controllerPort", "sslPort", "9093")
+    assert_problem(sample(tls={"controllerPort": 9093}), "kafka-tls:tls.controllerPort", "sslPort", "9093")
 
 
 def test_ssl_only_may_reuse_the_unused_plaintext_port():
@@ -143,32 +143,32 @@ def test_unknown_key_custody():
 def test_ssl_only_listeners_with_plaintext_inter_broker():
     assert_problem(
         sample(tls={"listeners": "SSL", "interBrokerProtocol": "PLAINTEXT"}),
-        "kafka-tls:tls",
-        "interBrokerProtocol",
+        "kafka-tls:tls.interBrokerProtocol",
+        "listeners is 'SSL'",
         "PLAINTEXT",
     )
 
 
 @pytest.mark.parametrize("days", [0, -5])
 def test_non_positive_cert_validity(days):
-    assert_problem(sample(tls={"certValidityDays": days}), "kafka-tls:tls", "validity", f"(got {days})")
+    assert_problem(sample(tls={"certValidityDays": days}), "kafka-tls:tls.certValidityDays", "positive", f"(got {days})")
 
 
 @pytest.mark.parametrize("days", [0, -1])
 def test_non_positive_ca_validity(days):
-    assert_problem(sample(ca={"validityDays": days}), "kafka-tls:ca", "validity", f"(got {days})")
+    assert_problem(sample(ca={"validityDays": days}), "kafka-tls:ca.validityDays", "positive", f"(got {days})")
 
 
 @pytest.mark.parametrize("renewal", [30, 31])
 def test_cert_early_renewal_not_below_validity(renewal):
     assert_problem(
-        sample(tls={"certValidityDays": 30, "certEarlyRenewalDays": renewal}), "kafka-tls:tls", "early renewal", "30 days"
+        sample(tls={"certValidityDays": 30, "certEarlyRenewalDays": renewal}), "kafka-tls:tls.certEarlyRenewalDays", "less than", "30 days"
     )
 
 
 @pytest.mark.parametrize("renewal", [100, 200])
 def test_ca_early_renewal_not_below_validity(renewal):
-    assert_problem(sample(ca={"validityDays": 100, "earlyRenewalDays": renewal}), "kafka-tls:ca", "early renewal", "100 days")
+    assert_problem(sample(ca={"validityDays": 100, "earlyRenewalDays": renewal}), "kafka-tls:ca.earlyRenewalDays", "less than", "100 days")
 
 
 def test_early_renewal_just_below_validity_passes():
@@ -231,7 +231,7 @@ def test_unknown_key_inside_tls():
     "key", ["sslDir", "serverProperties", "connectProperties"]
 )
 def test_relative_paths(key):
-    assert_problem(sample(paths={key: "etc/kafka/x"}), "kafka-tls:paths", key, "absolute")
+    assert_problem(sample(paths={key: "etc/kafka/x"}), f"kafka-tls:paths.{key}", "absolute")
 
 
 def test_both_server_base_file_and_server_properties(tmp_path):
@@ -286,8 +286,8 @@ def many_problems_config() -> tuple[dict, list[str]]:
         "kafka-tls:keystorePassword",
         "kafka-tls:tls.storeType",
         "kafka-tls:tls.enabledProtocols",
-        "kafka-tls:paths",
-        "kafka-tls:ca",
+        "kafka-tls:paths.sslDir",
+        "kafka-tls:ca.validityDays",
         "kafka-tls:brokerz",
         "kafka-tls:brokers[0].host",
         "kafka-tls:brokers[1].address",
@@ -302,6 +302,27 @@ def test_all_problems_reported_at_once():
     problems = problems_of(raw)
     assert len(problems) == len(expected) == 10, problems
     assert sorted(p.split(": ", 1)[0] for p in problems) == sorted(expected)
+
+
+def test_several_problems_in_one_section_are_all_reported():
+    raw = sample(tls={"listeners": "SSL", "interBrokerProtocol": "PLAINTEXT", "sslPort": 9094, "certValidityDays": 0})
+    paths = sorted(p.split(": ", 1)[0] for p in problems_of(raw))
+    assert paths == ["kafka-tls:tls.certValidityDays", "kafka-tls:tls.controllerPort", "kafka-tls:tls.interBrokerProtocol"]
+
+
+def test_a_typo_is_reported_as_written():
+    raw = sample()
+    raw["Brokers"] = raw.pop("brokers")
+    paths = [p.split(": ", 1)[0] for p in problems_of(raw)]
+    assert "kafka-tls:Brokers" in paths and "kafka-tls:brokers" in paths  # the typo, and the missing key
+
+
+def test_duplicate_names_and_addresses_in_other_spellings():
+    raw = with_broker(1, host="KAFKA-1.example.com")
+    raw["brokers"][2]["address"] = "0:0::1"
+    raw["connectWorkers"][0]["address"] = "::1"
+    paths = [p.split(": ", 1)[0] for p in problems_of(raw)]
+    assert "kafka-tls:brokers[1].host" in paths and "kafka-tls:connectWorkers[0].address" in paths
 
 
 def test_cross_host_problems_reported_beside_field_problems():

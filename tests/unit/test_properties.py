@@ -471,3 +471,10 @@ def test_client_settings_use_ssl_port():
     settings = client_settings(BROKERS[:2], Tls(ssl_port=9443))
     assert settings["java"]["bootstrap.servers"] == "kafka-1.example.com:9443,kafka-2.example.com:9443"
     assert ssl_bootstrap_servers(BROKERS[:2], Tls(ssl_port=9443)) == settings["librdkafka"]["bootstrap.servers"]
+
+
+def test_base_order_is_kept_and_managed_keys_follow_in_listed_order():
+    from components.properties import format_properties
+
+    text = format_properties({"z.last.alphabetically": "1", "a.first": "2", "m.middle": "3"}, header="h")
+    assert [line.split("=")[0] for line in text.splitlines()[1:]] == ["z.last.alphabetically", "a.first", "m.middle"]
