@@ -18,7 +18,7 @@ toolchain:
 # The main job: bring the lab up and secure it with `pulumi up`, then print the verification table.
 lab-up: venv toolchain
 	$(PY) -m lab up
-	@if [ -f deploy/__main__.py ]; then $(PY) -m deploy up; fi
+	@if [ -f labstack/__main__.py ]; then $(PY) -m labstack up; fi
 
 lab-down: venv
 	$(PY) -m lab down

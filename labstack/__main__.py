@@ -1,0 +1,56 @@
+"""python -m labstack {up|preview|destroy|verify}: the kafka-tls program against the lab."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from rich.console import Console
+from rich.table import Table
+
+from lab import Lab
+from labstack.stack import LabStack
+from labstack.verify import verify_cluster
+
+console = Console()
+
+
+def print_table(stack: LabStack) -> bool:
+    outputs = stack.outputs()
+    addresses = {h["name"]: h["address"] for h in stack.lab.inventory()["hosts"]}
+    table = Table(title=f"SSL listeners of stack '{stack.name}'")
+    for column in ("host", "dialled as", "port", "TLS handshake", "chain valid", "SAN matches", "days to expiry"):
+        table.add_column(column)
+    checks = verify_cluster(outputs, addresses)
+    mark = lambda ok: "[green]yes[/]" if ok else "[red]NO[/]"  # noqa: E731
+    for c in checks:
+        table.add_row(c.host, c.target, str(c.port), mark(c.handshake), mark(c.chain_valid), mark(c.san_matches), str(c.days_to_expiry))
+    console.print(table)
+    return all(c.handshake and c.chain_valid and c.san_matches for c in checks)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m labstack")
+    parser.add_argument("action", choices=["up", "preview", "destroy", "verify"])
+    parser.add_argument("--stack", default="lab")
+    args = parser.parse_args(argv)
+    lab = Lab()
+    stack = LabStack(lab, args.stack)
+    started = time.monotonic()
+    if args.action == "up":
+        lab.up()
+        console.print(f"[bold]pulumi up[/] on stack '{args.stack}'")
+        stack.up(on_output=print)
+    elif args.action == "preview":
+        stack.preview(on_output=print)
+    elif args.action == "destroy":
+        stack.destroy(on_output=print)
+        return 0
+    ok = args.action == "preview" or print_table(stack)
+    console.print(f"done in {time.monotonic() - started:.0f}s")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""A stack of the kafka-tls project aimed at the lab's hosts."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import yaml
+from pulumi import automation as auto
+
+from lab import Lab
+
+REPO = Path(__file__).resolve().parent.parent
+# The lab stack's secrets (store passwords) are encrypted with this passphrase. It protects
+# nothing but throwaway lab hosts; never use it for a real stack.
+LAB_PASSPHRASE = "kafka-tls-lab-only"
+PROJECT_LINKS = ("Pulumi.yaml", "__main__.py", "components", "labstack", ".venv")
+NS = "kafka-tls"
+
+
+@functools.lru_cache(maxsize=1)
+def toolchain_env() -> dict[str, str]:
+    """The environment ``toolchain/env.sh`` sets up (builds the toolchain the first time)."""
+    script = f'eval "$({REPO}/toolchain/env.sh --print)" && env -0'
+    out = subprocess.run(["bash", "-c", script], capture_output=True, check=True, timeout=3600).stdout
+    env = dict(item.split("=", 1) for item in out.decode().split("\0") if "=" in item)
+    keys = ("PATH", "PULUMI_HOME", "PULUMI_SKIP_UPDATE_CHECK", "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION")
+    return {k: env[k] for k in keys if k in env}
+
+
+class LabStack:
+    """One stack (``lab`` or a test variant) of the project, aimed at the lab.
+
+    Args:
+        lab: the running lab.
+        name: the stack name.
+        overrides: top-level ``kafka-tls:*`` values replacing those of ``Pulumi.lab.yaml``
+            (e.g. ``{"tls": {...}}``); ``connectWorkers: []`` leaves the worker out.
+    """
+
+    def __init__(self, lab: Lab, name: str = "lab", overrides: Optional[dict[str, Any]] = None):
+        self.lab = lab
+        self.name = name
+        self.overrides = overrides or {}
+        self.root = lab.dir / "pulumi"
+        self.project_dir = self.root / "project"
+        self.backend = self.root / "state"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            **toolchain_env(),
+            "PULUMI_BACKEND_URL": f"file://{self.backend}",
+            "PULUMI_CONFIG_PASSPHRASE": LAB_PASSPHRASE,
+            "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "true",
+        }
+
+    def _link_project(self) -> None:
+        self.project_dir.mkdir(parents=True, exist_ok=True)
+        self.backend.mkdir(parents=True, exist_ok=True)
+        for name in PROJECT_LINKS:
+            link = self.project_dir / name
+            if not link.is_symlink():
+                link.symlink_to(REPO / name)
+
+    def stack_settings(self) -> dict:
+        """Pulumi.lab.yaml with this lab's host keys and the overrides applied."""
+        settings = yaml.safe_load((REPO / "Pulumi.lab.yaml").read_text())
+        config = settings["config"]
+        inventory = {h["short_name"]: h for h in self.lab.inventory()["hosts"]}
+        for group in ("brokers", "connectWorkers"):
+            for host in config[f"{NS}:{group}"]:
+                host["hostKey"] = inventory[host["name"]]["host_key"]
+        for key, value in self.overrides.items():
+            value = copy.deepcopy(value)
+            if key in ("brokers", "connectWorkers"):
+                for host in value:
+                    host["hostKey"] = inventory[host["name"]]["host_key"]
+            config[f"{NS}:{key}"] = value
+        return settings
+
+    def stack(self) -> auto.Stack:
+        """Create or select the stack, with its settings file and SSH key in place."""
+        self._link_project()
+        settings_file = self.project_dir / f"Pulumi.{self.name}.yaml"
+        settings_file.write_text(yaml.safe_dump(self.stack_settings(), sort_keys=False))
+        workspace = auto.LocalWorkspace(
+            work_dir=str(self.project_dir),
+            env_vars=self.env,
+            pulumi_home=self.env.get("PULUMI_HOME"),
+            pulumi_command=auto.PulumiCommand(
+                root=str(Path(shutil.which("pulumi", path=self.env["PATH"])).parent.parent),
+                skip_version_check=True,
+            ),
+        )
+        stack = auto.Stack.create_or_select(self.name, workspace)
+        key = Path(self.lab.inventory()["ssh_private_key"]).read_text()
+        stack.set_config(f"{NS}:sshPrivateKey", auto.ConfigValue(key, secret=True))
+        return stack
+
+    def preview(self, on_output: Optional[Callable[[str], None]] = None) -> auto.PreviewResult:
+        return self.stack().preview(on_output=on_output, diff=True)
+
+    def up(self, on_output: Optional[Callable[[str], None]] = None) -> auto.UpResult:
+        return self.stack().up(on_output=on_output, diff=True)
+
+    def destroy(self, on_output: Optional[Callable[[str], None]] = None) -> auto.DestroyResult:
+        return self.stack().destroy(on_output=on_output)
+
+    def outputs(self) -> dict[str, Any]:
+        return {k: v.value for k, v in self.stack().outputs().items()}
+
+    def remove(self) -> None:
+        """Forget the stack's state (after destroy, or when the lab is new)."""
+        stack = self.stack()
+        stack.workspace.remove_stack(self.name, force=True)
