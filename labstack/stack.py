@@ -50,6 +50,7 @@ class LabStack:
         self.root = lab.dir / "pulumi"
         self.project_dir = self.root / "project"
         self.backend = self.root / "state"
+        self.source, self.links = REPO, PROJECT_LINKS
 
     @property
     def env(self) -> dict[str, str]:
@@ -63,10 +64,10 @@ class LabStack:
     def _link_project(self) -> None:
         self.project_dir.mkdir(parents=True, exist_ok=True)
         self.backend.mkdir(parents=True, exist_ok=True)
-        for name in PROJECT_LINKS:
+        for name in self.links:
             link = self.project_dir / name
             if not link.is_symlink():
-                link.symlink_to(REPO / name)
+                link.symlink_to(REPO / ".venv" if name == ".venv" else self.source / name)
 
     def stack_settings(self) -> dict:
         """Pulumi.lab.yaml with this lab's host keys and the overrides applied."""
@@ -89,6 +90,9 @@ class LabStack:
         self._link_project()
         settings_file = self.project_dir / f"Pulumi.{self.name}.yaml"
         settings_file.write_text(yaml.safe_dump(self.stack_settings(), sort_keys=False))
+        return self._select()
+
+    def _select(self) -> auto.Stack:
         workspace = auto.LocalWorkspace(
             work_dir=str(self.project_dir),
             env_vars=self.env,
@@ -99,9 +103,12 @@ class LabStack:
             ),
         )
         stack = auto.Stack.create_or_select(self.name, workspace)
+        self.configure(stack)
+        return stack
+
+    def configure(self, stack: auto.Stack) -> None:
         key = Path(self.lab.inventory()["ssh_private_key"]).read_text()
         stack.set_config(f"{NS}:sshPrivateKey", auto.ConfigValue(key, secret=True))
-        return stack
 
     def preview(self, on_output: Optional[Callable[[str], None]] = None) -> auto.PreviewResult:
         return self.stack().preview(on_output=on_output, diff=True)
@@ -119,3 +126,20 @@ class LabStack:
         """Forget the stack's state (after destroy, or when the lab is new)."""
         stack = self.stack()
         stack.workspace.remove_stack(self.name, force=True)
+
+
+class ClientConfigStack(LabStack):
+    """The example consumer project (examples/client-config), reading a kafka-tls stack's
+    outputs through a StackReference on the same backend."""
+
+    def __init__(self, lab: Lab, kafka_stack: str, name: str = "client"):
+        super().__init__(lab, name)
+        self.kafka_stack = kafka_stack
+        self.project_dir = self.root / "client-config"
+        self.source, self.links = REPO / "examples" / "client-config", ("Pulumi.yaml", "__main__.py", ".venv")
+
+    def stack_settings(self) -> dict:
+        return {"config": {"kafka-client-config:kafkaStack": f"organization/kafka-tls/{self.kafka_stack}"}}
+
+    def configure(self, stack: auto.Stack) -> None:
+        pass
