@@ -659,9 +659,9 @@ class Lab:
         admin = self.admin()
         # per-broker dynamic configs (how KIP-226 keystore updates are set); the cluster-wide default
         # resource cannot be named through confluent-kafka's describe_configs
-        resources = [ConfigResource(ResourceType.BROKER, str(h.node_id)) for h in C.BROKERS]
-        for res, fut in admin.describe_configs(resources).items():
-            entries = fut.result(30)
+        for h in C.BROKERS:  # one BROKER resource per call
+            res = ConfigResource(ResourceType.BROKER, str(h.node_id))
+            entries = admin.describe_configs([res])[res].result(30)
             dyn = [name for name, e in entries.items() if e.source == ConfigSource.DYNAMIC_BROKER_CONFIG.value]
             if not dyn:
                 continue

@@ -207,7 +207,6 @@ endpoints() {
 }
 
 is_up() {
-  local pid; pid=$(running_pid) || return 1
   local any=0 host port scheme
   while read -r host port scheme; do
     any=1
@@ -226,10 +225,14 @@ tail_logs() {
   tail -n 20 "$OUT" >&2 2>/dev/null
 }
 
-wait_up() {
-  local start=$SECONDS pid
+pid_alive() {  # exists and is not a zombie (the cmdline may still be setsid's right after the fork)
+  [ -d "/proc/$1" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != "Z" ]
+}
+
+wait_up() {  # pid
+  local start=$SECONDS pid=$1
   while :; do
-    if ! pid=$(running_pid); then
+    if ! pid_alive "$pid"; then
       log "$SVC exited during start-up" >&2
       tail_logs; return 1
     fi
@@ -249,7 +252,7 @@ do_start() {
   local pid
   if pid=$(running_pid); then
     log "$SVC already running (pid $pid)"
-    wait_up; return
+    wait_up "$pid"; return
   fi
   [ -r "$CONF" ] || { log "missing $CONF" >&2; return 1; }
   mkdir -p "$RUN_DIR" "$LOG_DIR"
@@ -263,7 +266,7 @@ do_start() {
   pid=$!
   echo "$pid" > "$PIDFILE"
   log "$SVC starting (pid $pid)"
-  wait_up
+  wait_up "$pid"
 }
 
 do_stop() {
@@ -292,7 +295,7 @@ case "$ACTION" in
   restart) do_stop && do_start ;;
   status)
     if pid=$(running_pid); then
-      if is_up; then log "$SVC running (pid $pid), listeners up"; exit 0; fi
+      if is_up && running_pid >/dev/null; then log "$SVC running (pid $pid), listeners up"; exit 0; fi
       log "$SVC running (pid $pid), listeners not (yet) up"; exit 1
     fi
     log "$SVC not running"; exit 3 ;;

@@ -9,7 +9,8 @@ pytestmark = pytest.mark.lab
 def _dynamic(lab, broker):
     from confluent_kafka.admin import ConfigResource, ConfigSource, ResourceType
     res = ConfigResource(ResourceType.BROKER, broker)
-    entries = lab.admin().describe_configs([res])[res].result(30)
+    admin = lab.admin()  # keep a reference: a collected client cancels its futures
+    entries = admin.describe_configs([res])[res].result(30)
     return {n: e.value for n, e in entries.items() if e.source == ConfigSource.DYNAMIC_BROKER_CONFIG.value}
 
 

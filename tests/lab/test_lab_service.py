@@ -48,7 +48,8 @@ def test_restart_one_broker_keeps_serving(lab):
     assert len(sent) >= 100
     got = consume_all(lab.bootstrap_servers, topic, len(sent), timeout=90)
     assert sorted(set(got)) == sorted(set(sent))
-    lab.admin().delete_topics([topic])[topic].result(60)
+    admin = lab.admin()
+    admin.delete_topics([topic])[topic].result(60)
 
 
 def test_broken_properties_make_the_service_fail(lab):
