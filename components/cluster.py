@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Optional
 
 import pulumi
-from pulumi_command import remote
 
 from components.certificate_authority import CertificateAuthority, CertificateAuthorityArgs
 from components.config import ClusterConfig, Host
@@ -21,6 +20,7 @@ from components.properties import (
     rollout_stages,
     ssl_bootstrap_servers,
 )
+from components.providers import providers_for
 from components.properties_file import BrokerConfig, ConnectWorkerConfig, PropertiesFileArgs
 from components.rolling_restart import RestartStep, RollingRestart
 from components.scripts import KeySpec, TlsGate, restart_script, stage_script
@@ -69,19 +69,20 @@ class KafkaTlsCluster(pulumi.ComponentResource):
             )
         )
 
-        ca = CertificateAuthority(f"{name}-ca", CertificateAuthorityArgs(config.ca, config.ca_import), child)
+        providers = providers_for(config.providers)
+        ca = CertificateAuthority(f"{name}-ca", CertificateAuthorityArgs(config.ca, providers, config.ca_import), child)
         self.ca_cert_pem = ca.cert_pem
         self.ssl_bootstrap_servers = ssl_bootstrap_servers(config.brokers, tls_cfg)
         self.client_settings = client_settings(config.brokers, tls_cfg)
 
-        def connection(host: Host) -> remote.ConnectionArgs:
-            return remote.ConnectionArgs(
-                host=host.address,
-                port=config.ssh.port,
-                user=config.ssh.user,
-                private_key=ssh_key,
-                host_key=host.host_key,
-            )
+        def connection(host: Host) -> dict:
+            return {
+                "host": host.address,
+                "port": config.ssh.port,
+                "user": config.ssh.user,
+                "private_key": ssh_key,
+                "host_key": host.host_key,
+            }
 
         self.certificates = {}
         stores: dict[str, list[pulumi.Resource]] = {}
@@ -97,12 +98,13 @@ class KafkaTlsCluster(pulumi.ComponentResource):
                     keystore_password=keystore_password,
                     owner=paths.owner,
                     early_renewal_days=tls_cfg.cert_early_renewal_days,
+                    providers=providers,
                 ),
                 child,
             )
             trust = Truststore(
                 f"{host.name}-truststore",
-                TruststoreArgs(locations, connection(host), ca.cert_pem, truststore_password, paths.owner),
+                TruststoreArgs(locations, connection(host), ca.cert_pem, truststore_password, paths.owner, providers),
                 child,
             )
             self.certificates[host.name] = cert
@@ -135,7 +137,7 @@ class KafkaTlsCluster(pulumi.ComponentResource):
                 )
                 for b in config.brokers
             ]
-            previous = RollingRestart(f"{name}-stage{number}", steps, after=previous, opts=child).last
+            previous = RollingRestart(f"{name}-stage{number}", steps, providers, after=previous, opts=child).last
 
         broker_steps = []
         for b in config.brokers:
@@ -144,7 +146,7 @@ class KafkaTlsCluster(pulumi.ComponentResource):
                 f"{b.name}-server-properties",
                 PropertiesFileArgs(
                     paths.server_properties, text, locations, connection(b), keystore_password,
-                    truststore_password, paths.owner, after=tuple(previous),
+                    truststore_password, paths.owner, providers, after=tuple(previous),
                 ),
                 child,
             )
@@ -157,7 +159,7 @@ class KafkaTlsCluster(pulumi.ComponentResource):
                     after=[props.file, props.secrets, *stores[b.name]],
                 )
             )
-        brokers_done = RollingRestart(f"{name}-restart", broker_steps, after=previous, opts=child).last
+        brokers_done = RollingRestart(f"{name}-restart", broker_steps, providers, after=previous, opts=child).last
 
         connect_base = base_properties(config.connect_base_file, config.connect_properties)
         connect_steps = []
@@ -169,7 +171,7 @@ class KafkaTlsCluster(pulumi.ComponentResource):
                 f"{w.name}-connect-properties",
                 PropertiesFileArgs(
                     paths.connect_properties, text, locations, connection(w), keystore_password,
-                    truststore_password, paths.owner,
+                    truststore_password, paths.owner, providers,
                 ),
                 child,
             )
@@ -183,7 +185,7 @@ class KafkaTlsCluster(pulumi.ComponentResource):
                 )
             )
         # Workers move to SSL only once every broker serves it.
-        RollingRestart(f"{name}-connect-restart", connect_steps, after=brokers_done, opts=child)
+        RollingRestart(f"{name}-connect-restart", connect_steps, providers, after=brokers_done, opts=child)
 
         self.register_outputs(
             {

@@ -11,7 +11,7 @@ import ipaddress
 import re
 from enum import Enum
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -235,6 +235,7 @@ class ClusterConfig(_Model):
     connect_base_file: Optional[str] = None
     connect_properties: dict[str, str] = Field(default_factory=dict)
     schema_registry_url: Optional[str] = None
+    providers: Literal["builtin", "pulumi"] = "builtin"
 
     @field_validator("keystore_password", "truststore_password")
     @classmethod

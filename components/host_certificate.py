@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
-import pulumi_tls as tls
-from pulumi_command import remote
 
 from components.certificate_authority import HOURS_PER_DAY, CertificateAuthority, key_args
 from components.config import KeyCustody, StoreType
 from components.keystores import build_keystore, not_after, sha256_fingerprint
 from components.properties import StoreLocations
+from components.providers import Providers
 from components.scripts import KeySpec, import_chain_script, keypair_script, pem_key_path, remove_files_script, write_file_script
 
 # Both: brokers serve TLS and dial each other (inter-broker), Connect workers dial brokers.
@@ -36,7 +35,7 @@ class HostCertificateArgs:
     """Where the keystore lives on the host."""
     custody: KeyCustody
     """Where the private key is made and kept."""
-    connection: remote.ConnectionArgs
+    connection: dict
     """SSH to the host, its host key pinned."""
     ca: CertificateAuthority
     keystore_password: pulumi.Output[str]
@@ -44,6 +43,7 @@ class HostCertificateArgs:
     owner: str
     """user:group owning the keystore; empty keeps the SSH user's."""
     early_renewal_days: int
+    providers: Providers
 
 
 def _quiet(parent: pulumi.Resource, **kwargs) -> pulumi.ResourceOptions:
@@ -76,8 +76,8 @@ class HostCertificate(pulumi.ComponentResource):
             {"cert_pem": self.cert_pem, "sha256_fingerprint": self.sha256_fingerprint, "not_after": self.not_after}
         )
 
-    def _sign(self, name: str, args: HostCertificateArgs, csr_pem: pulumi.Input[str]) -> tls.LocallySignedCert:
-        return tls.LocallySignedCert(
+    def _sign(self, name: str, args: HostCertificateArgs, csr_pem: pulumi.Input[str]):
+        return args.providers.LocallySignedCert(
             f"{name}-cert",
             cert_request_pem=csr_pem,
             ca_private_key_pem=args.ca.private_key_pem,
@@ -89,10 +89,10 @@ class HostCertificate(pulumi.ComponentResource):
             opts=_quiet(self),
         )
 
-    def _key_on_host(self, name: str, args: HostCertificateArgs) -> tls.LocallySignedCert:
+    def _key_on_host(self, name: str, args: HostCertificateArgs):
         loc, spec = args.locations, args.spec
         extra = (pem_key_path(loc),) if loc.store_type is StoreType.PEM else ()
-        keypair = remote.Command(
+        keypair = args.providers.Command(
             f"{name}-keypair",
             connection=args.connection,
             create=keypair_script(spec, loc, args.owner),
@@ -100,31 +100,31 @@ class HostCertificate(pulumi.ComponentResource):
             delete=remove_files_script(loc.keystore, *extra),
             # A new SAN, algorithm or path means a new key pair; the old one is removed first.
             triggers=[spec.keytool_san, spec.algorithm.value, spec.rsa_bits, loc.keystore, loc.store_type.value],
-            logging=remote.Logging.NONE,
+            logging=args.providers.no_logging,
             opts=_quiet(self, delete_before_replace=True),
         )
         cert = self._sign(name, args, keypair.stdout)
         chain = pulumi.Output.all(args.keystore_password, cert.cert_pem, args.ca.cert_pem).apply(
             lambda v: f"{v[0]}\n{v[1].strip()}\n{v[2].strip()}\n"
         )
-        self.keystore_ready = remote.Command(
+        self.keystore_ready = args.providers.Command(
             f"{name}-import",
             connection=args.connection,
             create=import_chain_script(spec.alias, loc, args.owner),
             stdin=pulumi.Output.secret(chain),
-            logging=remote.Logging.NONE,
+            logging=args.providers.no_logging,
             opts=_quiet(self, depends_on=[keypair]),
         )
         self.keystore_digest = pulumi.Output.all(cert.cert_pem, args.ca.cert_pem).apply(_digest)
         return cert
 
-    def _key_in_stack(self, name: str, args: HostCertificateArgs) -> tls.LocallySignedCert:
+    def _key_in_stack(self, name: str, args: HostCertificateArgs):
         loc, spec = args.locations, args.spec
-        key = tls.PrivateKey(f"{name}-key", **key_args(spec.algorithm, spec.rsa_bits), opts=_quiet(self))
-        csr = tls.CertRequest(
+        key = args.providers.PrivateKey(f"{name}-key", **key_args(spec.algorithm, spec.rsa_bits), opts=_quiet(self))
+        csr = args.providers.CertRequest(
             f"{name}-csr",
             private_key_pem=key.private_key_pem,
-            subject=tls.CertRequestSubjectArgs(common_name=spec.common_name),
+            subject={"common_name": spec.common_name},
             dns_names=list(spec.dns_names),
             ip_addresses=list(spec.ip_addresses),
             opts=_quiet(self),
@@ -140,14 +140,14 @@ class HostCertificate(pulumi.ComponentResource):
         # driven by a digest of its inputs, not by the bytes: no diff unless key, chain or
         # password changed.
         digest = pulumi.Output.secret(inputs.apply(_digest))
-        self.keystore_ready = remote.Command(
+        self.keystore_ready = args.providers.Command(
             f"{name}-keystore",
             connection=args.connection,
             create=write_file_script(loc.keystore, "600", args.owner, base64=True),
             stdin=pulumi.Output.secret(keystore_b64),
             delete=remove_files_script(loc.keystore),
             triggers=[digest],
-            logging=remote.Logging.NONE,
+            logging=args.providers.no_logging,
             opts=_quiet(self, ignore_changes=["stdin"], delete_before_replace=True),
         )
         self.keystore_digest = pulumi.Output.all(cert.cert_pem, args.ca.cert_pem).apply(_digest)

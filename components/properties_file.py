@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
-from pulumi_command import remote
 
 from components.properties import StoreLocations, format_properties, secrets_file_values
+from components.providers import Providers
 from components.scripts import remove_files_script, restore_file_script, write_file_script
 
 
@@ -24,10 +24,11 @@ class PropertiesFileArgs:
     text: str
     """The rendered properties (no secrets in it)."""
     locations: StoreLocations
-    connection: remote.ConnectionArgs
+    connection: dict
     keystore_password: pulumi.Output[str]
     truststore_password: pulumi.Output[str]
     owner: str
+    providers: Providers
     after: tuple = ()
     """Resources that must finish before the file is written (the rollout's stages)."""
 
@@ -35,8 +36,8 @@ class PropertiesFileArgs:
 class PropertiesFile(pulumi.ComponentResource):
     """A managed properties file and the secrets file beside it."""
 
-    file: remote.Command
-    secrets: remote.Command
+    file: pulumi.CustomResource
+    secrets: pulumi.CustomResource
 
     def __init__(
         self, kind: str, name: str, args: PropertiesFileArgs, opts: Optional[pulumi.ResourceOptions] = None
@@ -45,22 +46,22 @@ class PropertiesFile(pulumi.ComponentResource):
         secrets_text = pulumi.Output.all(args.keystore_password, args.truststore_password).apply(
             lambda v: format_properties(secrets_file_values(v[0], v[1]), header="kafka-tls: store passwords")
         )
-        self.secrets = remote.Command(
+        self.secrets = args.providers.Command(
             f"{name}-secrets",
             connection=args.connection,
             create=write_file_script(args.locations.secrets_file, "600", args.owner),
             stdin=pulumi.Output.secret(secrets_text),
             delete=remove_files_script(args.locations.secrets_file),
-            logging=remote.Logging.NONE,
+            logging=args.providers.no_logging,
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
         )
-        self.file = remote.Command(
+        self.file = args.providers.Command(
             f"{name}-file",
             connection=args.connection,
             create=write_file_script(args.path, "640", args.owner, backup=True),
             stdin=args.text,
             delete=restore_file_script(args.path),
-            logging=remote.Logging.NONE,
+            logging=args.providers.no_logging,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.secrets]),
         )
         self.register_outputs({})

@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 import pulumi
-from pulumi_command import remote
+
+from components.providers import Providers
 
 
 @dataclass(frozen=True)
 class RestartStep:
     host_name: str
-    connection: remote.ConnectionArgs
+    connection: dict
     script: pulumi.Input[str]
     """Restart (or stage-and-restart) then health gate; see scripts.restart_script."""
     triggers: Sequence[Any] = ()
@@ -31,12 +32,13 @@ class RestartStep:
 class RollingRestart(pulumi.ComponentResource):
     """A chain of restart steps, one host at a time, in the order given."""
 
-    steps: list[remote.Command]
+    steps: list[pulumi.CustomResource]
 
     def __init__(
         self,
         name: str,
         steps: Sequence[RestartStep],
+        providers: Providers,
         after: Sequence[pulumi.Resource] = (),
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
@@ -44,13 +46,13 @@ class RollingRestart(pulumi.ComponentResource):
         self.steps = []
         previous: list[pulumi.Resource] = list(after)
         for step in steps:
-            command = remote.Command(
+            command = providers.Command(
                 f"{name}-{step.host_name}",
                 connection=step.connection,
                 create=step.script,
                 stdin=step.stdin,
                 triggers=list(step.triggers) or None,
-                logging=remote.Logging.STDOUT_AND_STDERR,
+                logging=providers.full_logging,
                 opts=pulumi.ResourceOptions(
                     parent=self, depends_on=[*previous, *step.after], ignore_changes=["connection"]
                 ),

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pulumi
 import pytest
-from pulumi_command import remote
 
 from components import cluster as cluster_module
 from components import rolling_restart
 from components.config import validate_config
 from components.properties import parse_properties
+from components.providers import providers_for
 from tests.unit.certs import make_ca, make_csr, sign_csr
 from tests.unit.sample import SECRET_VALUES, sample
 
@@ -23,8 +24,32 @@ def unwrap(value):
     return value["value"] if isinstance(value, dict) and "value" in value else value
 
 
+# Resource types and property names of the two implementations (providers.py).
+TYPES = {
+    "pulumi": {
+        "command": "command:remote:Command",
+        "key": "tls:index/privateKey:PrivateKey",
+        "ca": "tls:index/selfSignedCert:SelfSignedCert",
+        "csr": "tls:index/certRequest:CertRequest",
+        "signed": "tls:index/locallySignedCert:LocallySignedCert",
+    },
+    "builtin": {
+        "command": "pulumi-python:dynamic/ssh:Command",
+        "key": "pulumi-python:dynamic/tls:PrivateKey",
+        "ca": "pulumi-python:dynamic/tls:SelfSignedCert",
+        "csr": "pulumi-python:dynamic/tls:CertRequest",
+        "signed": "pulumi-python:dynamic/tls:LocallySignedCert",
+    },
+}
+
+
+def prop(inputs: dict, snake: str):
+    """A property by its Python name, whichever spelling the implementation uses on the wire."""
+    return unwrap(inputs.get(snake, inputs.get(_camel(snake))))
+
+
 class ClusterMocks(pulumi.runtime.Mocks):
-    """Plays pulumi-tls and pulumi-command: real PEMs, a CSR on the keypair command's stdout."""
+    """Plays both implementations: real PEMs, a CSR on the keypair command's stdout."""
 
     def __init__(self):
         self.resources: list[pulumi.runtime.MockResourceArgs] = []
@@ -32,17 +57,21 @@ class ClusterMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         self.resources.append(args)
         outs = dict(args.inputs)
-        if args.typ == "tls:index/privateKey:PrivateKey":
-            outs["privateKeyPem"] = CA.key_pem
-        elif args.typ == "tls:index/selfSignedCert:SelfSignedCert":
-            outs["certPem"] = CA.cert_pem
-        elif args.typ == "tls:index/certRequest:CertRequest":
-            outs["certRequestPem"] = make_csr(
-                "x", args.inputs["dnsNames"], args.inputs["ipAddresses"], key_pem=unwrap(args.inputs["privateKeyPem"])
+        kind = "builtin" if args.typ.startswith("pulumi-python:") else "pulumi"
+        t = TYPES[kind]
+        name = (lambda snake: snake) if kind == "builtin" else _camel
+        if args.typ == t["key"]:
+            outs[name("private_key_pem")] = CA.key_pem
+        elif args.typ == t["ca"]:
+            outs[name("cert_pem")] = CA.cert_pem
+        elif args.typ == t["csr"]:
+            outs[name("cert_request_pem")] = make_csr(
+                "x", prop(args.inputs, "dns_names"), prop(args.inputs, "ip_addresses"),
+                key_pem=prop(args.inputs, "private_key_pem"),
             )[1]
-        elif args.typ == "tls:index/locallySignedCert:LocallySignedCert":
-            outs["certPem"] = sign_csr(args.inputs["certRequestPem"], CA)
-        elif args.typ == "command:remote:Command" and args.name.endswith("-keypair"):
+        elif args.typ == t["signed"]:
+            outs[name("cert_pem")] = sign_csr(prop(args.inputs, "cert_request_pem"), CA)
+        elif args.typ == t["command"] and args.name.endswith("-keypair"):
             san = re.search(r"SAN=([^'\s]+)|subjectAltName=([^'\s]+)", args.inputs["create"])
             names = [s.split(":", 1)[1] for s in (san.group(1) or san.group(2)).split(",")]
             dns = [n for n in names if not re.match(r"^[\d.]+$", n)]
@@ -57,7 +86,11 @@ class ClusterMocks(pulumi.runtime.Mocks):
         return [r for r in self.resources if r.typ == typ]
 
     def commands(self) -> dict[str, dict]:
-        return {r.name: r.inputs for r in self.of_type("command:remote:Command")}
+        return {r.name: r.inputs for r in self.resources if r.typ in (TYPES["pulumi"]["command"], TYPES["builtin"]["command"])}
+
+
+def _camel(snake: str) -> str:
+    return snake.split("_")[0] + "".join(w.title() for w in snake.split("_")[1:])
 
 
 @pytest.fixture
@@ -76,45 +109,64 @@ def after_all(recorded, check):
     return pulumi.Output.all(*[r.urn for r in recorded]).apply(check)
 
 
-class RecordingCommand(remote.Command):
-    """remote.Command that remembers its stdin output and dependencies."""
+@dataclasses.dataclass
+class Recorded:
+    record_name: str
+    record_stdin: object
+    record_depends_on: list
+    resource: pulumi.Resource
 
-    created: list["RecordingCommand"] = []
-
-    def __init__(self, name, opts=None, **kwargs):
-        super().__init__(name, opts=opts, **kwargs)
-        self.record_name = name
-        self.record_stdin = kwargs.get("stdin")
-        self.record_depends_on = [getattr(d, "record_name", None) for d in (opts.depends_on or [])] if opts else []
-        RecordingCommand.created.append(self)
+    @property
+    def urn(self):
+        return self.resource.urn
 
 
 @pytest.fixture
 def recording(monkeypatch):
-    RecordingCommand.created = []
-    for module in ("components.host_certificate", "components.truststore", "components.properties_file", "components.rolling_restart"):
-        monkeypatch.setattr(f"{module}.remote.Command", RecordingCommand)
-    return RecordingCommand.created
+    """Every command made, with its stdin and the names of what it waits for."""
+    created: list[Recorded] = []
+    names: dict[int, str] = {}
+
+    def recording_providers(kind):
+        real = providers_for(kind)
+
+        def command(name, opts=None, **kwargs):
+            resource = real.Command(name, opts=opts, **kwargs)
+            names[id(resource)] = name
+            depends = [names.get(id(d)) for d in ((opts.depends_on or []) if opts else [])]
+            created.append(Recorded(name, kwargs.get("stdin"), depends, resource))
+            return resource
+
+        return dataclasses.replace(real, Command=command)
+
+    monkeypatch.setattr(cluster_module, "providers_for", recording_providers)
+    return created
 
 
-COMBOS = [(custody, store) for custody in ("host", "stack") for store in ("PKCS12", "JKS", "PEM")]
+COMBOS = [
+    (providers, custody, store)
+    for providers in ("builtin", "pulumi")
+    for custody in ("host", "stack")
+    for store in ("PKCS12", "JKS", "PEM")
+]
 
 
-@pytest.mark.parametrize("custody,store", COMBOS)
+@pytest.mark.parametrize("providers,custody,store", COMBOS)
 @pulumi.runtime.test
-def test_graph_for_three_brokers_and_a_worker(mocks, recording, custody, store):
-    raw = sample(tls={"keyCustody": custody, "storeType": store})
+def test_graph_for_three_brokers_and_a_worker(mocks, recording, providers, custody, store):
+    raw = sample(tls={"keyCustody": custody, "storeType": store}, providers=providers)
     c = build(raw)
+    t = TYPES[providers]
 
     def check(_):
         cmds = mocks.commands()
         hosts = ["broker-1", "broker-2", "broker-3", "connect-1"]
-        locally_signed = mocks.of_type("tls:index/locallySignedCert:LocallySignedCert")
+        locally_signed = mocks.of_type(t["signed"])
         assert sorted(r.name for r in locally_signed) == sorted(f"{h}-cert" for h in hosts)
         # One CA: a key and a self-signed certificate (plus host keys in stack custody).
-        keys = mocks.of_type("tls:index/privateKey:PrivateKey")
+        keys = mocks.of_type(t["key"])
         assert len(keys) == (1 if custody == "host" else 5)
-        assert len(mocks.of_type("tls:index/selfSignedCert:SelfSignedCert")) == 1
+        assert len(mocks.of_type(t["ca"])) == 1
         for h in hosts:
             assert f"{h}-truststore-file" in cmds
             if custody == "host":
@@ -134,17 +186,17 @@ def test_graph_for_three_brokers_and_a_worker(mocks, recording, custody, store):
                 assert inputs.get("delete"), f"{name} has no delete action"
         # Store type shows in the keystore path the properties name.
         ext = {"PKCS12": "p12", "JKS": "jks", "PEM": "pem"}[store]
-        server = parse_properties(cmds["broker-1-server-properties-file"]["stdin"])
+        server = parse_properties(unwrap(cmds["broker-1-server-properties-file"]["stdin"]))
         assert server["ssl.keystore.location"] == f"/etc/kafka/ssl/kafka.keystore.{ext}"
         assert server["ssl.keystore.type"] == store
 
     return after_all(recording, check)
 
 
-@pytest.mark.parametrize("custody,store", COMBOS)
+@pytest.mark.parametrize("providers,custody,store", COMBOS)
 @pulumi.runtime.test
-def test_no_secret_in_any_command_text(mocks, recording, custody, store):
-    c = build(sample(tls={"keyCustody": custody, "storeType": store}))
+def test_no_secret_in_any_command_text(mocks, recording, providers, custody, store):
+    c = build(sample(tls={"keyCustody": custody, "storeType": store}, providers=providers))
 
     def check(_):
         for name, inputs in mocks.commands().items():
@@ -155,8 +207,8 @@ def test_no_secret_in_any_command_text(mocks, recording, custody, store):
             # Properties files are rendered without secrets: references only.
             if name.endswith("-properties-file") or name.startswith("kafka-stage"):
                 for secret in SECRET_VALUES:
-                    assert secret not in inputs["stdin"]
-                values = parse_properties(inputs["stdin"]).values()
+                    assert secret not in unwrap(inputs["stdin"])
+                values = parse_properties(unwrap(inputs["stdin"])).values()
                 refs = [v for v in values if v.startswith("${kafkatls:/etc/kafka/ssl/kafka-tls-secrets.properties:")]
                 assert refs or store == "PEM", f"{name} has no password references"
 
