@@ -190,7 +190,8 @@ http_ok() {  # host port -> 0 if GET / answers 200
 # listener endpoints "host port scheme" from the `listeners=` line of the config file
 endpoints() {
   local line
-  line=$(grep -E '^[[:space:]]*listeners[[:space:]]*=' "$CONF" | tail -n 1 | sed -E 's/^[^=]*=[[:space:]]*//')
+  # drop Java properties escapes (a writer may store 'SSL\://host\:9093')
+  line=$(grep -E '^[[:space:]]*listeners[[:space:]]*=' "$CONF" | tail -n 1 | sed -E 's/^[^=]*=[[:space:]]*//; s/\\//g')
   if [ -z "$line" ]; then
     if [ "$SVC" = kafka-connect ]; then line="http://:8083"; else line="PLAINTEXT://:9092"; fi
   fi
