@@ -21,7 +21,13 @@ from components.properties import (
     ssl_bootstrap_servers,
 )
 from components.providers import providers_for
-from components.properties_file import BrokerConfig, ConnectWorkerConfig, PropertiesFileArgs
+from components.properties_file import (
+    BrokerConfig,
+    ConnectWorkerConfig,
+    PropertiesFileArgs,
+    StorePasswords,
+    StorePasswordsArgs,
+)
 from components.rolling_restart import RestartStep, RollingRestart
 from components.scripts import KeySpec, TlsGate, restart_script, stage_script
 from components.truststore import Truststore, TruststoreArgs
@@ -107,8 +113,16 @@ class KafkaTlsCluster(pulumi.ComponentResource):
                 TruststoreArgs(locations, connection(host), ca.cert_pem, truststore_password, paths.owner, providers),
                 child,
             )
+            passwords = StorePasswords(
+                f"{host.name}-store-passwords",
+                StorePasswordsArgs(
+                    locations, connection(host), keystore_password, truststore_password, paths.owner, providers
+                ),
+                child,
+            )
             self.certificates[host.name] = cert
-            stores[host.name] = [cert.keystore_ready, trust.file]
+            # Everything a restart on this host needs in place first.
+            stores[host.name] = [cert.keystore_ready, trust.file, passwords.file]
 
         def gate(host: Host) -> pulumi.Output[TlsGate]:
             return self.certificates[host.name].sha256_fingerprint.apply(
@@ -145,8 +159,7 @@ class KafkaTlsCluster(pulumi.ComponentResource):
             props = BrokerConfig(
                 f"{b.name}-server-properties",
                 PropertiesFileArgs(
-                    paths.server_properties, text, locations, connection(b), keystore_password,
-                    truststore_password, paths.owner, providers, after=tuple(previous),
+                    paths.server_properties, text, connection(b), paths.owner, providers, after=tuple(previous)
                 ),
                 child,
             )
@@ -156,7 +169,7 @@ class KafkaTlsCluster(pulumi.ComponentResource):
                     connection=connection(b),
                     script=gate(b).apply(lambda g: restart_script(config.restart.kafka, g)),
                     triggers=[_sha256(text), self.certificates[b.name].keystore_digest, password_digest],
-                    after=[props.file, props.secrets, *stores[b.name]],
+                    after=[props.file, *stores[b.name]],
                 )
             )
         brokers_done = RollingRestart(f"{name}-restart", broker_steps, providers, after=previous, opts=child).last
@@ -169,10 +182,7 @@ class KafkaTlsCluster(pulumi.ComponentResource):
             )
             props = ConnectWorkerConfig(
                 f"{w.name}-connect-properties",
-                PropertiesFileArgs(
-                    paths.connect_properties, text, locations, connection(w), keystore_password,
-                    truststore_password, paths.owner, providers,
-                ),
+                PropertiesFileArgs(paths.connect_properties, text, connection(w), paths.owner, providers),
                 child,
             )
             connect_steps.append(
@@ -181,7 +191,7 @@ class KafkaTlsCluster(pulumi.ComponentResource):
                     connection=connection(w),
                     script=restart_script(config.restart.connect, None),
                     triggers=[_sha256(text), self.certificates[w.name].keystore_digest, password_digest],
-                    after=[props.file, props.secrets, *stores[w.name]],
+                    after=[props.file, *stores[w.name]],
                 )
             )
         # Workers move to SSL only once every broker serves it.

@@ -1,4 +1,4 @@
-"""A rendered properties file on a host (server.properties or the Connect worker's), plus the
+"""A rendered properties file on a host (server.properties or the Connect worker's), and the
 0600 secrets file its ``${kafkatls:...}`` references read.
 
 The text itself holds no secret, so a preview shows exactly which lines change. The file found on
@@ -23,10 +23,7 @@ class PropertiesFileArgs:
     """Where the service reads its properties."""
     text: str
     """The rendered properties (no secrets in it)."""
-    locations: StoreLocations
     connection: dict
-    keystore_password: pulumi.Output[str]
-    truststore_password: pulumi.Output[str]
     owner: str
     providers: Providers
     after: tuple = ()
@@ -34,27 +31,14 @@ class PropertiesFileArgs:
 
 
 class PropertiesFile(pulumi.ComponentResource):
-    """A managed properties file and the secrets file beside it."""
+    """A managed properties file; destroy puts back the one found before."""
 
     file: pulumi.CustomResource
-    secrets: pulumi.CustomResource
 
     def __init__(
         self, kind: str, name: str, args: PropertiesFileArgs, opts: Optional[pulumi.ResourceOptions] = None
     ):
         super().__init__(f"kafka-tls:index:{kind}", name, None, opts)
-        secrets_text = pulumi.Output.all(args.keystore_password, args.truststore_password).apply(
-            lambda v: format_properties(secrets_file_values(v[0], v[1]), header="kafka-tls: store passwords")
-        )
-        self.secrets = args.providers.Command(
-            f"{name}-secrets",
-            connection=args.connection,
-            create=write_file_script(args.locations.secrets_file, "600", args.owner),
-            stdin=pulumi.Output.secret(secrets_text),
-            delete=remove_files_script(args.locations.secrets_file),
-            logging=args.providers.no_logging,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
-        )
         self.file = args.providers.Command(
             f"{name}-file",
             connection=args.connection,
@@ -62,7 +46,7 @@ class PropertiesFile(pulumi.ComponentResource):
             stdin=args.text,
             delete=restore_file_script(args.path),
             logging=args.providers.no_logging,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.secrets]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
         )
         self.register_outputs({})
 
@@ -79,3 +63,35 @@ class ConnectWorkerConfig(PropertiesFile):
 
     def __init__(self, name: str, args: PropertiesFileArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("ConnectWorkerConfig", name, args, opts)
+
+
+@dataclass(frozen=True)
+class StorePasswordsArgs:
+    locations: StoreLocations
+    connection: dict
+    keystore_password: pulumi.Output[str]
+    truststore_password: pulumi.Output[str]
+    owner: str
+    providers: Providers
+
+
+class StorePasswords(pulumi.ComponentResource):
+    """The 0600 file Kafka's FileConfigProvider reads the store passwords from."""
+
+    file: pulumi.CustomResource
+
+    def __init__(self, name: str, args: StorePasswordsArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("kafka-tls:index:StorePasswords", name, None, opts)
+        text = pulumi.Output.all(args.keystore_password, args.truststore_password).apply(
+            lambda v: format_properties(secrets_file_values(v[0], v[1]), header="kafka-tls: store passwords")
+        )
+        self.file = args.providers.Command(
+            f"{name}-file",
+            connection=args.connection,
+            create=write_file_script(args.locations.secrets_file, "600", args.owner),
+            stdin=pulumi.Output.secret(text),
+            delete=remove_files_script(args.locations.secrets_file),
+            logging=args.providers.no_logging,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({})

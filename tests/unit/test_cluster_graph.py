@@ -168,7 +168,7 @@ def test_graph_for_three_brokers_and_a_worker(mocks, recording, providers, custo
         assert len(keys) == (1 if custody == "host" else 5)
         assert len(mocks.of_type(t["ca"])) == 1
         for h in hosts:
-            assert f"{h}-truststore-file" in cmds
+            assert f"{h}-truststore-file" in cmds and f"{h}-store-passwords-file" in cmds
             if custody == "host":
                 assert f"{h}-keypair" in cmds and f"{h}-import" in cmds
                 assert f"{h}-keystore" not in cmds
@@ -182,7 +182,7 @@ def test_graph_for_three_brokers_and_a_worker(mocks, recording, providers, custo
         assert "kafka-connect-restart-connect-1" in cmds
         # Every command that leaves something on a host cleans it up on destroy.
         for name, inputs in cmds.items():
-            if name.endswith(("-keypair", "-keystore", "-truststore-file", "-secrets", "-properties-file")):
+            if name.endswith(("-keypair", "-keystore", "-truststore-file", "-store-passwords-file", "-properties-file")):
                 assert inputs.get("delete"), f"{name} has no delete action"
         # Store type shows in the keystore path the properties name.
         ext = {"PKCS12": "p12", "JKS": "jks", "PEM": "pem"}[store]
@@ -224,10 +224,15 @@ def test_restarts_are_chained_one_host_at_a_time(mocks, recording):
              "kafka-connect-restart-connect-1"]
     for before, after in zip(order, order[1:]):
         assert before in by_name[after].record_depends_on, f"{after} does not wait for {before}"
+    # A stage restarts the broker with a file that reads the store passwords: they come first.
+    assert {"broker-1-store-passwords-file", "broker-1-import", "broker-1-truststore-file"} <= set(
+        by_name["kafka-stage1-broker-1"].record_depends_on
+    )
     # The final files are written only after the staged rollout went through every broker.
-    assert "kafka-stage1-broker-3" in by_name["broker-1-server-properties-secrets"].record_depends_on
+    assert "kafka-stage1-broker-3" in by_name["broker-1-server-properties-file"].record_depends_on
     # Each restart waits for its own host's files and stores.
-    assert {"broker-2-server-properties-file", "broker-2-import", "broker-2-truststore-file"} <= set(
+    assert {"broker-2-server-properties-file", "broker-2-import", "broker-2-truststore-file",
+            "broker-2-store-passwords-file"} <= set(
         by_name["kafka-restart-broker-2"].record_depends_on
     )
     return c.ca_cert_pem
@@ -251,7 +256,10 @@ def test_plaintext_inter_broker_needs_no_stages(mocks, recording):
 @pulumi.runtime.test
 def test_secrets_are_marked_secret(mocks, recording):
     c = build(sample(tls={"keyCustody": "stack"}))
-    secret_stdin = [r for r in recording if r.record_name.endswith(("-keystore", "-truststore-file", "-secrets", "-keypair", "-import"))]
+    secret_stdin = [
+        r for r in recording
+        if r.record_name.endswith(("-keystore", "-truststore-file", "-store-passwords-file", "-keypair", "-import"))
+    ]
     assert secret_stdin
     plain_stdin = [r for r in recording if r.record_name.endswith("-properties-file")]
 
