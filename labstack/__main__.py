@@ -13,7 +13,7 @@ from lab import Lab
 from labstack.stack import LabStack
 from labstack.verify import verify_cluster
 
-console = Console()
+console = Console(width=120)
 
 
 def print_table(stack: LabStack) -> bool:

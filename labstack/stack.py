@@ -8,7 +8,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import yaml
 from pulumi import automation as auto
@@ -74,15 +74,12 @@ class LabStack:
         settings = yaml.safe_load((REPO / "Pulumi.lab.yaml").read_text())
         config = settings["config"]
         inventory = {h["short_name"]: h for h in self.lab.inventory()["hosts"]}
+        for key, value in self.overrides.items():
+            config[f"{NS}:{key}"] = copy.deepcopy(value)
         for group in ("brokers", "connectWorkers"):
             for host in config[f"{NS}:{group}"]:
-                host["hostKey"] = inventory[host["name"]]["host_key"]
-        for key, value in self.overrides.items():
-            value = copy.deepcopy(value)
-            if key in ("brokers", "connectWorkers"):
-                for host in value:
+                if host["name"] in inventory:  # synthetic hosts (benchmarks) keep theirs
                     host["hostKey"] = inventory[host["name"]]["host_key"]
-            config[f"{NS}:{key}"] = value
         return settings
 
     def stack(self) -> auto.Stack:
@@ -110,14 +107,15 @@ class LabStack:
         key = Path(self.lab.inventory()["ssh_private_key"]).read_text()
         stack.set_config(f"{NS}:sshPrivateKey", auto.ConfigValue(key, secret=True))
 
-    def preview(self, on_output: Optional[Callable[[str], None]] = None) -> auto.PreviewResult:
-        return self.stack().preview(on_output=on_output, diff=True)
+    def preview(self, **kwargs) -> auto.PreviewResult:
+        """``pulumi preview``; kwargs go to the Automation API (on_output, on_event, ...)."""
+        return self.stack().preview(diff=True, **kwargs)
 
-    def up(self, on_output: Optional[Callable[[str], None]] = None) -> auto.UpResult:
-        return self.stack().up(on_output=on_output, diff=True)
+    def up(self, **kwargs) -> auto.UpResult:
+        return self.stack().up(diff=True, **kwargs)
 
-    def destroy(self, on_output: Optional[Callable[[str], None]] = None) -> auto.DestroyResult:
-        return self.stack().destroy(on_output=on_output)
+    def destroy(self, **kwargs) -> auto.DestroyResult:
+        return self.stack().destroy(**kwargs)
 
     def outputs(self) -> dict[str, Any]:
         return {k: v.value for k, v in self.stack().outputs().items()}

@@ -1,0 +1,238 @@
+"""The real Pulumi engine runs the program against the lab; real clients prove the result.
+
+The tests run in file order and build on each other, like an operator's week: first `up` from
+plaintext (brokers only), a no-op `up`, adding the Connect worker, SSL-only listeners, a consumer
+stack reading the outputs, then `destroy`. Each starts from what the one before left.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer
+from confluent_kafka.admin import AdminClient
+from pulumi import automation as auto
+
+from labstack import LabStack
+from labstack.stack import ClientConfigStack
+from tests.e2e.helpers import (
+    all_replicas_in_sync,
+    connect_put,
+    create_topic,
+    host_properties,
+    openssl_verify,
+    roundtrip,
+    ssl_client_config,
+    wait_for,
+    write_ca,
+)
+
+pytestmark = pytest.mark.e2e
+
+BROKERS = ["broker-1", "broker-2", "broker-3"]
+ADDRESSES = {"broker-1": "127.0.0.11", "broker-2": "127.0.0.12", "broker-3": "127.0.0.13"}
+STACK = "e2e"
+
+
+class Run:
+    """What the tests pass on to the next one."""
+
+    outputs: dict = {}
+    pids: dict = {}
+
+
+@pytest.fixture(scope="module")
+def plaintext_lab(lab):
+    """The lab in its pristine plaintext state, with no stack state left from an earlier run."""
+    LabStack(lab, STACK).remove()
+    lab.reset_plaintext()
+    yield lab
+    lab.reset_plaintext()  # leave plaintext behind for whatever runs next
+
+
+def brokers_only(lab) -> LabStack:
+    return LabStack(lab, STACK, overrides={"connectWorkers": []})
+
+
+def changes(events: list) -> dict[str, str]:
+    """urn -> operation of every resource step that is not 'same'."""
+    out = {}
+    for event in events:
+        meta = event.resource_pre_event.metadata if event.resource_pre_event else None
+        if meta and meta.op.value not in ("same", "read"):
+            out[meta.urn] = meta.op.value
+    return out
+
+
+def broker_pids(lab) -> dict[str, int]:
+    return {b: lab.service_pid(b) for b in BROKERS}
+
+
+def test_preview_touches_no_host_then_up_secures_every_broker(plaintext_lab, tmp_path):
+    lab = plaintext_lab
+    stack = brokers_only(lab)
+    before = {b: lab.ssh(b, "ls /etc/kafka/ssl 2>/dev/null | wc -l; md5sum /etc/kafka/server.properties").stdout for b in BROKERS}
+    preview = stack.preview()
+    assert preview.change_summary.get(auto.OpType.CREATE, 0) > 20
+    after = {b: lab.ssh(b, "ls /etc/kafka/ssl 2>/dev/null | wc -l; md5sum /etc/kafka/server.properties").stdout for b in BROKERS}
+    assert after == before, "preview changed a host"
+
+    result = stack.up()
+    assert result.summary.result == "succeeded"
+    Run.outputs = {k: v.value for k, v in result.outputs.items()}
+    for b in BROKERS:
+        props = host_properties(lab, b, "/etc/kafka/server.properties")
+        assert f"SSL://{ADDRESSES[b]}:9093" in props["listeners"].split(",")
+        assert f"SSL://{b}.kafka.lab:9093" in props["advertised.listeners"].split(",")
+        assert props["inter.broker.listener.name"] == "SSL"
+
+
+def test_every_broker_presents_a_ca_signed_certificate_by_name_and_by_ip(plaintext_lab, tmp_path):
+    ca_file = write_ca(Run.outputs, tmp_path)
+    assert Run.outputs["ssl_bootstrap_servers"] == ",".join(f"{b}.kafka.lab:9093" for b in BROKERS)
+    for b in BROKERS:
+        by_name = openssl_verify(f"{b}.kafka.lab", 9093, ca_file, name=f"{b}.kafka.lab")
+        assert by_name.returncode == 0 and "Verification: OK" in by_name.stderr, by_name.stderr
+        by_ip = openssl_verify(ADDRESSES[b], 9093, ca_file, ip=ADDRESSES[b])
+        assert by_ip.returncode == 0 and "Verification: OK" in by_ip.stderr, by_ip.stderr
+        wrong = openssl_verify(ADDRESSES[b], 9093, ca_file, name="not-this-host.kafka.lab")
+        assert wrong.returncode != 0, "a certificate matched a name it does not carry"
+        fingerprint = Run.outputs["certificates"][b]["sha256_fingerprint"]
+        assert len(fingerprint.split(":")) == 32
+
+
+def test_clients_produce_and_consume_over_ssl_with_hostname_verification(plaintext_lab, tmp_path):
+    config = ssl_client_config(Run.outputs, write_ca(Run.outputs, tmp_path))
+    create_topic(config, "e2e-ssl")
+    assert len(roundtrip(config, "e2e-ssl", 300)) == 300
+    assert wait_for(lambda: all_replicas_in_sync(config, "e2e-ssl"))
+
+
+def test_second_up_changes_nothing_and_restarts_nothing(plaintext_lab):
+    lab = plaintext_lab
+    pids = broker_pids(lab)
+    events: list = []
+    result = brokers_only(lab).up(on_event=events.append)
+    assert changes(events) == {}
+    assert set(result.summary.resource_changes) == {"same"}
+    assert broker_pids(lab) == pids
+
+
+def test_adding_the_connect_worker_creates_and_restarts_only_it(plaintext_lab, tmp_path):
+    lab = plaintext_lab
+    pids = broker_pids(lab)
+    connect_pid = lab.service_pid("connect-1")
+    stack = LabStack(lab, STACK)
+    events: list = []
+    stack.preview(on_event=events.append)
+    planned = changes(events)
+    assert planned and all("connect" in urn for urn in planned), planned
+    assert set(planned.values()) == {"create"}
+
+    result = stack.up()
+    Run.outputs = {k: v.value for k, v in result.outputs.items()}
+    assert broker_pids(lab) == pids, "a broker restarted"
+    assert lab.service_pid("connect-1") != connect_pid
+    props = host_properties(lab, "connect-1", "/etc/kafka/connect-avro-distributed.properties")
+    for prefix in ("", "producer.", "consumer.", "admin."):
+        assert props[f"{prefix}security.protocol"] == "SSL"
+        assert props[f"{prefix}bootstrap.servers"] == Run.outputs["ssl_bootstrap_servers"]
+
+
+def test_connect_moves_records_over_ssl(plaintext_lab, tmp_path):
+    lab = plaintext_lab
+    config = ssl_client_config(Run.outputs, write_ca(Run.outputs, tmp_path))
+    lab.wait_connect()
+    # The worker's internal topics were written through its only (SSL) bootstrap servers.
+    topics = AdminClient(config).list_topics(timeout=30).topics
+    assert {"connect-configs", "connect-offsets", "connect-status"} <= set(topics)
+    create_topic(config, "e2e-connect", partitions=1)
+    lines = [f"line-{i}" for i in range(20)]
+    lab.ssh("connect-1", "cat > /var/lib/kafka/e2e-input.txt", input="\n".join(lines) + "\n", check=True)
+    connector = {
+        "connector.class": "org.apache.kafka.connect.file.FileStreamSourceConnector",
+        "file": "/var/lib/kafka/e2e-input.txt",
+        "topic": "e2e-connect",
+        "tasks.max": "1",
+    }
+    connect_put(lab.connect_url + "/connectors/e2e-file-source/config", connector)
+
+    consumer = Consumer({**config, "group.id": "e2e-connect-check", "auto.offset.reset": "earliest"})
+    consumer.subscribe(["e2e-connect"])
+    got: list[str] = []
+    deadline = time.monotonic() + 120
+    while len(got) < len(lines) and time.monotonic() < deadline:
+        message = consumer.poll(1.0)
+        if message is not None and message.error() is None:
+            got.append(json.loads(message.value()))
+    consumer.close()
+    assert got == lines
+
+
+def test_ssl_only_listeners_keep_the_cluster_replicating(plaintext_lab, tmp_path):
+    """With the plaintext listener gone, inter-broker traffic can only be TLS."""
+    lab = plaintext_lab
+    stack = LabStack(lab, STACK, overrides={"tls": {"listeners": "SSL", "interBrokerProtocol": "SSL", "storeType": "PKCS12", "keyCustody": "host"}})
+    result = stack.up()
+    Run.outputs = {k: v.value for k, v in result.outputs.items()}
+    for b in BROKERS:
+        props = host_properties(lab, b, "/etc/kafka/server.properties")
+        assert not any(l.startswith("PLAINTEXT") for l in props["listeners"].split(","))
+        assert lab.ssh(b, f"exec 3<>/dev/tcp/{ADDRESSES[b]}/9092", timeout=30).returncode != 0, "9092 still open"
+    config = ssl_client_config(Run.outputs, write_ca(Run.outputs, tmp_path))
+    create_topic(config, "e2e-ssl-only")
+    assert len(roundtrip(config, "e2e-ssl-only", 200)) == 200
+    assert wait_for(lambda: all_replicas_in_sync(config, "e2e-ssl-only"))
+    assert wait_for(lambda: all_replicas_in_sync(config, "e2e-ssl"))
+
+
+def test_a_consumer_stack_reads_the_outputs_and_connects(plaintext_lab):
+    client = ClientConfigStack(plaintext_lab, kafka_stack=STACK)
+    result = client.up()
+    settings = result.outputs["librdkafka"].value
+    assert settings["ssl.endpoint.identification.algorithm"] == "https"
+    assert len(roundtrip(dict(settings), "e2e-ssl-only", 50)) >= 50
+    client.destroy()
+
+
+def test_destroy_removes_key_material_and_restores_the_original_files(plaintext_lab):
+    lab = plaintext_lab
+    LabStack(lab, STACK).destroy()
+    for host in [*BROKERS, "connect-1"]:
+        left = lab.ssh(host, "find /etc/kafka -name '*.p12' -o -name '*.jks' -o -name '*.pem' -o -name '*.csr' "
+                             "-o -name 'kafka-tls-*' -o -name '*.kafka-tls.*'").stdout.split()
+        assert left == [], f"{host} keeps {left}"
+        h = next(x for x in lab.inventory()["hosts"] if x["short_name"] == host)
+        path = h["paths"]["server_properties"] or h["paths"]["connect_properties"]
+        current = lab.ssh(host, f"cat {path}").stdout
+        pristine = (lab.pristine_dir(lab_host(lab, host)) / Path(path).name).read_text()
+        assert current == pristine, f"{host}: {path} is not the original"
+
+
+def lab_host(lab, short: str):
+    return next(h for h in lab.hosts if h.short == short)
+
+
+@pytest.mark.parametrize("custody,store_type", [("stack", "JKS"), ("host", "PEM"), ("stack", "PKCS12")])
+def test_custody_modes_and_store_types_against_the_real_cluster(plaintext_lab, tmp_path, custody, store_type):
+    lab = plaintext_lab
+    lab.reset_plaintext()
+    name = f"e2e-{custody}-{store_type.lower()}"
+    stack = LabStack(lab, name, overrides={"connectWorkers": [], "tls": {"keyCustody": custody, "storeType": store_type}})
+    stack.remove()
+    result = stack.up()
+    outputs = {k: v.value for k, v in result.outputs.items()}
+    ca_file = write_ca(outputs, tmp_path)
+    for b in BROKERS:
+        check = openssl_verify(f"{b}.kafka.lab", 9093, ca_file, name=f"{b}.kafka.lab")
+        assert check.returncode == 0, check.stderr
+        props = host_properties(lab, b, "/etc/kafka/server.properties")
+        assert props["ssl.keystore.type"] == store_type
+    config = ssl_client_config(outputs, ca_file)
+    topic = f"{name}-topic"
+    create_topic(config, topic)
+    assert len(roundtrip(config, topic, 100)) == 100
+    stack.destroy()
