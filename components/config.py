@@ -118,20 +118,13 @@ class Host(_Model):
             raise ValueError(f"'{v}' is not an IP address; give the address the host is dialled by")
         return v
 
-    @field_validator("extra_dns_names")
+    @field_validator("extra_dns_names", "extra_ip_addresses")
     @classmethod
-    def _extra_dns(cls, v: list[str]) -> list[str]:
-        bad = [n for n in v if not is_valid_hostname(n)]
+    def _extra_sans(cls, v: list[str], info) -> list[str]:
+        valid, what = (is_valid_hostname, "valid DNS names") if info.field_name == "extra_dns_names" else (is_ip_address, "IP addresses")
+        bad = [item for item in v if not valid(item)]
         if bad:
-            raise ValueError(f"not valid DNS names: {', '.join(bad)}")
-        return v
-
-    @field_validator("extra_ip_addresses")
-    @classmethod
-    def _extra_ip(cls, v: list[str]) -> list[str]:
-        bad = [a for a in v if not is_ip_address(a)]
-        if bad:
-            raise ValueError(f"not IP addresses: {', '.join(bad)}")
+            raise ValueError(f"not {what}: {', '.join(bad)}")
         return v
 
     @field_validator("bind_address")

@@ -362,3 +362,8 @@ def test_wrongly_typed_password_is_not_echoed():
     assert {p.split(": ", 1)[0] for p in problems} == {"kafka-tls:keystorePassword", "kafka-tls:truststorePassword"}
     for problem in problems:
         assert "123456789" not in problem and "ts-Secret-5678" not in problem
+
+
+def test_extra_sans_must_be_names_and_addresses():
+    assert_problem(with_broker(0, extraDnsNames=["ok.example.com", "bad_name"]), "kafka-tls:brokers[0].extraDnsNames", "bad_name")
+    assert_problem(with_broker(0, extraIpAddresses=["10.0.0.1", "10.0.0.256"]), "kafka-tls:brokers[0].extraIpAddresses", "10.0.0.256")
