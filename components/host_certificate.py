@@ -46,7 +46,7 @@ class HostCertificateArgs:
     providers: Providers
 
 
-def _quiet(parent: pulumi.Resource, **kwargs) -> pulumi.ResourceOptions:
+def _child(parent: pulumi.Resource, **kwargs) -> pulumi.ResourceOptions:
     return pulumi.ResourceOptions(parent=parent, **kwargs)
 
 
@@ -86,7 +86,7 @@ class HostCertificate(pulumi.ComponentResource):
             early_renewal_hours=args.early_renewal_days * HOURS_PER_DAY,
             allowed_uses=HOST_CERT_USES,
             set_subject_key_id=True,
-            opts=_quiet(self),
+            opts=_child(self),
         )
 
     def _key_on_host(self, name: str, args: HostCertificateArgs):
@@ -101,7 +101,7 @@ class HostCertificate(pulumi.ComponentResource):
             # A new SAN, algorithm or path means a new key pair; the old one is removed first.
             triggers=[spec.keytool_san, spec.algorithm.value, spec.rsa_bits, loc.keystore, loc.store_type.value],
             logging=args.providers.no_logging,
-            opts=_quiet(self, delete_before_replace=True),
+            opts=_child(self, delete_before_replace=True),
         )
         cert = self._sign(name, args, keypair.stdout)
         chain = pulumi.Output.all(args.keystore_password, cert.cert_pem, args.ca.cert_pem).apply(
@@ -113,21 +113,21 @@ class HostCertificate(pulumi.ComponentResource):
             create=import_chain_script(spec.alias, loc, args.owner),
             stdin=pulumi.Output.secret(chain),
             logging=args.providers.no_logging,
-            opts=_quiet(self, depends_on=[keypair]),
+            opts=_child(self, depends_on=[keypair]),
         )
         self.keystore_digest = pulumi.Output.all(cert.cert_pem, args.ca.cert_pem).apply(_digest)
         return cert
 
     def _key_in_stack(self, name: str, args: HostCertificateArgs):
         loc, spec = args.locations, args.spec
-        key = args.providers.PrivateKey(f"{name}-key", **key_args(spec.algorithm, spec.rsa_bits), opts=_quiet(self))
+        key = args.providers.PrivateKey(f"{name}-key", **key_args(spec.algorithm, spec.rsa_bits), opts=_child(self))
         csr = args.providers.CertRequest(
             f"{name}-csr",
             private_key_pem=key.private_key_pem,
             subject={"common_name": spec.common_name},
             dns_names=list(spec.dns_names),
             ip_addresses=list(spec.ip_addresses),
-            opts=_quiet(self),
+            opts=_child(self),
         )
         cert = self._sign(name, args, csr.cert_request_pem)
         inputs = pulumi.Output.all(key.private_key_pem, cert.cert_pem, args.ca.cert_pem, args.keystore_password)
@@ -148,7 +148,7 @@ class HostCertificate(pulumi.ComponentResource):
             delete=remove_files_script(loc.keystore),
             triggers=[digest],
             logging=args.providers.no_logging,
-            opts=_quiet(self, ignore_changes=["stdin"], delete_before_replace=True),
+            opts=_child(self, ignore_changes=["stdin"], delete_before_replace=True),
         )
         self.keystore_digest = pulumi.Output.all(cert.cert_pem, args.ca.cert_pem).apply(_digest)
         return cert

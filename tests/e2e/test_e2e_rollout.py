@@ -78,6 +78,22 @@ def broker_pids(lab) -> dict[str, int]:
     return {b: lab.service_pid(b) for b in BROKERS}
 
 
+def test_bad_config_fails_preview_with_one_message_per_problem(plaintext_lab):
+    brokers = [
+        {"name": "broker-1", "host": "broker-1.kafka.lab", "address": "127.0.0.300", "nodeId": 1},
+        {"name": "broker-2", "host": "bad_host", "address": "127.0.0.12", "nodeId": 1},
+    ]
+    stack = LabStack(plaintext_lab, "e2e-bad", overrides={"brokers": brokers, "tls": {"storeType": "P12"}})
+    with pytest.raises(auto.CommandError) as failure:
+        stack.preview()
+    text = str(failure.value)
+    for key in ("kafka-tls:brokers[0].address", "kafka-tls:brokers[1].host", "kafka-tls:brokers[1].nodeId",
+                "kafka-tls:tls.storeType"):
+        assert key in text, key
+    assert "4 problem(s) in the stack config; nothing was changed" in text
+    stack.remove()
+
+
 def test_preview_touches_no_host_then_up_secures_every_broker(plaintext_lab, tmp_path):
     lab = plaintext_lab
     stack = brokers_only(lab)
