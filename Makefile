@@ -13,12 +13,11 @@ venv: .venv/.installed
 	touch $@
 
 toolchain:
-	@if [ -x toolchain/build.sh ]; then toolchain/build.sh >/dev/null; fi
+	toolchain/build.sh >/dev/null
 
 # The main job: bring the lab up and secure it with `pulumi up`, then print the verification table.
 lab-up: venv toolchain
-	$(PY) -m lab up
-	@if [ -f labstack/__main__.py ]; then $(PY) -m labstack up; fi
+	$(PY) -m labstack up
 
 lab-down: venv
 	$(PY) -m lab down
