@@ -8,6 +8,7 @@ stack reading the outputs, then `destroy`. Each starts from what the one before 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -52,8 +53,12 @@ class Run:
 
 @pytest.fixture(scope="module")
 def plaintext_lab(lab):
-    """The lab in its pristine plaintext state, with no stack state left from an earlier run."""
-    LabStack(lab, STACK).remove()
+    """The lab in its pristine plaintext state, with no stack state left from an earlier run.
+
+    A reset puts every host back to plaintext, so the state of every stack aimed at the lab
+    (the main job's too) no longer matches the hosts: all of it goes.
+    """
+    shutil.rmtree(LabStack(lab, STACK).root, ignore_errors=True)
     lab.reset_plaintext()
     yield lab
     lab.reset_plaintext()  # leave plaintext behind for whatever runs next
