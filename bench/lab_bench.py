@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import collections
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -57,7 +58,9 @@ def per_host(events: list) -> dict[str, collections.Counter]:
             continue
         new = outputs.metadata.new
         state = (new.outputs if new else {}) or {}
-        host = (state.get("connection") or {}).get("host", "?")
+        # The connection is a secret in the events; the resource name says the host.
+        found = re.search(r"(broker-\d+|connect-\d+)", outputs.metadata.urn.rsplit("::", 1)[-1])
+        host = found.group(1) if found else "?"
         script = state.get("update") or state.get("create") or ""
         counts[host]["ssh commands"] += 1
         counts[host]["keytool runs"] += script.count("keytool ")
