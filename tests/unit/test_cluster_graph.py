@@ -9,7 +9,6 @@ import pulumi
 import pytest
 
 from components import cluster as cluster_module
-from components import rolling_restart
 from components.config import validate_config
 from components.properties import parse_properties
 from components.providers import providers_for
@@ -155,7 +154,7 @@ COMBOS = [
 @pulumi.runtime.test
 def test_graph_for_three_brokers_and_a_worker(mocks, recording, providers, custody, store):
     raw = sample(tls={"keyCustody": custody, "storeType": store}, providers=providers)
-    c = build(raw)
+    build(raw)
     t = TYPES[providers]
 
     def check(_):
@@ -196,7 +195,7 @@ def test_graph_for_three_brokers_and_a_worker(mocks, recording, providers, custo
 @pytest.mark.parametrize("providers,custody,store", COMBOS)
 @pulumi.runtime.test
 def test_no_secret_in_any_command_text(mocks, recording, providers, custody, store):
-    c = build(sample(tls={"keyCustody": custody, "storeType": store}, providers=providers))
+    build(sample(tls={"keyCustody": custody, "storeType": store}, providers=providers))
 
     def check(_):
         for name, inputs in mocks.commands().items():
@@ -255,7 +254,7 @@ def test_plaintext_inter_broker_needs_no_stages(mocks, recording):
 
 @pulumi.runtime.test
 def test_secrets_are_marked_secret(mocks, recording):
-    c = build(sample(tls={"keyCustody": "stack"}))
+    build(sample(tls={"keyCustody": "stack"}))
     secret_stdin = [
         r for r in recording
         if r.record_name.endswith(("-keystore", "-truststore-file", "-store-passwords-file", "-keypair", "-import"))
