@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -115,6 +116,15 @@ class LabStack:
 
     def destroy(self, **kwargs) -> auto.DestroyResult:
         return self.stack().destroy(**kwargs)
+
+    def exported_state(self) -> str:
+        """``pulumi stack export`` as an operator sees it: secrets stay encrypted (the
+        Automation API's export_stack would pass --show-secrets)."""
+        self.stack()
+        return subprocess.run(
+            ["pulumi", "stack", "export", "--stack", self.name], cwd=self.project_dir,
+            env={**os.environ, **self.env}, capture_output=True, text=True, check=True,
+        ).stdout
 
     def outputs(self) -> dict[str, Any]:
         return {k: v.value for k, v in self.stack().outputs().items()}

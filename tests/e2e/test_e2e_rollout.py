@@ -118,6 +118,15 @@ def test_preview_touches_no_host_then_up_secures_every_broker(plaintext_lab, tmp
         assert props["inter.broker.listener.name"] == "SSL"
 
 
+def test_no_secret_in_plaintext_state(plaintext_lab):
+    """Store passwords, the SSH key and the CA key are only in the state encrypted."""
+    state = brokers_only(plaintext_lab).exported_state()
+    ssh_key = Path(plaintext_lab.inventory()["ssh_private_key"]).read_text().splitlines()[1]
+    for secret in ("lab-Keystore-2026", "lab-Truststore-2026", ssh_key, "PRIVATE KEY-----"):
+        assert secret not in state
+    assert '"ciphertext"' in state
+
+
 def test_every_broker_presents_a_ca_signed_certificate_by_name_and_by_ip(plaintext_lab, tmp_path):
     ca_file = write_ca(Run.outputs, tmp_path)
     assert Run.outputs["ssl_bootstrap_servers"] == ",".join(f"{b}.kafka.lab:9093" for b in BROKERS)
