@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Optional
 
@@ -11,6 +10,7 @@ import pulumi
 from components.certificate_authority import CertificateAuthority, CertificateAuthorityArgs
 from components.config import ClusterConfig, Host
 from components.host_certificate import HostCertificate, HostCertificateArgs
+from components.keystores import digest
 from components.properties import (
     StoreLocations,
     client_settings,
@@ -70,9 +70,7 @@ class KafkaTlsCluster(pulumi.ComponentResource):
         locations = StoreLocations.for_host(paths, tls_cfg.store_type)
         # A password change must restart the services, but its digest must not be readable.
         password_digest = pulumi.Output.secret(
-            pulumi.Output.all(keystore_password, truststore_password).apply(
-                lambda v: hashlib.sha256("\0".join(v).encode()).hexdigest()
-            )
+            pulumi.Output.all(keystore_password, truststore_password).apply(lambda v: digest(*v))
         )
 
         providers = providers_for(config.providers)
@@ -168,7 +166,7 @@ class KafkaTlsCluster(pulumi.ComponentResource):
                     host_name=b.name,
                     connection=connection(b),
                     script=gate(b).apply(lambda g: restart_script(config.restart.kafka, g)),
-                    triggers=[_sha256(text), self.certificates[b.name].keystore_digest, password_digest],
+                    triggers=[digest(text), self.certificates[b.name].keystore_digest, password_digest],
                     after=[props.file, *stores[b.name]],
                 )
             )
@@ -190,7 +188,7 @@ class KafkaTlsCluster(pulumi.ComponentResource):
                     host_name=w.name,
                     connection=connection(w),
                     script=restart_script(config.restart.connect, None),
-                    triggers=[_sha256(text), self.certificates[w.name].keystore_digest, password_digest],
+                    triggers=[digest(text), self.certificates[w.name].keystore_digest, password_digest],
                     after=[props.file, *stores[w.name]],
                 )
             )
@@ -204,7 +202,3 @@ class KafkaTlsCluster(pulumi.ComponentResource):
                 "client_settings": self.client_settings,
             }
         )
-
-
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 from dataclasses import dataclass
 from typing import Optional
 
@@ -18,7 +17,7 @@ import pulumi
 
 from components.certificate_authority import HOURS_PER_DAY, CertificateAuthority, key_args
 from components.config import KeyCustody, StoreType
-from components.keystores import build_keystore, not_after, sha256_fingerprint
+from components.keystores import build_keystore, digest, not_after, sha256_fingerprint
 from components.properties import StoreLocations
 from components.providers import Providers
 from components.scripts import KeySpec, import_chain_script, keypair_script, pem_key_path, remove_files_script, write_file_script
@@ -115,7 +114,7 @@ class HostCertificate(pulumi.ComponentResource):
             logging=args.providers.no_logging,
             opts=_child(self, depends_on=[keypair]),
         )
-        self.keystore_digest = pulumi.Output.all(cert.cert_pem, args.ca.cert_pem).apply(_digest)
+        self.keystore_digest = pulumi.Output.all(cert.cert_pem, args.ca.cert_pem).apply(lambda v: digest(*v))
         return cert
 
     def _key_in_stack(self, name: str, args: HostCertificateArgs):
@@ -139,20 +138,16 @@ class HostCertificate(pulumi.ComponentResource):
         # The built store differs byte for byte on every build (random salts), so the command is
         # driven by a digest of its inputs, not by the bytes: no diff unless key, chain or
         # password changed.
-        digest = pulumi.Output.secret(inputs.apply(_digest))
+        inputs_digest = pulumi.Output.secret(inputs.apply(lambda v: digest(*v)))
         self.keystore_ready = args.providers.Command(
             f"{name}-keystore",
             connection=args.connection,
             create=write_file_script(loc.keystore, "600", args.owner, base64=True),
             stdin=pulumi.Output.secret(keystore_b64),
             delete=remove_files_script(loc.keystore),
-            triggers=[digest],
+            triggers=[inputs_digest],
             logging=args.providers.no_logging,
             opts=_child(self, ignore_changes=["stdin"], delete_before_replace=True),
         )
-        self.keystore_digest = pulumi.Output.all(cert.cert_pem, args.ca.cert_pem).apply(_digest)
+        self.keystore_digest = pulumi.Output.all(cert.cert_pem, args.ca.cert_pem).apply(lambda v: digest(*v))
         return cert
-
-
-def _digest(values: list) -> str:
-    return hashlib.sha256("\0".join(str(v) for v in values).encode()).hexdigest()

@@ -8,6 +8,8 @@ of a PKCS12 truststore written by cryptography.
 
 from __future__ import annotations
 
+import hashlib
+
 import jks
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -18,6 +20,11 @@ from components.config import StoreType
 
 def load_chain(chain_pem: str) -> list[x509.Certificate]:
     return x509.load_pem_x509_certificates(chain_pem.encode())
+
+
+def digest(*values: object) -> str:
+    """A stable SHA-256 of some values: what restart triggers compare."""
+    return hashlib.sha256("\0".join(str(v) for v in values).encode()).hexdigest()
 
 
 def sha256_fingerprint(cert_pem: str) -> str:

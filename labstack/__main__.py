@@ -16,8 +16,7 @@ from labstack.verify import verify_cluster
 console = Console(width=120)
 
 
-def print_table(stack: LabStack) -> bool:
-    outputs = stack.outputs()
+def print_table(stack: LabStack, outputs: dict) -> bool:
     addresses = {h["name"]: h["address"] for h in stack.lab.inventory()["hosts"]}
     table = Table(title=f"SSL listeners of stack '{stack.name}'")
     for column in ("host", "dialled as", "port", "TLS handshake", "chain valid", "SAN matches", "days to expiry"):
@@ -41,13 +40,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.action == "up":
         lab.up()
         console.print(f"[bold]pulumi up[/] on stack '{args.stack}'")
-        stack.up(on_output=print)
+        result = stack.up(on_output=print)
+        outputs = {k: v.value for k, v in result.outputs.items()}
     elif args.action == "preview":
         stack.preview(on_output=print)
     elif args.action == "destroy":
         stack.destroy(on_output=print)
         return 0
-    ok = args.action == "preview" or print_table(stack)
+    if args.action == "verify":
+        outputs = stack.outputs()
+    ok = args.action == "preview" or print_table(stack, outputs)
     console.print(f"done in {time.monotonic() - started:.0f}s")
     return 0 if ok else 1
 
