@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
+import pulumi_tls as tls
 
 from components.config import CertificateAuthorityConfig, ImportedCa, KeyAlgorithm
-from components.providers import Providers
 
 HOURS_PER_DAY = 24
 
@@ -17,8 +17,6 @@ HOURS_PER_DAY = 24
 class CertificateAuthorityArgs:
     settings: CertificateAuthorityConfig
     """Subject, key algorithm, validity and early renewal of a generated CA."""
-    providers: Providers
-    """Which implementation makes the key and certificate."""
     imported: Optional[ImportedCa] = None
     """An existing CA (cert + key); when given, nothing is generated."""
 
@@ -45,10 +43,10 @@ class CertificateAuthority(pulumi.ComponentResource):
             self.private_key_pem = pulumi.Output.secret(args.imported.key_pem.get_secret_value())
         else:
             s = args.settings
-            key = args.providers.PrivateKey(
+            key = tls.PrivateKey(
                 f"{name}-key", **key_args(s.key_algorithm, s.rsa_bits), opts=pulumi.ResourceOptions(parent=self)
             )
-            cert = args.providers.SelfSignedCert(
+            cert = tls.SelfSignedCert(
                 f"{name}-cert",
                 private_key_pem=key.private_key_pem,
                 is_ca_certificate=True,

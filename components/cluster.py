@@ -1,126 +1,104 @@
-"""KafkaTlsCluster: the top component that ties the others together and carries the outputs."""
+"""KafkaTlsCluster: turns the plan (plan.py) into resources and carries the outputs."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import pulumi
+from pulumi_command import remote
 
+from components.cert_info import digest
 from components.certificate_authority import CertificateAuthority, CertificateAuthorityArgs
 from components.config import ClusterConfig, Host
 from components.host_certificate import HostCertificate, HostCertificateArgs
-from components.keystores import digest
-from components.properties import (
-    StoreLocations,
-    client_settings,
-    parse_properties,
-    render_connect_properties,
-    render_server_properties,
-    rollout_stages,
-    ssl_bootstrap_servers,
-)
-from components.providers import providers_for
-from components.properties_file import (
-    BrokerConfig,
-    ConnectWorkerConfig,
-    PropertiesFileArgs,
-    StorePasswords,
-    StorePasswordsArgs,
-)
-from components.rolling_restart import RestartStep, RollingRestart
-from components.scripts import KeySpec, TlsGate, restart_script, stage_script
-from components.truststore import Truststore, TruststoreArgs
-
-
-def base_properties(base_file: Optional[str], inline: dict[str, str]) -> dict[str, str]:
-    """The user's own base: a properties file in the repo, or inline keys from the stack config."""
-    if base_file:
-        return parse_properties(Path(base_file).read_text(encoding="iso-8859-1"))
-    return dict(inline)
-
-
-def key_spec(host: Host, config: ClusterConfig) -> KeySpec:
-    return KeySpec(
-        alias=host.name,
-        common_name=host.host,
-        dns_names=tuple(host.dns_names),
-        ip_addresses=tuple(host.ip_addresses),
-        algorithm=config.tls.key_algorithm,
-        rsa_bits=config.tls.rsa_bits,
-        validity_days=config.tls.cert_validity_days,
-    )
+from components.host_file import host_file
+from components.plan import ClusterPlan, Role, explain, fingerprint
+from components.properties import format_properties, secrets_file_values
+from components.rolling_restart import RestartCommand, RollingRestart
+from components.scripts import TlsGate, restart_script, stage_script
+from components.truststore import truststore
 
 
 class KafkaTlsCluster(pulumi.ComponentResource):
-    """A Kafka cluster on SSH hosts, moved to TLS and kept there."""
+    """A Kafka cluster on SSH hosts, moved to TLS and kept there.
+
+    Args:
+        name: prefixes every child resource's name, so two clusters fit in one stack.
+        config: the validated stack config.
+        plan: what to do (plan.plan(config, ...)).
+        previous: the last ``up``'s ``rollout_fingerprints`` and ``rollout_password_digest``
+            outputs (for ``restart_plan``); None on a first ``up``.
+    """
 
     ca_cert_pem: pulumi.Output[str]
     ssl_bootstrap_servers: str
     certificates: dict[str, HostCertificate]
     client_settings: dict[str, dict[str, str]]
+    rollout_fingerprints: dict[str, dict]
+    """What each host's service reads, as digests; compared by the next ``up``."""
+    password_digest: pulumi.Output[str]
+    """A secret: tells the next ``up`` whether the store passwords changed."""
+    restart_plan: pulumi.Output[list]
+    """Per host, in rollout order: 'restart' or 'nothing', and why."""
 
-    def __init__(self, name: str, config: ClusterConfig, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(
+        self,
+        name: str,
+        config: ClusterConfig,
+        plan: ClusterPlan,
+        previous: Optional[tuple[pulumi.Input[dict], pulumi.Input[str]]] = None,
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ):
         super().__init__("kafka-tls:index:KafkaTlsCluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         tls_cfg, paths = config.tls, config.paths
         keystore_password = pulumi.Output.secret(config.keystore_password.get_secret_value())
         truststore_password = pulumi.Output.secret(config.truststore_password.get_secret_value())
         ssh_key = pulumi.Output.secret(config.ssh_private_key.get_secret_value())
-        locations = StoreLocations.for_host(paths, tls_cfg.store_type)
         # A password change must restart the services, but its digest must not be readable.
         password_digest = pulumi.Output.secret(
             pulumi.Output.all(keystore_password, truststore_password).apply(lambda v: digest(*v))
         )
+        secrets_text = pulumi.Output.all(keystore_password, truststore_password).apply(
+            lambda v: format_properties(secrets_file_values(v[0], v[1]), header="kafka-tls: store passwords")
+        )
 
-        providers = providers_for(config.providers)
-        ca = CertificateAuthority(f"{name}-ca", CertificateAuthorityArgs(config.ca, providers, config.ca_import), child)
+        ca = CertificateAuthority(f"{name}-ca", CertificateAuthorityArgs(config.ca, config.ca_import), child)
         self.ca_cert_pem = ca.cert_pem
-        self.ssl_bootstrap_servers = ssl_bootstrap_servers(config.brokers, tls_cfg)
-        self.client_settings = client_settings(config.brokers, tls_cfg)
+        self.ssl_bootstrap_servers = plan.ssl_bootstrap_servers
+        self.client_settings = plan.client_settings
 
-        def connection(host: Host) -> dict:
-            return {
-                "host": host.address,
-                "port": config.ssh.port,
-                "user": config.ssh.user,
-                "private_key": ssh_key,
-                "host_key": host.host_key,
-            }
+        connections = {
+            h.name: remote.ConnectionArgs(
+                host=h.host.address, port=config.ssh.port, user=config.ssh.user, private_key=ssh_key, host_key=h.host.host_key
+            )
+            for h in plan.hosts
+        }
 
         self.certificates = {}
-        stores: dict[str, list[pulumi.Resource]] = {}
-        for host in config.hosts:
+        ready: dict[str, list[pulumi.Resource]] = {}
+        for h in plan.hosts:
+            prefix = f"{name}-{h.name}"
             cert = HostCertificate(
-                host.name,
+                prefix,
                 HostCertificateArgs(
-                    spec=key_spec(host, config),
-                    locations=locations,
+                    host=h,
                     custody=tls_cfg.key_custody,
-                    connection=connection(host),
+                    connection=connections[h.name],
                     ca=ca,
                     keystore_password=keystore_password,
                     owner=paths.owner,
                     early_renewal_days=tls_cfg.cert_early_renewal_days,
-                    providers=providers,
                 ),
                 child,
             )
-            trust = Truststore(
-                f"{host.name}-truststore",
-                TruststoreArgs(locations, connection(host), ca.cert_pem, truststore_password, paths.owner, providers),
-                child,
+            trust = truststore(
+                f"{prefix}-truststore", h.locations, connections[h.name], ca.cert_pem, truststore_password, paths.owner, child
             )
-            passwords = StorePasswords(
-                f"{host.name}-store-passwords",
-                StorePasswordsArgs(
-                    locations, connection(host), keystore_password, truststore_password, paths.owner, providers
-                ),
-                child,
-            )
-            self.certificates[host.name] = cert
+            passwords = host_file(f"{prefix}-store-passwords", h.secrets_file, connections[h.name], child, secrets_text)
+            self.certificates[h.name] = cert
             # Everything a restart on this host needs in place first.
-            stores[host.name] = [cert.keystore_ready, trust.file, passwords.file]
+            ready[h.name] = [cert.keystore_ready, trust, passwords]
 
         def gate(host: Host) -> pulumi.Output[TlsGate]:
             return self.certificates[host.name].sha256_fingerprint.apply(
@@ -133,72 +111,49 @@ class KafkaTlsCluster(pulumi.ComponentResource):
                 )
             )
 
-        # The plaintext-to-SSL rollout: each stage rolls through every broker before the next.
-        server_base = base_properties(config.server_base_file, config.server_properties)
-        previous: list[pulumi.Resource] = []
-        for number, stage in enumerate(rollout_stages(tls_cfg), start=1):
-            steps = [
-                RestartStep(
-                    host_name=b.name,
-                    connection=connection(b),
-                    script=gate(b).apply(
-                        lambda g: stage_script(paths.server_properties, config.restart.kafka, g, paths.owner)
-                    ),
-                    stdin=render_server_properties(server_base, b, stage, locations),
-                    after=stores[b.name],
-                )
-                for b in config.brokers
-            ]
-            previous = RollingRestart(f"{name}-stage{number}", steps, providers, after=previous, opts=child).last
-
-        broker_steps = []
-        for b in config.brokers:
-            text = render_server_properties(server_base, b, tls_cfg, locations)
-            props = BrokerConfig(
-                f"{b.name}-server-properties",
-                PropertiesFileArgs(
-                    paths.server_properties, text, connection(b), paths.owner, providers, after=tuple(previous)
-                ),
-                child,
-            )
-            broker_steps.append(
-                RestartStep(
-                    host_name=b.name,
-                    connection=connection(b),
-                    script=gate(b).apply(lambda g: restart_script(config.restart.kafka, g)),
-                    triggers=[digest(text), self.certificates[b.name].keystore_digest, password_digest],
-                    after=[props.file, *stores[b.name]],
+        commands = []
+        for step in plan.steps:
+            h = plan.host(step.host)
+            restart = config.restart.kafka if step.role is Role.BROKER else config.restart.connect
+            if step.stage != "final":
+                # A stage writes its intermediate file and restarts in one command.
+                script = gate(h.host).apply(lambda g, r=restart: stage_script(paths.server_properties, r, g, paths.owner))
+                commands.append(RestartCommand(step, connections[h.name], script, stdin=step.properties.text, after=ready[h.name]))
+                continue
+            script = gate(h.host).apply(lambda g, r=restart: restart_script(r, g)) if step.gated else restart_script(restart, None)
+            kind = "server" if step.role is Role.BROKER else "connect"
+            commands.append(
+                RestartCommand(
+                    step,
+                    connections[h.name],
+                    script,
+                    triggers=[digest(step.properties.text), self.certificates[h.name].keystore_digest, password_digest],
+                    after=ready[h.name],
+                    write=(f"{name}-{h.name}-{kind}-properties", step.properties),
                 )
             )
-        brokers_done = RollingRestart(f"{name}-restart", broker_steps, providers, after=previous, opts=child).last
+        RollingRestart(f"{name}-rollout", commands, child)
 
-        connect_base = base_properties(config.connect_base_file, config.connect_properties)
-        connect_steps = []
-        for w in config.connect_workers:
-            text = render_connect_properties(
-                connect_base, w, tls_cfg, locations, self.ssl_bootstrap_servers, config.schema_registry_url
-            )
-            props = ConnectWorkerConfig(
-                f"{w.name}-connect-properties",
-                PropertiesFileArgs(paths.connect_properties, text, connection(w), paths.owner, providers),
-                child,
-            )
-            connect_steps.append(
-                RestartStep(
-                    host_name=w.name,
-                    connection=connection(w),
-                    script=restart_script(config.restart.connect, None),
-                    triggers=[digest(text), self.certificates[w.name].keystore_digest, password_digest],
-                    after=[props.file, *stores[w.name]],
-                )
-            )
-        # Workers move to SSL only once every broker serves it.
-        RollingRestart(f"{name}-connect-restart", connect_steps, providers, after=brokers_done, opts=child)
-
+        ca_spec = digest(config.ca.model_dump_json(), config.ca_import.cert_pem if config.ca_import else "")
+        self.rollout_fingerprints = {h.name: fingerprint(h, ca_spec) for h in plan.hosts}
+        self.password_digest = password_digest
+        self.restart_plan = self._restart_plan(plan, previous)
         self.register_outputs(
             {
                 "ca_cert_pem": self.ca_cert_pem,
                 "ssl_bootstrap_servers": self.ssl_bootstrap_servers,
                 "client_settings": self.client_settings,
+                "restart_plan": self.restart_plan,
             }
+        )
+
+    def _restart_plan(self, plan: ClusterPlan, previous: Optional[tuple]) -> pulumi.Output[list]:
+        """explain() over the last up's fingerprints. Whether the passwords changed comes from
+        secret digests; only the yes/no is revealed."""
+        fingerprints, password_digest = previous or ({}, None)
+        changed = pulumi.Output.unsecret(
+            pulumi.Output.all(password_digest, self.password_digest).apply(lambda v: v[0] is not None and v[0] != v[1])
+        )
+        return pulumi.Output.all(pulumi.Output.from_input(fingerprints), changed).apply(
+            lambda v: explain(plan, v[0] or None, self.rollout_fingerprints, v[1])
         )

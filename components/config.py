@@ -11,7 +11,7 @@ import ipaddress
 import re
 from enum import Enum
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Optional
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -228,7 +228,6 @@ class ClusterConfig(_Model):
     connect_base_file: Optional[str] = None
     connect_properties: dict[str, str] = Field(default_factory=dict)
     schema_registry_url: Optional[str] = None
-    providers: Literal["builtin", "pulumi"] = "builtin"
 
     @field_validator("keystore_password", "truststore_password")
     @classmethod
@@ -375,6 +374,12 @@ def _imported_ca_problems(cert_pem: str, key_pem: str) -> list[str]:
     if not is_ca:
         problems.append(f"{where}.certPem: not a CA certificate (no basicConstraints CA:TRUE); give the issuing CA")
     return problems
+
+
+def config_keys() -> dict[str, bool]:
+    """Every top-level config key (camelCase) -> whether its value is structured (a list or map)."""
+    scalar = (str, SecretStr, Optional[str])
+    return {to_camel(name): field.annotation not in scalar for name, field in ClusterConfig.model_fields.items()}
 
 
 def validate_config(raw: dict[str, Any]) -> ClusterConfig:

@@ -12,6 +12,7 @@ Kafka's FileConfigProvider (KIP-297/KIP-421) from a 0600 file on the host.
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
@@ -51,6 +52,13 @@ def parse_properties(text: str) -> dict[str, str]:
     props = Properties()
     props.load(text.encode("iso-8859-1", errors="backslashreplace"), encoding="iso-8859-1")
     return {key: props[key].data for key in props}
+
+
+def read_base_properties(base_file: Optional[str], inline: Mapping[str, str]) -> dict[str, str]:
+    """The user's own base: a properties file in the project, or inline keys from the stack config."""
+    if base_file:
+        return parse_properties(Path(base_file).read_text(encoding="iso-8859-1"))
+    return dict(inline)
 
 
 def format_properties(values: Mapping[str, str], header: str = HEADER) -> str:

@@ -1,9 +1,9 @@
 """Restarts that never take more than one broker down.
 
-Each step restarts one host and waits for its health gate; the next step starts only after the
-previous one succeeded (a dependency chain, not a hope). A step re-runs only when its triggers
-change: what the service reads (properties text, store content, passwords), never the SSH
-connection details.
+Each plan step restarts one host and waits for its health gate; the next step starts only after
+the previous one succeeded (a dependency chain, not a hope). A step re-runs only when its
+triggers change: what the service reads (properties text, store content, passwords), never the
+SSH connection details.
 """
 
 from __future__ import annotations
@@ -12,56 +12,53 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 import pulumi
+from pulumi_command import remote
 
-from components.providers import Providers
+from components.host_file import host_file
+from components.plan import FileSpec, RestartStep
 
 
 @dataclass(frozen=True)
-class RestartStep:
-    host_name: str
-    connection: dict
+class RestartCommand:
+    """A plan step made concrete: the script to run and what it waits for."""
+
+    step: RestartStep
+    connection: remote.ConnectionArgs
     script: pulumi.Input[str]
-    """Restart (or stage-and-restart) then health gate; see scripts.restart_script."""
+    """Restart (or write-stage-and-restart) then health gate; see scripts.restart_script."""
     triggers: Sequence[Any] = ()
     """Values whose change means the service must re-read its files."""
     stdin: Optional[pulumi.Input[str]] = None
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
     """What must be in place on this host first (files, stores)."""
+    write: Optional[tuple[str, FileSpec]] = None
+    """(resource name, file): a managed file written just before this restart, after the
+    previous step passed, so no host reads its new file before its turn."""
 
 
 class RollingRestart(pulumi.ComponentResource):
-    """A chain of restart steps, one host at a time, in the order given."""
+    """A chain of restart commands, one host at a time, in the plan's order."""
 
-    steps: list[pulumi.CustomResource]
+    steps: list[remote.Command]
 
-    def __init__(
-        self,
-        name: str,
-        steps: Sequence[RestartStep],
-        providers: Providers,
-        after: Sequence[pulumi.Resource] = (),
-        opts: Optional[pulumi.ResourceOptions] = None,
-    ):
+    def __init__(self, name: str, commands: Sequence[RestartCommand], opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kafka-tls:index:RollingRestart", name, None, opts)
         self.steps = []
-        previous: list[pulumi.Resource] = list(after)
-        for step in steps:
-            command = providers.Command(
-                f"{name}-{step.host_name}",
-                connection=step.connection,
-                create=step.script,
-                stdin=step.stdin,
-                triggers=list(step.triggers) or None,
-                logging=providers.full_logging,
-                opts=pulumi.ResourceOptions(
-                    parent=self, depends_on=[*previous, *step.after], ignore_changes=["connection"]
-                ),
+        previous: list[pulumi.Resource] = []
+        for c in commands:
+            after = [*previous, *c.after]
+            if c.write is not None:
+                file_name, spec = c.write
+                after.append(host_file(file_name, spec, c.connection, pulumi.ResourceOptions(parent=self, depends_on=list(after))))
+            command = remote.Command(
+                f"{name}-{c.step.stage}-{c.step.host}",
+                connection=c.connection,
+                create=c.script,
+                stdin=c.stdin,
+                triggers=list(c.triggers) or None,
+                logging=remote.Logging.STDOUT_AND_STDERR,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=after, ignore_changes=["connection"]),
             )
             self.steps.append(command)
             previous = [command]
         self.register_outputs({})
-
-    @property
-    def last(self) -> list[pulumi.Resource]:
-        """Depend on this to start after the whole chain."""
-        return self.steps[-1:]

@@ -99,7 +99,10 @@ def keypair_script(spec: KeySpec, loc: StoreLocations, owner: str) -> str:
         + "fi\n"
         + _chown(owner, loc.keystore)
         + f"chmod 600 {q(loc.keystore)}\n"
-        + f"keytool -certreq -alias {q(spec.alias)} -ext {q('SAN=' + spec.keytool_san)} {ks}\n"
+        + f"keytool -certreq -alias {q(spec.alias)} -ext {q('SAN=' + spec.keytool_san)} {ks}"
+        # keytool writes the legacy 'NEW CERTIFICATE REQUEST' PEM label; pulumi-tls (Go's
+        # encoding/pem) accepts only the RFC 7468 'CERTIFICATE REQUEST'.
+        + " | sed 's/NEW CERTIFICATE REQUEST/CERTIFICATE REQUEST/'\n"
     )
 
 
@@ -134,6 +137,38 @@ def import_chain_script(alias: str, loc: StoreLocations, owner: str) -> str:
     )
 
 
+def stack_keystore_script(alias: str, loc: StoreLocations, owner: str) -> str:
+    """Build the keystore from a key and chain made in the stack (``stack`` key custody).
+
+    stdin: the keystore password (one line), then the private key in PEM, then the chain (host
+    certificate first, CA last). The store is built here rather than in the program because its
+    bytes differ on every build (random salts): the command's input stays the same PEM text, so
+    an unchanged key and chain mean no diff. openssl reads the password from the environment.
+    """
+    head = _PRELUDE + _READ_PASSWORD + f"mkdir -p {q(loc.keystore.rsplit('/', 1)[0])}\n" + (
+        'tmp=$(mktemp -d)\ntrap \'rm -rf "$tmp"\' EXIT\ncat > "$tmp/in.pem"\n'
+    )
+    if loc.store_type is StoreType.PEM:
+        # Kafka's PEM keystore is the PKCS#8 key followed by the chain: the input as it is.
+        build = 'cp "$tmp/in.pem" "$tmp/store"\n'
+    else:
+        p12 = (
+            f'openssl pkcs12 -export -in "$tmp/in.pem" -name {q(alias)} '
+            f'-passout env:{PASSWORD_VAR} -out "$tmp/p12"\n'
+        )
+        if loc.store_type is StoreType.PKCS12:
+            build = p12 + 'mv "$tmp/p12" "$tmp/store"\n'
+        else:
+            build = p12 + (
+                f'keytool -importkeystore -noprompt -srckeystore "$tmp/p12" -srcstoretype PKCS12 '
+                f'-srcstorepass:env {PASSWORD_VAR} -destkeystore "$tmp/store" -deststoretype JKS '
+                f'-deststorepass:env {PASSWORD_VAR} -destkeypass:env {PASSWORD_VAR} >/dev/null 2>&1\n'
+            )
+    return head + build + f'chmod 600 "$tmp/store"\n' + (
+        f'chown {q(owner)} "$tmp/store"\n' if owner else ""
+    ) + f'mv -f "$tmp/store" {q(loc.keystore)}\n'
+
+
 def truststore_script(loc: StoreLocations, owner: str) -> str:
     """(Re)build the truststore with the CA as its one trusted entry.
 
@@ -154,14 +189,13 @@ def truststore_script(loc: StoreLocations, owner: str) -> str:
     return head + build + _chown(owner, loc.truststore)
 
 
-def write_file_script(path: str, mode: str, owner: str, *, base64: bool = False, backup: bool = False) -> str:
+def write_file_script(path: str, mode: str, owner: str, *, backup: bool = False) -> str:
     """Write stdin to ``path`` atomically, with mode and owner.
 
     With ``backup``, the file found there before kafka-tls first wrote it is kept beside it once
     (``<path>.kafka-tls.orig``) so that delete can put it back.
     """
     directory = path.rsplit("/", 1)[0] or "/"
-    decode = "base64 -d" if base64 else "cat"
     keep = ""
     if backup:
         orig, absent = q(path + BACKUP_SUFFIX), q(path + ABSENT_SUFFIX)
@@ -175,7 +209,7 @@ def write_file_script(path: str, mode: str, owner: str, *, base64: bool = False,
         + f"mkdir -p {q(directory)}\n"
         + keep
         + f'tmp=$(mktemp {q(path)}.XXXXXX)\ntrap \'rm -f "$tmp"\' EXIT\n'
-        + f'{decode} > "$tmp"\n'
+        + 'cat > "$tmp"\n'
         + f'chmod {mode} "$tmp"\n'
         + (f'chown {q(owner)} "$tmp"\n' if owner else "")
         + f'mv -f "$tmp" {q(path)}\n'

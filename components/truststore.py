@@ -2,43 +2,30 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
-
 import pulumi
+from pulumi_command import remote
 
 from components.properties import StoreLocations
-from components.providers import Providers
 from components.scripts import remove_files_script, truststore_script
 
 
-@dataclass(frozen=True)
-class TruststoreArgs:
-    locations: StoreLocations
-    connection: dict
-    ca_cert_pem: pulumi.Input[str]
-    truststore_password: pulumi.Output[str]
-    """A secret."""
-    owner: str
-    providers: Providers
-
-
-class Truststore(pulumi.ComponentResource):
-    """A truststore file with the CA; destroy removes it."""
-
-    file: pulumi.CustomResource
-    """The command that writes the file: depend on it before restarting."""
-
-    def __init__(self, name: str, args: TruststoreArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("kafka-tls:index:Truststore", name, None, opts)
-        stdin = pulumi.Output.all(args.truststore_password, args.ca_cert_pem).apply(lambda v: f"{v[0]}\n{v[1].strip()}\n")
-        self.file = args.providers.Command(
-            f"{name}-file",
-            connection=args.connection,
-            create=truststore_script(args.locations, args.owner),
-            stdin=pulumi.Output.secret(stdin),
-            delete=remove_files_script(args.locations.truststore),
-            logging=args.providers.no_logging,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        self.register_outputs({})
+def truststore(
+    name: str,
+    locations: StoreLocations,
+    connection: remote.ConnectionArgs,
+    ca_cert_pem: pulumi.Input[str],
+    truststore_password: pulumi.Output[str],
+    owner: str,
+    opts: pulumi.ResourceOptions,
+) -> remote.Command:
+    """The command that (re)builds the truststore; destroy removes it. Depend on it before restarting."""
+    stdin = pulumi.Output.all(truststore_password, ca_cert_pem).apply(lambda v: f"{v[0]}\n{v[1].strip()}\n")
+    return remote.Command(
+        name,
+        connection=connection,
+        create=truststore_script(locations, owner),
+        stdin=pulumi.Output.secret(stdin),
+        delete=remove_files_script(locations.truststore),
+        logging=remote.Logging.NONE,
+        opts=opts,
+    )

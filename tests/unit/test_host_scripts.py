@@ -6,21 +6,19 @@ with ``keytool -list -v`` and the certificates parsed with cryptography.
 
 from __future__ import annotations
 
-import base64
 import ipaddress
 import ssl
 import subprocess
 import threading
 from pathlib import Path
 
-import jks
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from components.config import KeyAlgorithm, Paths, StoreType
-from components.keystores import build_keystore, sha256_fingerprint
+from components.cert_info import sha256_fingerprint
 from components.properties import StoreLocations
 from components.scripts import (
     BACKUP_SUFFIX,
@@ -30,6 +28,7 @@ from components.scripts import (
     keypair_script,
     restart_script,
     restore_file_script,
+    stack_keystore_script,
     stage_script,
     truststore_script,
     write_file_script,
@@ -86,6 +85,9 @@ def assert_host_certificate(cert: x509.Certificate, ca_cert: x509.Certificate) -
 def test_host_custody_keytool_stores(tmp_path, store_type, algorithm):
     loc, ca = locations(tmp_path, store_type), make_ca()
     csr_pem = run(keypair_script(spec(algorithm), loc, owner=""), PASSWORD + "\n").stdout
+    # pulumi-tls (Go's encoding/pem) takes only the RFC 7468 label, not keytool's 'NEW ...'.
+    assert csr_pem.startswith("-----BEGIN CERTIFICATE REQUEST-----\n"), csr_pem[:40]
+    assert csr_pem.rstrip().endswith("-----END CERTIFICATE REQUEST-----")
     csr = x509.load_pem_x509_csr(csr_pem.encode())
     assert csr.is_signature_valid
     csr_sans = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -137,29 +139,36 @@ def test_host_custody_pem_stores(tmp_path):
 
 
 @pytest.mark.parametrize("store_type", [StoreType.PKCS12, StoreType.JKS, StoreType.PEM])
-def test_stack_custody_stores_built_locally(tmp_path, store_type):
-    """Built with cryptography/pyjks, written by the same script that writes them to hosts."""
+def test_stack_custody_stores_built_on_the_host(tmp_path, store_type):
+    """Key and chain from the stack (as pulumi-tls gives them: PKCS#8) go in on stdin."""
     loc, ca = locations(tmp_path, store_type), make_ca()
     key_pem, csr_pem = make_csr("kafka-1.example.com", ["kafka-1.example.com", "kafka-1"], ["10.0.0.11"])
+    pkcs8 = serialization.load_pem_private_key(key_pem.encode(), password=None).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     cert_pem = sign_csr(csr_pem, ca)
-    data = build_keystore(store_type, "broker-1", key_pem, cert_pem + ca.cert_pem, PASSWORD)
-    run(write_file_script(loc.keystore, "600", "", base64=True), base64.b64encode(data).decode())
+    run(stack_keystore_script("broker-1", loc, ""), f"{PASSWORD}\n{pkcs8}{cert_pem}{ca.cert_pem}")
     run(truststore_script(loc, ""), f"{PASSWORD}\n{ca.cert_pem}")
+    assert oct(Path(loc.keystore).stat().st_mode & 0o777) == "0o600"
     if store_type is StoreType.PEM:
-        chain = x509.load_pem_x509_certificates(Path(loc.keystore).read_bytes())
-        assert len(chain) == 2
+        text = Path(loc.keystore).read_bytes()
+        assert text.startswith(b"-----BEGIN PRIVATE KEY-----")  # PKCS#8, as Kafka reads it
+        chain = x509.load_pem_x509_certificates(text)
+        assert len(chain) == 2 and serialization.load_pem_private_key(text, None).public_key() == chain[0].public_key()
         assert_host_certificate(chain[0], ca.cert)
         return
     listing = keytool_list(Path(loc.keystore), store_type)
-    assert "Entry type: PrivateKeyEntry" in listing and "Certificate chain length: 2" in listing
+    entry = listing.split("Alias name: broker-1", 1)[1]
+    assert "Entry type: PrivateKeyEntry" in entry and "Certificate chain length: 2" in entry
+    assert f"Keystore type: {store_type.value}" in listing
     assert "trustedCertEntry" in keytool_list(Path(loc.truststore), store_type)
-    if store_type is StoreType.JKS:
-        assert jks.KeyStore.load(loc.keystore, PASSWORD).private_keys["broker-1"].cert_chain
 
 
 def test_no_password_on_any_command_line(tmp_path):
     loc = locations(tmp_path, StoreType.PKCS12)
-    for script in (keypair_script(spec(), loc, ""), import_chain_script("a", loc, ""), truststore_script(loc, "")):
+    scripts = (keypair_script(spec(), loc, ""), import_chain_script("a", loc, ""), truststore_script(loc, ""),
+               stack_keystore_script("a", loc, ""))
+    for script in scripts:
         assert PASSWORD not in script
         assert "-storepass " not in script and "-keypass " not in script  # only the :env forms
 

@@ -1,0 +1,220 @@
+"""The plan: what kafka-tls does to each host, as plain data.
+
+Pure: validated config (and the user's base properties) in, a ``ClusterPlan`` out. No Pulumi
+here. The plan says, per host, which files to write (path, mode, owner, plain text or which
+secret), which key and stores to make, and the ordered restart steps with their triggers.
+Components only turn it into resources; unit tests read it directly.
+
+``explain`` compares the fingerprints of the last deployed plan with this one and says, per
+host and in rollout order, whether this change restarts it and why. It is exported as the
+``restart_plan`` stack output, so ``pulumi preview --diff`` ends with exactly that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from enum import Enum
+from typing import Mapping, Optional
+
+from components.config import ClusterConfig, Host, Tls
+from components.properties import (
+    StoreLocations,
+    client_settings,
+    parse_properties,
+    render_connect_properties,
+    render_server_properties,
+    rollout_stages,
+    ssl_bootstrap_servers,
+)
+from components.scripts import KeySpec
+
+
+class Role(str, Enum):
+    BROKER = "broker"
+    CONNECT = "connect"
+
+
+class Secret(str, Enum):
+    """Secret file contents the stack supplies at deploy time (never in the plan)."""
+
+    STORE_PASSWORDS = "store passwords"
+    KEYSTORE = "keystore"
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """One file kafka-tls writes on a host."""
+
+    path: str
+    mode: str
+    """Octal, as chmod takes it ("640")."""
+    owner: str
+    """user:group; empty keeps the SSH user's."""
+    text: Optional[str] = None
+    """Plain content (shown in previews); None when ``secret`` says what goes in."""
+    secret: Optional[Secret] = None
+    restore_on_delete: bool = False
+    """destroy puts back the file found before kafka-tls first wrote it (else removes it)."""
+
+
+@dataclass(frozen=True)
+class RestartStep:
+    """One host's restart in the rollout; the next step starts only once this one passed."""
+
+    host: str
+    role: Role
+    stage: str
+    """'stage1', 'stage2' (the plaintext-to-SSL stages) or 'final'."""
+    properties: FileSpec
+    """The properties file this restart makes the service read."""
+    gated: bool
+    """Wait for the TLS health gate (brokers) before the next step."""
+    skip_if_inter_broker_ssl: bool = False
+    """A stage step: skipped on a host already replicating over SSL (it is past the stage)."""
+
+
+@dataclass(frozen=True)
+class HostPlan:
+    host: Host
+    role: Role
+    key: KeySpec
+    locations: StoreLocations
+    secrets_file: FileSpec
+    properties: FileSpec
+    """The final properties file."""
+
+    @property
+    def name(self) -> str:
+        return self.host.name
+
+
+@dataclass(frozen=True)
+class ClusterPlan:
+    hosts: tuple[HostPlan, ...]
+    steps: tuple[RestartStep, ...]
+    """Every restart, in the order they run."""
+    ssl_bootstrap_servers: str
+    client_settings: dict
+
+    def host(self, name: str) -> HostPlan:
+        return next(h for h in self.hosts if h.name == name)
+
+
+def key_spec(host: Host, tls: Tls) -> KeySpec:
+    return KeySpec(
+        alias=host.name,
+        common_name=host.host,
+        dns_names=tuple(host.dns_names),
+        ip_addresses=tuple(host.ip_addresses),
+        algorithm=tls.key_algorithm,
+        rsa_bits=tls.rsa_bits,
+        validity_days=tls.cert_validity_days,
+    )
+
+
+def plan(config: ClusterConfig, server_base: Mapping[str, str], connect_base: Mapping[str, str]) -> ClusterPlan:
+    """What to do to every host, and in which order to restart them."""
+    tls, paths = config.tls, config.paths
+    locations = StoreLocations.for_host(paths, tls.store_type)
+    bootstrap = ssl_bootstrap_servers(config.brokers, tls)
+    secrets_file = FileSpec(locations.secrets_file, "600", paths.owner, secret=Secret.STORE_PASSWORDS)
+
+    def properties_file(path: str, text: str) -> FileSpec:
+        return FileSpec(path, "640", paths.owner, text=text, restore_on_delete=True)
+
+    hosts = []
+    for host in config.brokers:
+        text = render_server_properties(server_base, host, tls, locations)
+        hosts.append(HostPlan(host, Role.BROKER, key_spec(host, tls), locations, secrets_file,
+                              properties_file(paths.server_properties, text)))
+    for host in config.connect_workers:
+        text = render_connect_properties(connect_base, host, tls, locations, bootstrap, config.schema_registry_url)
+        hosts.append(HostPlan(host, Role.CONNECT, key_spec(host, tls), locations, secrets_file,
+                              properties_file(paths.connect_properties, text)))
+
+    brokers = [h for h in hosts if h.role is Role.BROKER]
+    steps: list[RestartStep] = []
+    # The plaintext-to-SSL stages: each rolls through every broker before the next starts.
+    for number, stage in enumerate(rollout_stages(tls), start=1):
+        for h in brokers:
+            text = render_server_properties(server_base, h.host, stage, locations)
+            steps.append(RestartStep(h.name, Role.BROKER, f"stage{number}", properties_file(paths.server_properties, text),
+                                     gated=True, skip_if_inter_broker_ssl=True))
+    steps += [RestartStep(h.name, Role.BROKER, "final", h.properties, gated=True) for h in brokers]
+    # Workers move to SSL only once every broker serves it.
+    steps += [RestartStep(h.name, Role.CONNECT, "final", h.properties, gated=False)
+              for h in hosts if h.role is Role.CONNECT]
+    return ClusterPlan(tuple(hosts), tuple(steps), bootstrap, client_settings(config.brokers, tls))
+
+
+# --- What a change restarts, and why ---------------------------------------------------------
+
+
+def _short(value: object) -> str:
+    return hashlib.sha256(str(value).encode()).hexdigest()[:16]
+
+
+def fingerprint(host: HostPlan, ca_spec: str) -> dict:
+    """What this host's service reads, reduced to digests: the restart triggers, by name.
+
+    ``ca_spec`` describes the CA the host trusts (its settings, or the imported certificate).
+    Passwords are not here: their digest stays a secret (see ``explain``).
+    """
+    k = host.key
+    return {
+        "properties": {key: _short(value) for key, value in parse_properties(host.properties.text or "").items()},
+        "certificate": {
+            "subject": _short(k.common_name),
+            "sans": _short(k.keytool_san),
+            "key": _short(f"{k.algorithm.value}/{k.rsa_bits}"),
+            "validity": _short(k.validity_days),
+            "ca": _short(ca_spec),
+            "stores": _short(f"{host.locations.store_type.value}:{host.locations.keystore}:{host.locations.truststore}"),
+        },
+    }
+
+
+def _changed_keys(before: Mapping[str, str], after: Mapping[str, str]) -> str:
+    return ", ".join(sorted(k for k in {*before, *after} if before.get(k) != after.get(k)))
+
+
+def explain(
+    cluster: ClusterPlan,
+    previous: Optional[Mapping[str, dict]],
+    current: Mapping[str, dict],
+    passwords_changed: bool = False,
+) -> list[dict]:
+    """Per host, in rollout order: 'restart' or 'nothing', and the reasons.
+
+    Args:
+        previous: the fingerprints exported by the last ``up`` (None for a first ``up``).
+        current: this plan's fingerprints (``fingerprint``), by host name.
+        passwords_changed: the store passwords differ from the last ``up``'s.
+    """
+    out = []
+    seen: set[str] = set()
+    stages = {s.host: [] for s in cluster.steps}
+    for s in cluster.steps:
+        stages[s.host].append(s.stage)
+    for step in cluster.steps:
+        if step.host in seen:
+            continue
+        seen.add(step.host)
+        before = (previous or {}).get(step.host)
+        now = current[step.host]
+        if before is None:
+            staged = [s for s in stages[step.host] if s != "final"]
+            how = f" (from plaintext: {len(staged) + 1} restarts unless already on SSL)" if staged else ""
+            reasons = [f"new host: first TLS rollout{how}"]
+        else:
+            reasons = []
+            if keys := _changed_keys(before.get("properties", {}), now["properties"]):
+                reasons.append(f"properties changed: {keys}")
+            if keys := _changed_keys(before.get("certificate", {}), now["certificate"]):
+                reasons.append(f"certificate re-issued: {keys} changed")
+            if passwords_changed:
+                reasons.append("store passwords changed")
+        out.append({"host": step.host, "role": step.role.value,
+                    "action": "restart" if reasons else "nothing", "because": reasons})
+    return out

@@ -1,0 +1,84 @@
+"""The plan, read as plain data: files, order of restarts, and what a change restarts and why."""
+
+from __future__ import annotations
+
+from components.config import validate_config
+from components.plan import Role, Secret, explain, fingerprint, plan
+from components.properties import parse_properties
+from tests.unit.sample import sample
+
+
+def make(**overrides):
+    config = validate_config(sample(**overrides))
+    return plan(config, config.server_properties, config.connect_properties)
+
+
+def fingerprints(p, ca="ca-1"):
+    return {h.name: fingerprint(h, ca) for h in p.hosts}
+
+
+def test_every_host_gets_a_secret_passwords_file_and_a_plain_properties_file():
+    p = make()
+    assert [h.name for h in p.hosts] == ["broker-1", "broker-2", "broker-3", "connect-1"]
+    for h in p.hosts:
+        assert h.secrets_file.secret is Secret.STORE_PASSWORDS and h.secrets_file.text is None
+        assert h.secrets_file.mode == "600" and h.secrets_file.owner == "kafka:kafka"
+        assert h.properties.text and h.properties.restore_on_delete and h.properties.mode == "640"
+    assert p.host("broker-1").properties.path == "/etc/kafka/server.properties"
+    assert p.host("connect-1").properties.path == "/etc/kafka/connect-avro-distributed.properties"
+    assert parse_properties(p.host("connect-1").properties.text)["security.protocol"] == "SSL"
+
+
+def test_restart_order_stages_then_brokers_then_workers():
+    p = make(tls={"listeners": "SSL"})
+    order = [(s.stage, s.host) for s in p.steps]
+    brokers = ["broker-1", "broker-2", "broker-3"]
+    assert order == [("stage1", b) for b in brokers] + [("stage2", b) for b in brokers] + \
+        [("final", b) for b in brokers] + [("final", "connect-1")]
+    stage1 = parse_properties(p.steps[0].properties.text)
+    assert stage1["inter.broker.listener.name"] == "PLAINTEXT" and "SSL://" in stage1["listeners"]
+    assert all(s.skip_if_inter_broker_ssl for s in p.steps[:6])
+    assert [s.gated for s in p.steps if s.role is Role.CONNECT] == [False]
+
+
+def test_first_up_says_every_host_restarts():
+    p = make()
+    out = explain(p, None, fingerprints(p))
+    assert [e["host"] for e in out] == ["broker-1", "broker-2", "broker-3", "connect-1"]
+    assert all(e["action"] == "restart" for e in out)
+    assert "2 restarts" in out[0]["because"][0] and "first TLS rollout" in out[3]["because"][0]
+
+
+def test_no_change_restarts_nothing():
+    p = make()
+    assert {e["action"] for e in explain(p, fingerprints(p), fingerprints(p))} == {"nothing"}
+
+
+def test_a_property_change_names_the_key_and_only_the_hosts_it_touches():
+    before = make()
+    brokers = sample()["brokers"]
+    brokers[1]["properties"] = {"num.network.threads": "8"}
+    after = make(brokers=brokers)
+    out = {e["host"]: e for e in explain(after, fingerprints(before), fingerprints(after))}
+    assert out["broker-2"] == {"host": "broker-2", "role": "broker", "action": "restart",
+                               "because": ["properties changed: num.network.threads"]}
+    assert {out[h]["action"] for h in ("broker-1", "broker-3", "connect-1")} == {"nothing"}
+
+
+def test_a_validity_change_says_certificates_are_reissued():
+    before, after = make(), make(tls={"certValidityDays": 200})
+    out = explain(after, fingerprints(before), fingerprints(after))
+    assert all(e["because"] == ["certificate re-issued: validity changed"] for e in out)
+
+
+def test_a_new_ca_and_new_passwords_are_reasons():
+    p = make()
+    out = explain(p, fingerprints(p, "ca-1"), fingerprints(p, "ca-2"), passwords_changed=True)
+    assert out[0]["because"] == ["certificate re-issued: ca changed", "store passwords changed"]
+
+
+def test_an_added_host_restarts_only_itself():
+    before = make(connectWorkers=[])
+    after = make()
+    out = {e["host"]: e["action"] for e in explain(after, fingerprints(before), fingerprints(after))}
+    assert out == {"broker-1": "nothing", "broker-2": "nothing", "broker-3": "nothing", "connect-1": "restart"}
