@@ -104,8 +104,17 @@ class LabStack:
         return stack
 
     def configure(self, stack: auto.Stack) -> None:
+        # The CLI reads the value from stdin when none is given: the key never shows in a
+        # process's command line (the Automation API's set_config passes it as an argument).
         key = Path(self.lab.inventory()["ssh_private_key"]).read_text()
-        stack.set_config(f"{NS}:sshPrivateKey", auto.ConfigValue(key, secret=True))
+        self.pulumi("config", "set", "--secret", f"{NS}:sshPrivateKey", input=key)
+
+    def pulumi(self, *args: str, input: Optional[str] = None) -> str:
+        """Run the CLI on this stack; returns its stdout."""
+        return subprocess.run(
+            ["pulumi", *args, "--stack", self.name], cwd=self.project_dir, input=input,
+            env={**os.environ, **self.env}, capture_output=True, text=True, check=True,
+        ).stdout
 
     def preview(self, **kwargs) -> auto.PreviewResult:
         """``pulumi preview``; kwargs go to the Automation API (on_output, on_event, ...)."""
@@ -121,10 +130,7 @@ class LabStack:
         """``pulumi stack export`` as an operator sees it: secrets stay encrypted (the
         Automation API's export_stack would pass --show-secrets)."""
         self.stack()
-        return subprocess.run(
-            ["pulumi", "stack", "export", "--stack", self.name], cwd=self.project_dir,
-            env={**os.environ, **self.env}, capture_output=True, text=True, check=True,
-        ).stdout
+        return self.pulumi("stack", "export")
 
     def outputs(self) -> dict[str, Any]:
         return {k: v.value for k, v in self.stack().outputs().items()}

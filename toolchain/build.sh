@@ -1,123 +1,271 @@
 #!/usr/bin/env bash
-# Builds the kafka-tls Pulumi toolchain from Go modules into a cache directory
-# keyed by the pinned inputs, and prints that bin directory as the last line of
-# stdout. Idempotent: a complete bin directory is reused and nothing is built.
+# Provides the kafka-tls Pulumi toolchain and prints its bin dir as the last
+# line of stdout (pulumi, pulumi-language-python, pulumi-language-python-exec,
+# pulumi-resource-command, pulumi-resource-tls). Progress goes to stderr.
 #
-#   toolchain/build.sh            # build (or reuse) and print the bin dir
-#   KAFKA_TLS_CACHE=/some/dir     # cache root (default ~/.cache/kafka-tls)
-#   KAFKA_TLS_SYSTEM_PULUMI=1     # reuse a `pulumi` >= 3.272 found on PATH
-#                                 # (its bundled pulumi-language-python too)
+#   toolchain/build.sh                 # build (or reuse) and print the bin dir
+#   KAFKA_TLS_UPSTREAM=/dir            # source archives (default <repo>/../shared/upstream)
+#   KAFKA_TLS_CACHE=/dir               # cache root (default ~/.cache/kafka-tls)
+#   KAFKA_TLS_SYSTEM_PULUMI=0          # never use a pulumi found on PATH
 #
-# Progress goes to stderr. See toolchain/README.md for what is pinned.
+# Two paths, logged:
+#  - system: `pulumi` on PATH has its bundled pulumi-language-python beside it
+#    and `pulumi plugin ls` (the caller's PULUMI_HOME) shows command 1.2.1 and
+#    tls 5.6.2. That is used as it is; nothing is built.
+#  - build: the CLI from the Go module proxy (go.mod here), the language host
+#    and the two providers from the upstream archives, as
+#    <upstream>/README.md says. Each binary is cached on its own under
+#    $cache/parts/<name>/<version>-<key>, the providers are registered in
+#    $cache/pulumi-home. See toolchain/README.md.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-cd "$here"
+upstream="${KAFKA_TLS_UPSTREAM:-$(dirname "$here")/../shared/upstream}"
+cache="${KAFKA_TLS_CACHE:-$HOME/.cache/kafka-tls}"
 
-# The pinned modules need go >= 1.26 (pulumi pkg/v3 v3.274.1 says go 1.26.6).
-# Should a pin ever need Go 1.27, uncomment: export GOTOOLCHAIN=go1.27.3
 export GOFLAGS=-mod=mod
 export CGO_ENABLED=0
 
-MIN_PULUMI=3.272.0
 t_start=$(date +%s)
 log() { printf '[toolchain %3ss] %s\n' "$(($(date +%s) - t_start))" "$*" >&2; }
 
-# Inputs that decide what gets built: the module pins, this script, and the
-# sources of the language host that lives in this folder.
-key="$(cat go.mod go.sum build.sh cmd/pulumi-language-python/*.go | sha256sum | cut -c1-16)"
-cache_root="${KAFKA_TLS_CACHE:-$HOME/.cache/kafka-tls}"
-bin="$cache_root/toolchain/$key/bin"
+# ---- pins ------------------------------------------------------------------
+# The CLI version is the one go.mod requires (checked against sdk/v3 below).
+PULUMI_VERSION="$(awk '$1 == "github.com/pulumi/pulumi/pkg/v3" {print $2}' "$here/go.mod")"
+MIN_SYSTEM_PULUMI=3.272.0 # the Python SDK pinned in requirements.txt
 
-# What a complete bin dir holds. The two resource providers are wanted too, but
-# cannot be built here yet (see README "Providers"); they are installed when
-# present and reported when absent.
-engine_files=(pulumi pulumi-language-python pulumi-language-python-exec pulumi-resource-pulumi-python)
-provider_files=(pulumi-resource-command pulumi-resource-tls)
+LANG_VERSION=v3.259.0 # pulumi/pulumi tag v3.259.0 = 0ac56e876614aedf12771d73ef7e80959b8a6fd4
+LANG_ARCHIVE=pulumi-language-python-v3.259.0.tar.gz
+LANG_SHA256=e623e513acca1518c35b41d993bf1491e9217dc026b8465250642a2468ca1bf8
 
-complete() {
-  local f
-  for f in "${engine_files[@]}"; do [[ -x "$1/$f" ]] || return 1; done
+COMMAND_VERSION=1.2.1 # pulumi/pulumi-command tag v1.2.1 = 7f3eb6f3b77cd0fa3895ba437a695dd393f7dd25
+COMMAND_ARCHIVE=pulumi-command-v1.2.1.tar.gz
+COMMAND_SHA256=b73b66042c9ecdbea088ce8bb38accd1ff8214ffeb8db05a65e706e233b039a3
+
+TLS_VERSION=5.6.2 # pulumi/pulumi-tls f7db93b22b29b3fbd12ddbdac228293fcb30db8b, built as 5.6.2
+TLS_ARCHIVE=pulumi-tls-f7db93b.tar.gz
+TLS_SHA256=7325d9b31e13bec3ae46b337fb1d2148eb27660fc3da7093501b4f6c93e0b414
+# The shim's terraform-provider-tls pseudo-version is not served by the proxy; this one is.
+TLS_UPSTREAM_TF=v1.2.1-0.20260819085117-d044ca7c6f52
+
+# ---- build recipes (each function's text is part of its binary's cache key) --
+# $1 = output dir, $2 = extracted archive (none for the CLI). Run in a subshell.
+build_pulumi() {
+  cd "$here"
+  go mod download
+  go build -trimpath -tags osusergo,grpcnotrace \
+    -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION" \
+    -o "$1/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
 }
 
-report_providers() {
-  local f
-  for f in "${provider_files[@]}"; do
-    if [[ ! -x "$bin/$f" ]]; then
-      log "WARNING: $f not built: its Go module is not served by the reachable Go module proxy (README: Providers)"
-    fi
-  done
+build_language_python() {
+  cd "$2/sdk/python/cmd/pulumi-language-python"
+  # Its go.mod replaces pkg/v3 and sdk/v3 with in-repo paths; use the served releases.
+  go mod edit -dropreplace github.com/pulumi/pulumi/pkg/v3 -dropreplace github.com/pulumi/pulumi/sdk/v3 \
+    -require "github.com/pulumi/pulumi/pkg/v3@$LANG_VERSION" -require "github.com/pulumi/pulumi/sdk/v3@$LANG_VERSION"
+  go mod tidy
+  go build -trimpath -tags osusergo,grpcnotrace \
+    -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$LANG_VERSION" \
+    -o "$1/pulumi-language-python" .
+  install -m 0755 ../pulumi-language-python-exec "$1/"
 }
 
-if complete "$bin"; then
-  log "up to date, nothing to build: $bin"
-  report_providers
-  echo "$bin"
-  exit 0
-fi
+build_command() {
+  cd "$2/provider"
+  go build -ldflags "-s -w -X github.com/pulumi/pulumi-command/provider/pkg/version.Version=$COMMAND_VERSION" \
+    -o "$1/pulumi-resource-command" ./cmd/pulumi-resource-command
+}
 
-command -v go >/dev/null || { log "go not found on PATH"; exit 1; }
-log "building into $bin ($(go version | cut -d' ' -f3))"
-mkdir -p "$cache_root/toolchain/$key"
-work="$(mktemp -d "$cache_root/toolchain/$key/bin.tmp.XXXXXX")"
-trap 'rm -rf "$work"' EXIT
+build_tls() {
+  cd "$2/provider"
+  go mod edit -replace "github.com/hashicorp/terraform-provider-tls=github.com/hashicorp/terraform-provider-tls@$TLS_UPSTREAM_TF"
+  go mod tidy
+  # As the Makefile's schema target: tfgen writes schema.json, go generate embeds it with the version.
+  go build -ldflags "-X github.com/pulumi/pulumi-tls/provider/v5/pkg/version.Version=$TLS_VERSION" \
+    -o "$2/bin/pulumi-tfgen-tls" ./cmd/pulumi-tfgen-tls
+  # PULUMI_CONVERT=0: the default 1 needs a pulumi CLI and a converter plugin.
+  (cd "$2" && PULUMI_HOME="$2/.pulumi" PULUMI_CONVERT=0 PULUMI_MISSING_DOCS_ERROR=false \
+    ./bin/pulumi-tfgen-tls schema --out provider/cmd/pulumi-resource-tls)
+  VERSION="$TLS_VERSION" go generate cmd/pulumi-resource-tls/main.go
+  go build -ldflags "-s -w -X github.com/pulumi/pulumi-tls/provider/v5/pkg/version.Version=$TLS_VERSION" \
+    -o "$1/pulumi-resource-tls" ./cmd/pulumi-resource-tls
+}
 
-pulumi_version="$(go list -m -f '{{.Version}}' github.com/pulumi/pulumi/pkg/v3)"
-sdk_version="$(go list -m -f '{{.Version}}' github.com/pulumi/pulumi/sdk/v3)"
-if [[ "$pulumi_version" != "$sdk_version" ]]; then
-  log "go.mod pins pkg/v3 $pulumi_version but sdk/v3 $sdk_version; they must match"
-  exit 1
-fi
+# ---- the system path (requirement: use an installed Pulumi, build nothing) --
+has_plugin() { # plugin-ls-output name version
+  printf '%s\n' "$1" | awk -v n="$2" -v v="$3" '$1 == n && $2 == "resource" && $3 == v {f = 1} END {exit !f}'
+}
 
 version_ok() { # $1 >= $2 ?
   [[ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" == "$2" ]]
 }
 
-system_pulumi=""
-if [[ "${KAFKA_TLS_SYSTEM_PULUMI:-}" == 1 ]] && command -v pulumi >/dev/null; then
-  sp="$(command -v pulumi)"
-  sv="$("$sp" version 2>/dev/null | sed 's/^v//')"
-  sdir="$(dirname "$(readlink -f "$sp")")"
-  if [[ "$sp" != "$bin/pulumi" ]] && version_ok "${sv:-0}" "$MIN_PULUMI" \
-     && [[ -x "$sdir/pulumi-language-python" && -x "$sdir/pulumi-language-python-exec" ]]; then
-    system_pulumi="$sp"
-    log "reusing system pulumi v$sv at $sp (and its bundled Python language host)"
-    for f in pulumi pulumi-language-python pulumi-language-python-exec pulumi-resource-pulumi-python; do
-      [[ -e "$sdir/$f" ]] && ln -s "$sdir/$f" "$work/$f"
-    done
-  else
-    log "system pulumi not usable (need >= $MIN_PULUMI with its language host beside it); building"
+why_not_system=""
+system_dir=""
+system_pulumi() { # sets system_dir, or why_not_system
+  local sp real dir ver listed
+  if [[ "${KAFKA_TLS_SYSTEM_PULUMI:-}" == 0 ]]; then why_not_system="KAFKA_TLS_SYSTEM_PULUMI=0"; return 1; fi
+  sp="$(command -v pulumi)" || { why_not_system="no pulumi on PATH"; return 1; }
+  real="$(readlink -f "$sp")"
+  dir="$(dirname "$real")"
+  # A pulumi from this cache (env.sh already sourced) is not a system install.
+  if [[ -d "$cache" && "$real" == "$(readlink -f "$cache")"/* ]]; then
+    why_not_system="the pulumi on PATH is this cache's own"; return 1
   fi
+  if [[ ! -x "$dir/pulumi-language-python" || ! -x "$dir/pulumi-language-python-exec" ]]; then
+    why_not_system="$sp has no bundled pulumi-language-python beside it"; return 1
+  fi
+  ver="$(PULUMI_SKIP_UPDATE_CHECK=true "$sp" version 2>/dev/null | sed 's/^v//')" || ver=0
+  if ! version_ok "${ver:-0}" "$MIN_SYSTEM_PULUMI"; then
+    why_not_system="$sp is v${ver:-?}, need >= $MIN_SYSTEM_PULUMI"; return 1
+  fi
+  listed="$(PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true "$sp" plugin ls 2>/dev/null)" || listed=""
+  if ! has_plugin "$listed" command "$COMMAND_VERSION" || ! has_plugin "$listed" tls "$TLS_VERSION"; then
+    why_not_system="\`$sp plugin ls\` (PULUMI_HOME=${PULUMI_HOME:-~/.pulumi}) lacks command $COMMAND_VERSION and/or tls $TLS_VERSION"
+    return 1
+  fi
+  log "using the installed Pulumi v$ver at $real with its bundled language host and the plugins in PULUMI_HOME=${PULUMI_HOME:-~/.pulumi}; building nothing"
+  system_dir="$dir"
+}
+
+if system_pulumi; then
+  echo "$system_dir"
+  exit 0
+fi
+log "not using a system pulumi: $why_not_system"
+
+# ---- the build path ----------------------------------------------------------
+[[ -n "$PULUMI_VERSION" ]] || { log "toolchain/go.mod requires no github.com/pulumi/pulumi/pkg/v3"; exit 1; }
+sdk_version="$(awk '$1 == "github.com/pulumi/pulumi/sdk/v3" {print $2}' "$here/go.mod")"
+[[ "$sdk_version" == "$PULUMI_VERSION" ]] || { log "go.mod pins pkg/v3 $PULUMI_VERSION but sdk/v3 $sdk_version; they must match"; exit 1; }
+
+sha() { sha256sum | cut -c1-16; }
+
+# name|version|archive|sha256|builder|binaries, one line per cache entry
+parts=(
+  "pulumi|$PULUMI_VERSION|||build_pulumi|pulumi"
+  "pulumi-language-python|$LANG_VERSION|$LANG_ARCHIVE|$LANG_SHA256|build_language_python|pulumi-language-python pulumi-language-python-exec"
+  "pulumi-resource-command|$COMMAND_VERSION|$COMMAND_ARCHIVE|$COMMAND_SHA256|build_command|pulumi-resource-command"
+  "pulumi-resource-tls|$TLS_VERSION|$TLS_ARCHIVE|$TLS_SHA256|build_tls|pulumi-resource-tls"
+)
+
+part_key() { # name version sha256 builder: what decides the binary
+  {
+    printf '%s\n' "$1" "$2" "$3" "$GOFLAGS" "$CGO_ENABLED"
+    declare -f "$4"
+    case "$4" in
+      build_pulumi) cat "$here/go.mod" "$here/go.sum" "$here/tools.go" ;;
+      build_tls) echo "$TLS_UPSTREAM_TF" ;;
+    esac
+  } | sha
+}
+
+part_dir() { echo "$cache/parts/$1/$2-$(part_key "$1" "$2" "$4" "$5")"; }
+
+complete() { # dir binaries...
+  local d=$1 f; shift
+  for f in "$@"; do [[ -x "$d/$f" ]] || return 1; done
+}
+
+# Say in one message everything that cannot be built, before building anything.
+missing=()
+for p in "${parts[@]}"; do
+  IFS='|' read -r name ver archive sum builder files <<<"$p"
+  # shellcheck disable=SC2086
+  complete "$(part_dir "$name" "$ver" "$archive" "$sum" "$builder")" $files && continue
+  [[ -z "$archive" || -f "$upstream/$archive" ]] && continue
+  case "$name" in
+    pulumi-language-python) missing+=("$upstream/$archive (for the Python language host $LANG_VERSION)") ;;
+    *) missing+=("$upstream/$archive (for the resource plugin ${name#pulumi-resource-} $ver)") ;;
+  esac
+done
+if ((${#missing[@]})); then
+  {
+    echo "toolchain: cannot provide the Pulumi plugins. Missing:"
+    printf '  %s\n' "${missing[@]}"
+    echo "and no usable installed Pulumi ($why_not_system). Either:"
+    echo "  (a) put the archives into $upstream, or set KAFKA_TLS_UPSTREAM to the directory that holds them"
+    echo "      (the archive set is described in its README.md); or"
+    echo "  (b) install Pulumi >= $MIN_SYSTEM_PULUMI (with its bundled pulumi-language-python) on PATH and the plugins:"
+    echo "      with internet: pulumi plugin install resource command $COMMAND_VERSION"
+    echo "                     pulumi plugin install resource tls $TLS_VERSION"
+    echo "      air-gapped:    pulumi plugin install resource command $COMMAND_VERSION --file <pulumi-resource-command binary>"
+    echo "                     pulumi plugin install resource tls $TLS_VERSION --file <pulumi-resource-tls binary>"
+  } >&2
+  exit 1
 fi
 
-log "downloading modules (cached in $(go env GOMODCACHE))"
-t=$(date +%s)
-go mod download
-log "modules ready in $(($(date +%s) - t))s"
+tmps=()
+cleanup() { local d; for d in "${tmps[@]}"; do rm -rf "$d"; done; }
+trap cleanup EXIT
 
-if [[ -z "$system_pulumi" ]]; then
+command -v go >/dev/null || need_go=1
+dirs=()
+for p in "${parts[@]}"; do
+  IFS='|' read -r name ver archive sum builder files <<<"$p"
+  dir="$(part_dir "$name" "$ver" "$archive" "$sum" "$builder")"
+  dirs+=("$dir")
+  # shellcheck disable=SC2086
+  if complete "$dir" $files; then
+    log "$name $ver: cached in $dir"
+    continue
+  fi
+  [[ -z "${need_go:-}" ]] || { log "go not found on PATH; it is needed to build $name"; exit 1; }
   t=$(date +%s)
-  log "building pulumi $pulumi_version (CLI, several minutes on 2 cores)"
-  go build -trimpath -tags osusergo,grpcnotrace \
-    -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$pulumi_version" \
-    -o "$work/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
-  log "pulumi built in $(($(date +%s) - t))s"
+  log "$name $ver: building into $dir ($(go env GOVERSION))"
+  mkdir -p "$cache/parts/$name"
+  # Build next to the entry and rename it into place: no half entry on interrupt.
+  tmp="$(mktemp -d "$cache/parts/$name/.tmp.XXXXXX")"
+  tmps+=("$tmp")
+  mkdir "$tmp/out"
+  if [[ -n "$archive" ]]; then
+    got="$(sha256sum "$upstream/$archive" | cut -d' ' -f1)"
+    if [[ "$got" != "$sum" ]]; then
+      log "$upstream/$archive: sha256 $got, expected $sum (pinned in toolchain/build.sh); refusing to build $name from it"
+      exit 1
+    fi
+    mkdir "$tmp/src"
+    tar -xzf "$upstream/$archive" -C "$tmp/src" --strip-components=1
+  fi
+  ("$builder" "$tmp/out" "$tmp/src") >&2 || { log "$name $ver: build failed"; exit 1; }
+  # shellcheck disable=SC2086
+  complete "$tmp/out" $files || { log "$name $ver: build did not produce $files"; exit 1; }
+  mv -T "$tmp/out" "$dir"
+  log "$name $ver: built in $(($(date +%s) - t))s ($(du -sh "$dir" | cut -f1))"
+done
 
-  t=$(date +%s)
-  log "building pulumi-language-python (own host, ./cmd/pulumi-language-python)"
-  go build -trimpath -tags osusergo,grpcnotrace -o "$work/pulumi-language-python" ./cmd/pulumi-language-python
-  log "pulumi-language-python built in $(($(date +%s) - t))s"
-
-  sdk_dir="$(go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)"
-  install -m 0755 "$sdk_dir/python/cmd/pulumi-language-python-exec" "$work/"
-  install -m 0755 "$sdk_dir/python/dist/pulumi-resource-pulumi-python" "$work/"
-  log "copied pulumi-language-python-exec and pulumi-resource-pulumi-python from sdk/v3 $sdk_version"
+# The bin dir: hard links (same file system) so that `pulumi` finds its
+# language host beside its resolved path, as with a regular install.
+bin="$cache/toolchain/$(printf '%s\n' "${dirs[@]}" | sha)/bin"
+if [[ ! -d "$bin" ]]; then
+  mkdir -p "$cache/toolchain"
+  tmp="$(mktemp -d "$cache/toolchain/.tmp.XXXXXX")"
+  tmps+=("$tmp")
+  mkdir "$tmp/bin"
+  for d in "${dirs[@]}"; do
+    for f in "$d"/*; do ln "$f" "$tmp/bin/" 2>/dev/null || cp -p "$f" "$tmp/bin/"; done
+  done
+  mv -T "$tmp" "$(dirname "$bin")"
+  log "bin dir assembled: $bin"
 fi
 
-complete "$work" || { log "build incomplete in $work"; exit 1; }
-rm -rf "$bin"
-mv "$work" "$bin"
-trap - EXIT
-log "done: $(du -sh "$bin" | cut -f1) in $bin"
-report_providers
+# Register the providers in the project's own PULUMI_HOME, again whenever the
+# registered binary is not the one just built.
+home="$cache/pulumi-home"
+mkdir -p "$home"
+for pv in "command $COMMAND_VERSION" "tls $TLS_VERSION"; do
+  read -r name ver <<<"$pv"
+  plugin="$home/plugins/resource-$name-v$ver"
+  if [[ ! -e "$plugin.partial" ]] && cmp -s "$plugin/pulumi-resource-$name" "$bin/pulumi-resource-$name"; then
+    log "resource plugin $name $ver: registered in $home"
+    continue
+  fi
+  log "resource plugin $name $ver: registering in $home"
+  PULUMI_HOME="$home" PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true \
+    "$bin/pulumi" plugin install resource "$name" "$ver" --file "$bin/pulumi-resource-$name" --reinstall >&2
+  cmp -s "$plugin/pulumi-resource-$name" "$bin/pulumi-resource-$name" \
+    || { log "resource plugin $name $ver: $plugin does not hold the built binary after install"; exit 1; }
+done
+
+log "done: $bin"
 echo "$bin"

@@ -4,44 +4,28 @@
 #   toolchain/env.sh --print         # print the `export` lines instead
 #   eval "$(toolchain/env.sh --print)"
 #
-# Runs build.sh, puts its bin dir first on PATH, points PULUMI_HOME at the
-# kafka-tls cache, turns off update checks and plugin downloads, and registers
-# the resource providers built by build.sh with the plugin cache under the
-# versions the Python SDKs ask for. It sets no backend URL and no passphrase:
-# callers set PULUMI_BACKEND_URL and PULUMI_CONFIG_PASSPHRASE themselves.
-
-# Versions the pinned Python SDKs request (requirements.txt:
-# pulumi-command==1.2.1, pulumi-tls==5.6.2; see each wheel's pulumi-plugin.json).
-# A binary is registered only under the version it was built as.
-_kt_providers="command:1.2.1 tls:5.6.2"
+# Runs build.sh (which builds, caches and registers the plugins, or finds an
+# installed Pulumi that has them) and exports PATH (bin dir first),
+# PULUMI_HOME, PULUMI_SKIP_UPDATE_CHECK=true and
+# PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true. PULUMI_HOME is the
+# project's own ($KAFKA_TLS_CACHE/pulumi-home) for the built toolchain, and the
+# caller's own (default ~/.pulumi) when build.sh chose the installed Pulumi.
+# It sets no backend URL and no passphrase: callers set PULUMI_BACKEND_URL and
+# PULUMI_CONFIG_PASSPHRASE themselves.
 
 _kt_env() {
-  local here bin home line name ver
+  local here cache out
   here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-  bin="$("$here/build.sh" | tail -n1)" || return 1
-  [ -x "$bin/pulumi" ] || { echo "env.sh: build.sh gave no usable bin dir" >&2; return 1; }
-  home="${KAFKA_TLS_CACHE:-$HOME/.cache/kafka-tls}/pulumi-home"
-  mkdir -p "$home"
-
-  # Register providers (skipped when `pulumi plugin ls` already shows them).
-  local listed
-  listed="$(PULUMI_HOME="$home" PULUMI_SKIP_UPDATE_CHECK=true "$bin/pulumi" plugin ls 2>/dev/null || true)"
-  for line in $_kt_providers; do
-    name="${line%%:*}"; ver="${line#*:}"
-    if printf '%s\n' "$listed" | awk -v n="$name" -v v="$ver" '$1==n && $2=="resource" && $3==v {f=1} END {exit !f}'; then
-      continue
-    fi
-    if [ -x "$bin/pulumi-resource-$name" ]; then
-      PULUMI_HOME="$home" PULUMI_SKIP_UPDATE_CHECK=true \
-        "$bin/pulumi" plugin install resource "$name" "$ver" --file "$bin/pulumi-resource-$name" >&2 \
-        || { echo "env.sh: registering $name $ver failed" >&2; return 1; }
-    else
-      echo "env.sh: WARNING: no pulumi-resource-$name in $bin; resource plugin $name $ver is not available" >&2
-    fi
-  done
-
-  _kt_bin="$bin"
-  _kt_home="$home"
+  cache="${KAFKA_TLS_CACHE:-$HOME/.cache/kafka-tls}"
+  out="$("$here/build.sh")" || return 1
+  _kt_bin="${out##*$'\n'}"
+  [ -x "$_kt_bin/pulumi" ] || { echo "env.sh: build.sh gave no usable bin dir" >&2; return 1; }
+  # A bin dir inside the cache is the built toolchain: its plugins are registered
+  # in the cache's PULUMI_HOME. Anything else is an installed Pulumi: keep the caller's.
+  case "$(readlink -f "$_kt_bin")/" in
+    "$(readlink -f "$cache")"/*) _kt_home="$cache/pulumi-home" ;;
+    *) _kt_home="${PULUMI_HOME:-$HOME/.pulumi}" ;;
+  esac
 }
 
 if [ "${1:-}" = "--print" ]; then

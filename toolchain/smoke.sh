@@ -1,15 +1,10 @@
 #!/usr/bin/env bash
-# Smoke check of the toolchain: a throwaway Pulumi Python project in /tmp,
-# file backend, `pulumi up --yes` then `pulumi destroy --yes`.
-#
-# Stage "engine": CLI + Python language host + a Python dynamic provider,
-#   stack config and an exported output.
-# Stage "providers": tls.PrivateKey (ECDSA P256) + tls.SelfSignedCert +
-#   command.local.Command `echo hi`, exporting the cert PEM; needs the
-#   `tls 5.6.2` and `command 1.2.1` resource plugins (`pulumi plugin ls`).
-#
-# Exit 0: every stage passed. Exit 2: the engine stage passed but the provider
-# plugins are missing (SMOKE_CORE_ONLY=1 turns that into exit 0). Other: failure.
+# Smoke check of the toolchain on the real plugins: a throwaway Pulumi Python
+# project in $SMOKE_DIR (default /tmp/kafka-tls-smoke), file backend,
+# `pulumi up` then `pulumi destroy` of tls.PrivateKey (ECDSA P256) +
+# tls.SelfSignedCert + command.local.Command, with structured stack config read
+# by pulumi.Config().require_object(). Prints `pulumi plugin ls` and the plugin
+# part of `pulumi about`. Exit 0 = pass.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -32,90 +27,64 @@ export PULUMI_BACKEND_URL="file://$root/state"
 export PULUMI_CONFIG_PASSPHRASE=smoke
 
 echo "== pulumi $(pulumi version) at $(command -v pulumi); PULUMI_HOME=$PULUMI_HOME" >&2
-pulumi plugin ls >&2 || true
+echo "== pulumi plugin ls" >&2
+pulumi plugin ls >&2
 
-run_project() { # name, program text
-  local dir="$root/$1"
-  rm -rf "$dir" "$root/state"
-  mkdir -p "$dir" "$root/state"
-  cat > "$dir/Pulumi.yaml" <<EOF
-name: kt-smoke-$1
+dir="$root/project"
+rm -rf "$dir" "$root/state"
+mkdir -p "$dir" "$root/state"
+cat > "$dir/Pulumi.yaml" <<EOF
+name: kt-smoke
 runtime:
   name: python
   options:
     virtualenv: $venv
 EOF
-  printf '%s\n' "$2" > "$dir/__main__.py"
-  (
-    cd "$dir"
-    pulumi stack init dev --non-interactive
-    pulumi config set greeting kafka
-    pulumi up --yes --non-interactive --skip-preview
-    pulumi stack output --json > "$dir/outputs.json"
-    pulumi destroy --yes --non-interactive --skip-preview
-    pulumi stack rm dev --yes --non-interactive
-  )
-  echo "== outputs of $1:" >&2
-  cat "$dir/outputs.json" >&2
-}
-
-echo "== stage engine" >&2
-run_project engine '
-import pulumi
-from pulumi.dynamic import CreateResult, Resource, ResourceProvider
-
-class _Hello(ResourceProvider):
-    def create(self, props):
-        return CreateResult(id_="hello", outs={"text": "hi " + props["who"]})
-
-class Hello(Resource):
-    text: pulumi.Output[str]
-    def __init__(self, name, who):
-        super().__init__(_Hello(), name, {"who": who, "text": None})
-
-h = Hello("hello", pulumi.Config().require("greeting"))
-pulumi.export("text", h.text)
-'
-python3 - "$root/engine/outputs.json" <<'EOF'
-import json, sys
-out = json.load(open(sys.argv[1]))
-assert out["text"] == "hi kafka", out
-EOF
-echo "== stage engine: PASS" >&2
-
-plugins="$(pulumi plugin ls 2>/dev/null || true)"
-missing=""
-for p in "tls 5.6.2" "command 1.2.1"; do
-  set -- $p
-  printf '%s\n' "$plugins" | awk -v n="$1" -v v="$2" '$1==n && $2=="resource" && $3==v {f=1} END {exit !f}' \
-    || missing="$missing $1@$2"
-done
-if [[ -n "$missing" ]]; then
-  echo "== stage providers: SKIPPED, resource plugins missing:$missing" >&2
-  [[ "${SMOKE_CORE_ONLY:-}" == 1 ]] && exit 0
-  exit 2
-fi
-
-echo "== stage providers" >&2
-run_project providers '
+cat > "$dir/__main__.py" <<'EOF'
 import pulumi
 import pulumi_command as command
 import pulumi_tls as tls
 
+# Structured config, as the kafka-tls program reads its cluster.
+cluster = pulumi.Config().require_object("cluster")
+hosts = [b["host"] for b in cluster["brokers"]]
+
 key = tls.PrivateKey("key", algorithm="ECDSA", ecdsa_curve="P256")
 cert = tls.SelfSignedCert("cert",
     private_key_pem=key.private_key_pem,
-    subject=tls.SelfSignedCertSubjectArgs(common_name="smoke.kafka-tls.test"),
+    subject=tls.SelfSignedCertSubjectArgs(common_name=cluster["name"]),
+    dns_names=hosts,
     validity_period_hours=24,
     allowed_uses=["digital_signature", "server_auth"])
-hi = command.local.Command("hi", create="echo hi")
+hi = command.local.Command("hi", create=f"echo hi {' '.join(hosts)}")
 pulumi.export("cert_pem", cert.cert_pem)
 pulumi.export("stdout", hi.stdout)
-'
-python3 - "$root/providers/outputs.json" <<'EOF'
+pulumi.export("port", cluster["port"])
+EOF
+
+cd "$dir"
+pulumi stack init dev --non-interactive
+pulumi config set --path cluster.name smoke.kafka-tls.test
+pulumi config set --path 'cluster.brokers[0].host' kafka-0.test
+pulumi config set --path 'cluster.brokers[1].host' kafka-1.test
+pulumi config set --path cluster.port 9093
+pulumi up --yes --non-interactive --skip-preview 2>&1 | tee "$root/up.log" >&2
+# The engine warns when it takes a plugin from $PATH instead of PULUMI_HOME.
+if grep -q 'from \$PATH' "$root/up.log"; then
+  echo "== FAIL: a plugin came from \$PATH, not from PULUMI_HOME" >&2
+  exit 1
+fi
+pulumi stack output --json --show-secrets > "$root/outputs.json"
+echo "== pulumi about (plugins)" >&2
+pulumi about 2>&1 | sed -n '/^Plugins/,/^$/p;/^Host/,/^$/p' >&2
+pulumi destroy --yes --non-interactive --skip-preview >&2
+pulumi stack rm dev --yes --non-interactive >&2
+
+python3 - "$root/outputs.json" <<'EOF'
 import json, sys
 out = json.load(open(sys.argv[1]))
-assert out["stdout"] == "hi", out
+assert out["stdout"] == "hi kafka-0.test kafka-1.test", out
 assert out["cert_pem"].startswith("-----BEGIN CERTIFICATE-----"), out
+assert out["port"] == 9093, out
 EOF
-echo "== stage providers: PASS" >&2
+echo "== smoke: PASS" >&2

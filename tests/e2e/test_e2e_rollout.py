@@ -127,6 +127,21 @@ def test_no_secret_in_plaintext_state(plaintext_lab):
     assert '"ciphertext"' in state
 
 
+def test_the_engine_ran_pulumis_own_plugins(plaintext_lab):
+    """The state records which provider plugins made the resources: command 1.2.1, tls 5.6.2."""
+    stack = brokers_only(plaintext_lab)
+    plugins = stack.pulumi("plugin", "ls")
+    print(plugins)  # in the run's log: which plugins the engine had
+    resources = json.loads(stack.exported_state())["deployment"]["resources"]
+    versions = {r["type"]: r["inputs"].get("version") for r in resources if r["type"].startswith("pulumi:providers:")}
+    assert versions.get("pulumi:providers:command") == "1.2.1", versions
+    assert versions.get("pulumi:providers:tls") == "5.6.2", versions
+    types = {r["type"] for r in resources}
+    assert {"command:remote:Command", "tls:index/locallySignedCert:LocallySignedCert",
+            "tls:index/selfSignedCert:SelfSignedCert"} <= types
+    assert not [t for t in types if "dynamic" in t]
+
+
 def test_every_broker_presents_a_ca_signed_certificate_by_name_and_by_ip(plaintext_lab, tmp_path):
     ca_file = write_ca(Run.outputs, tmp_path)
     assert Run.outputs["ssl_bootstrap_servers"] == ",".join(f"{b}.kafka.lab:9093" for b in BROKERS)
@@ -154,8 +169,11 @@ def test_second_up_changes_nothing_and_restarts_nothing(plaintext_lab):
     events: list = []
     result = brokers_only(lab).up(on_event=events.append)
     assert changes(events) == {}
-    assert set(result.summary.resource_changes) == {"same"}
+    # 'read': the StackReference that reads this stack's own last outputs (for restart_plan).
+    assert set(result.summary.resource_changes) <= {"same", "read"}, result.summary.resource_changes
     assert broker_pids(lab) == pids
+    plan = result.outputs["restart_plan"].value
+    assert [(e["host"], e["action"]) for e in plan] == [(b, "nothing") for b in BROKERS]
 
 
 def test_adding_the_connect_worker_creates_and_restarts_only_it(plaintext_lab, tmp_path):
@@ -164,13 +182,17 @@ def test_adding_the_connect_worker_creates_and_restarts_only_it(plaintext_lab, t
     connect_pid = lab.service_pid("connect-1")
     stack = LabStack(lab, STACK)
     events: list = []
-    stack.preview(on_event=events.append)
+    preview = stack.preview(on_event=events.append)
     planned = changes(events)
     assert planned and all("connect" in urn for urn in planned), planned
     assert set(planned.values()) == {"create"}
+    # The preview ends with the restart plan: only the new worker restarts.
+    assert "restart_plan" in preview.stdout and "first TLS rollout" in preview.stdout
 
     result = stack.up()
     Run.outputs = {k: v.value for k, v in result.outputs.items()}
+    assert [(e["host"], e["action"]) for e in Run.outputs["restart_plan"]] == \
+        [*((b, "nothing") for b in BROKERS), ("connect-1", "restart")]
     assert broker_pids(lab) == pids, "a broker restarted"
     assert lab.service_pid("connect-1") != connect_pid
     props = host_properties(lab, "connect-1", "/etc/kafka/connect-avro-distributed.properties")
