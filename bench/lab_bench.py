@@ -1,22 +1,23 @@
 """Timings of kafka-tls against the lab (a benchmark, not a test).
 
-    .venv/bin/python bench/lab_bench.py [--cold-toolchain]
+    .venv/bin/python bench/lab_bench.py [--previews 10,50,100,200] [--skip-rollout]
 
-Prints: toolchain bootstrap (warm; cold with --cold-toolchain, which builds into a fresh cache,
-about 8 minutes), `preview`, first `up` from plaintext, no-op `up`, SSH commands / keytool runs /
-restarts per host, and `preview` of stacks with 10, 50 and 100 synthetic hosts (preview
-contacts no host). The lab is reset to plaintext first and left plaintext afterwards.
+Prints:
+- `preview` of stacks with N synthetic hosts (a preview contacts no host), and the growth
+  ratio of the largest to the next (linear growth is 2.0 for 200 vs 100 hosts);
+- the first `up` from plaintext: wall time, the sum of the restart steps' own durations (from
+  the engine's events), their ratio, and SSH commands / keytool runs / restarts per host;
+- a no-op `up` against a `preview` of the same stack, and how many remote commands it ran.
+The lab is reset to plaintext first and left plaintext afterwards. Toolchain timings:
+bench/toolchain_bench.sh.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
-import os
 import re
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,49 +25,55 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lab import Lab  # noqa: E402
 from labstack import LabStack  # noqa: E402
-from labstack.stack import REPO, toolchain_env  # noqa: E402
 
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBenchmarkBenchmarkBenchmarkBenchmarkBench"
+COMMAND = "command:remote:Command"
 
 
 def timed(label: str, fn):
     start = time.monotonic()
     result = fn()
-    print(f"{label:<48} {time.monotonic() - start:8.1f} s", flush=True)
-    return result
+    elapsed = time.monotonic() - start
+    print(f"{label:<56} {elapsed:8.1f} s", flush=True)
+    return result, elapsed
 
 
-def toolchain(cold: bool) -> None:
-    if cold:
-        with tempfile.TemporaryDirectory() as cache:
-            env = {**os.environ, "KAFKA_TLS_CACHE": cache, "GOCACHE": os.path.join(cache, "gocache")}
-            timed("toolchain bootstrap, cold (fresh caches)", lambda: subprocess.run(
-                [str(REPO / "toolchain/build.sh")], env=env, check=True, capture_output=True))
-    timed("toolchain bootstrap, warm", lambda: subprocess.run(
-        [str(REPO / "toolchain/build.sh")], check=True, capture_output=True))
-    toolchain_env()
+class CommandTimer:
+    """Collects engine events as they arrive; a command's duration is from its pre-event to
+    its outputs event (arrival times: the engine's own timestamps are whole seconds)."""
 
+    def __init__(self):
+        self.started: dict[str, float] = {}
+        self.durations: dict[str, float] = {}
+        self.outputs: list = []
 
-def per_host(events: list) -> dict[str, collections.Counter]:
-    """SSH commands run, keytool invocations and restarts, per host, from the engine's events."""
-    counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-    for event in events:
-        outputs = event.res_outputs_event
-        if not outputs or outputs.metadata.type != "pulumi-python:dynamic/ssh:Command":
-            continue
-        if outputs.metadata.op.value in ("same", "read"):
-            continue
-        new = outputs.metadata.new
-        state = (new.outputs if new else {}) or {}
-        # The connection is a secret in the events; the resource name says the host.
-        found = re.search(r"(broker-\d+|connect-\d+)", outputs.metadata.urn.rsplit("::", 1)[-1])
-        host = found.group(1) if found else "?"
-        script = state.get("update") or state.get("create") or ""
-        counts[host]["ssh commands"] += 1
-        counts[host]["keytool runs"] += script.count("keytool ")
-        if "kafka-service restart" in script and "stage skipped" not in (state.get("stdout") or ""):
-            counts[host]["restarts"] += 1
-    return counts
+    def __call__(self, event) -> None:
+        now = time.monotonic()
+        if event.resource_pre_event and event.resource_pre_event.metadata.type == COMMAND:
+            meta = event.resource_pre_event.metadata
+            if meta.op.value not in ("same", "read"):
+                self.started[meta.urn] = now
+        if event.res_outputs_event and event.res_outputs_event.metadata.type == COMMAND:
+            meta = event.res_outputs_event.metadata
+            if meta.urn in self.started:
+                self.durations[meta.urn] = now - self.started[meta.urn]
+                self.outputs.append(meta)
+
+    def restart_seconds(self) -> float:
+        return sum(d for urn, d in self.durations.items() if "-rollout-" in urn.rsplit("::", 1)[-1])
+
+    def per_host(self) -> dict[str, collections.Counter]:
+        counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+        for meta in self.outputs:
+            state = (meta.new.outputs if meta.new else {}) or {}
+            found = re.search(r"(broker-\d+|connect-\d+)", meta.urn.rsplit("::", 1)[-1])
+            host = found.group(1) if found else "?"
+            script = state.get("update") or state.get("create") or ""
+            counts[host]["ssh commands"] += 1
+            counts[host]["keytool runs"] += script.count("keytool ")
+            if "-rollout-" in meta.urn and "stage skipped" not in (state.get("stdout") or ""):
+                counts[host]["restarts"] += 1
+        return counts
 
 
 def synthetic_brokers(n: int) -> list[dict]:
@@ -77,29 +84,49 @@ def synthetic_brokers(n: int) -> list[dict]:
     ]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--cold-toolchain", action="store_true")
-    args = parser.parse_args()
-    toolchain(args.cold_toolchain)
-    lab = Lab()
-    timed("lab up (already built: resume or start)", lab.up)
+def previews(lab: Lab, sizes: list[int]) -> None:
+    times = {}
+    for n in sizes:
+        synthetic = LabStack(lab, f"bench-synthetic-{n}", overrides={"brokers": synthetic_brokers(n), "connectWorkers": []})
+        synthetic.stack()  # create the stack outside the timing
+        _, times[n] = timed(f"preview, {n} synthetic hosts", synthetic.preview)
+        synthetic.remove()
+    if len(sizes) >= 2:
+        a, b = sizes[-2], sizes[-1]
+        print(f"growth {b} vs {a} hosts: {times[b] / times[a]:.2f}x (linear: {b / a:.2f}x)")
+
+
+def rollout(lab: Lab) -> None:
     stack = LabStack(lab, "bench")
     stack.remove()
     timed("lab reset to plaintext", lab.reset_plaintext)
+    stack.stack()
     timed("preview (lab stack, from plaintext)", stack.preview)
-    events: list = []
-    timed("first up (plaintext -> SSL, 3 brokers + 1 worker)", lambda: stack.up(on_event=events.append))
-    for host, counter in sorted(per_host(events).items()):
+    timer = CommandTimer()
+    _, wall = timed("first up (plaintext -> SSL, 3 brokers + 1 worker)", lambda: stack.up(on_event=timer))
+    restarts = timer.restart_seconds()
+    print(f"  restart steps' own durations, summed: {restarts:.1f} s; wall / restarts = {wall / restarts:.2f}")
+    for host, counter in sorted(timer.per_host().items()):
         print(f"  {host:<14} " + ", ".join(f"{k}: {v}" for k, v in sorted(counter.items())))
-    timed("no-op up", stack.up)
-    for n in (10, 50, 100):
-        synthetic = LabStack(lab, f"bench-synthetic-{n}", overrides={"brokers": synthetic_brokers(n), "connectWorkers": []})
-        timed(f"preview, {n} synthetic hosts", synthetic.preview)
-        synthetic.remove()
+    _, preview_s = timed("preview (no change)", stack.preview)
+    noop_timer = CommandTimer()
+    _, noop_s = timed("no-op up", lambda: stack.up(on_event=noop_timer))
+    print(f"  no-op up / preview = {noop_s / preview_s:.2f}; remote commands run: {len(noop_timer.outputs)}")
     timed("destroy", stack.destroy)
     stack.remove()
     timed("lab reset to plaintext", lab.reset_plaintext)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--previews", default="10,50,100,200")
+    parser.add_argument("--skip-rollout", action="store_true")
+    args = parser.parse_args()
+    lab = Lab()
+    timed("lab up (already built: resume or start)", lab.up)
+    previews(lab, [int(n) for n in args.previews.split(",") if n])
+    if not args.skip_rollout:
+        rollout(lab)
 
 
 if __name__ == "__main__":
