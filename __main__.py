@@ -3,29 +3,10 @@
 import pulumi
 
 from components.cluster import KafkaTlsCluster
-from components.config import NAMESPACE, ConfigError, config_keys, validate_config
+from components.config import ConfigError, validate_config
 from components.plan import plan
 from components.properties import read_base_properties
-
-
-def read_stack_config() -> tuple[dict, list[str]]:
-    """Every ``kafka-tls:*`` key the program knows, read with pulumi.Config.
-
-    Structured keys (hosts, sections) are read as objects, the rest as text, so a password that
-    starts with '{' stays a password. A value that is not valid for its kind becomes a problem
-    named by its key, reported with the others.
-    """
-    cfg = pulumi.Config(NAMESPACE)
-    raw, problems = {}, []
-    for key, structured in config_keys().items():
-        try:
-            value = cfg.get_object(key) if structured else cfg.get(key)
-        except (pulumi.ConfigTypeError, ValueError):
-            problems.append(f"{NAMESPACE}:{key}: not a YAML list or map; see the README's config reference")
-            continue
-        if value not in (None, ""):
-            raw[key] = value
-    return raw, problems
+from components.stack_config import read_stack_config
 
 
 def previous_outputs() -> tuple[pulumi.Output, pulumi.Output]:
@@ -35,15 +16,17 @@ def previous_outputs() -> tuple[pulumi.Output, pulumi.Output]:
 
 
 raw, problems = read_stack_config()
+config = None
 try:
     config = validate_config(raw)
-    if problems:
-        raise ConfigError(problems)
 except ConfigError as err:
-    for problem in [*problems, *(p for p in err.problems if p not in problems)]:
+    # A key that could not be read is reported once, not again as "missing".
+    unread = tuple(p.split(": ", 1)[0] for p in problems)
+    problems += [p for p in err.problems if not p.startswith(unread or ("\0",))]
+if problems or config is None:
+    for problem in problems:
         pulumi.log.error(problem)
-    count = len(set(problems) | set(err.problems))
-    raise pulumi.RunError(f"{count} problem(s) in the stack config; nothing was changed") from None
+    raise pulumi.RunError(f"{len(problems)} problem(s) in the stack config; nothing was changed")
 
 cluster_plan = plan(
     config,
