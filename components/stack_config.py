@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pulumi
+from pulumi.runtime import config as runtime_config
 
 from components.config import NAMESPACE, config_keys
 
@@ -16,8 +17,16 @@ def read_stack_config() -> tuple[dict, list[str]]:
     Secrets are read as plain values here only to be validated; the components wrap them again.
     """
     cfg = pulumi.Config(NAMESPACE)
-    raw, problems = {}, []
-    for key, structured in config_keys().items():
+    known = config_keys()
+    # pulumi.Config cannot list keys; the runtime's map gives their names (values are read
+    # through pulumi.Config below), so a typo is an error rather than a silently unused key.
+    problems = [
+        f"{key}: unknown key (a typo?); see the README's config reference"
+        for key in sorted(runtime_config.get_config_env())
+        if key.startswith(NAMESPACE + ":") and key.split(":", 1)[1] not in known
+    ]
+    raw = {}
+    for key, structured in known.items():
         if cfg.get(key) in (None, ""):
             continue
         try:

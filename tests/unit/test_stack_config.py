@@ -12,9 +12,12 @@ from tests.unit.sample import sample
 
 
 @pytest.fixture
-def stack_config():
+def stack_config(monkeypatch):
     def set_values(values: dict):
-        runtime_config.set_all_config({f"kafka-tls:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()})
+        # The language host hands config over both ways: the runtime map and PULUMI_CONFIG.
+        flat = {f"kafka-tls:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+        runtime_config.set_all_config(flat)
+        monkeypatch.setenv("PULUMI_CONFIG", json.dumps({**flat, "other-ns:key": "x"}))
 
     yield set_values
     runtime_config.set_all_config({})
@@ -47,3 +50,9 @@ def test_a_structured_key_with_text_is_one_problem_named_by_key(stack_config):
     assert len(problems) == 2
     assert problems[0].startswith("kafka-tls:brokers: not a list or map")
     assert problems[1].startswith("kafka-tls:tls: not a list or map")
+
+
+def test_a_misspelt_key_is_a_problem(stack_config):
+    stack_config({**sample(), "brokerz": []})
+    _, problems = read_stack_config()
+    assert problems == ["kafka-tls:brokerz: unknown key (a typo?); see the README's config reference"]
