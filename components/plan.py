@@ -184,15 +184,16 @@ def explain(
     previous: Optional[Mapping[str, dict]],
     current: Mapping[str, dict],
     passwords_changed: bool = False,
-) -> list[dict]:
-    """Per host, in rollout order: 'restart' or 'nothing', and the reasons.
+) -> list[str]:
+    """One line per host, in rollout order: 'broker-2: restart (properties changed: listeners)'
+    or 'broker-3: nothing'. One line each, so a preview diff reads like a change summary.
 
     Args:
         previous: the fingerprints exported by the last ``up`` (None for a first ``up``).
         current: this plan's fingerprints (``fingerprint``), by host name.
         passwords_changed: the store passwords differ from the last ``up``'s.
     """
-    out = []
+    out: list[str] = []
     seen: set[str] = set()
     stages = {s.host: [] for s in cluster.steps}
     for s in cluster.steps:
@@ -215,6 +216,5 @@ def explain(
                 reasons.append(f"certificate re-issued: {keys} changed")
             if passwords_changed:
                 reasons.append("store passwords changed")
-        out.append({"host": step.host, "role": step.role.value,
-                    "action": "restart" if reasons else "nothing", "because": reasons})
+        out.append(f"{step.host}: restart ({'; '.join(reasons)})" if reasons else f"{step.host}: nothing")
     return out

@@ -44,14 +44,14 @@ def test_restart_order_stages_then_brokers_then_workers():
 def test_first_up_says_every_host_restarts():
     p = make()
     out = explain(p, None, fingerprints(p))
-    assert [e["host"] for e in out] == ["broker-1", "broker-2", "broker-3", "connect-1"]
-    assert all(e["action"] == "restart" for e in out)
-    assert "2 restarts" in out[0]["because"][0] and "first TLS rollout" in out[3]["because"][0]
+    assert out[0] == "broker-1: restart (new host: first TLS rollout (from plaintext: 2 restarts unless already on SSL))"
+    assert out[3] == "connect-1: restart (new host: first TLS rollout)"
+    assert [line.split(":")[0] for line in out] == ["broker-1", "broker-2", "broker-3", "connect-1"]
 
 
 def test_no_change_restarts_nothing():
     p = make()
-    assert {e["action"] for e in explain(p, fingerprints(p), fingerprints(p))} == {"nothing"}
+    assert explain(p, fingerprints(p), fingerprints(p)) == [f"{h}: nothing" for h in ("broker-1", "broker-2", "broker-3", "connect-1")]
 
 
 def test_a_property_change_names_the_key_and_only_the_hosts_it_touches():
@@ -59,26 +59,27 @@ def test_a_property_change_names_the_key_and_only_the_hosts_it_touches():
     brokers = sample()["brokers"]
     brokers[1]["properties"] = {"num.network.threads": "8"}
     after = make(brokers=brokers)
-    out = {e["host"]: e for e in explain(after, fingerprints(before), fingerprints(after))}
-    assert out["broker-2"] == {"host": "broker-2", "role": "broker", "action": "restart",
-                               "because": ["properties changed: num.network.threads"]}
-    assert {out[h]["action"] for h in ("broker-1", "broker-3", "connect-1")} == {"nothing"}
+    assert explain(after, fingerprints(before), fingerprints(after)) == [
+        "broker-1: nothing", "broker-2: restart (properties changed: num.network.threads)", "broker-3: nothing",
+        "connect-1: nothing",
+    ]
 
 
 def test_a_validity_change_says_certificates_are_reissued():
     before, after = make(), make(tls={"certValidityDays": 200})
     out = explain(after, fingerprints(before), fingerprints(after))
-    assert all(e["because"] == ["certificate re-issued: validity changed"] for e in out)
+    assert out[1] == "broker-2: restart (certificate re-issued: validity changed)" and len(out) == 4
+    assert all(line.endswith("(certificate re-issued: validity changed)") for line in out)
 
 
 def test_a_new_ca_and_new_passwords_are_reasons():
     p = make()
     out = explain(p, fingerprints(p, "ca-1"), fingerprints(p, "ca-2"), passwords_changed=True)
-    assert out[0]["because"] == ["certificate re-issued: ca changed", "store passwords changed"]
+    assert out[0] == "broker-1: restart (certificate re-issued: ca changed; store passwords changed)"
 
 
 def test_an_added_host_restarts_only_itself():
     before = make(connectWorkers=[])
     after = make()
-    out = {e["host"]: e["action"] for e in explain(after, fingerprints(before), fingerprints(after))}
-    assert out == {"broker-1": "nothing", "broker-2": "nothing", "broker-3": "nothing", "connect-1": "restart"}
+    out = explain(after, fingerprints(before), fingerprints(after))
+    assert out == ["broker-1: nothing", "broker-2: nothing", "broker-3: nothing", "connect-1: restart (new host: first TLS rollout)"]
