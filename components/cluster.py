@@ -11,11 +11,11 @@ from components.cert_info import digest
 from components.certificate_authority import CertificateAuthority, CertificateAuthorityArgs
 from components.config import ClusterConfig, Host
 from components.host_certificate import HostCertificate, HostCertificateArgs
-from components.host_file import host_file
-from components.plan import ClusterPlan, Role, explain, fingerprint
+from components.host_file import host_file, original_file
+from components.plan import ClusterPlan, RestartStep, Role, explain, fingerprint
 from components.properties import format_properties, secrets_file_values
 from components.rolling_restart import RestartCommand, RollingRestart
-from components.scripts import TlsGate, restart_script, stage_script
+from components.scripts import TlsGate, stage_script, write_and_restart_script
 from components.truststore import truststore
 
 
@@ -96,9 +96,11 @@ class KafkaTlsCluster(pulumi.ComponentResource):
                 f"{prefix}-truststore", h.locations, connections[h.name], ca.cert_pem, truststore_password, paths.owner, child
             )
             passwords = host_file(f"{prefix}-store-passwords", h.secrets_file, connections[h.name], child, secrets_text)
+            kind = "server" if h.role is Role.BROKER else "connect"
+            original = original_file(f"{prefix}-{kind}-properties", h.properties, connections[h.name], child)
             self.certificates[h.name] = cert
             # Everything a restart on this host needs in place first.
-            ready[h.name] = [cert.keystore_ready, trust, passwords]
+            ready[h.name] = [cert.keystore_ready, trust, passwords, original]
 
         def gate(host: Host) -> pulumi.Output[TlsGate]:
             return self.certificates[host.name].sha256_fingerprint.apply(
@@ -111,27 +113,25 @@ class KafkaTlsCluster(pulumi.ComponentResource):
                 )
             )
 
+        def script(step: RestartStep) -> pulumi.Input[str]:
+            """Write the step's properties file, restart, wait for the gate (a stage first checks
+            whether the host is already past it)."""
+            h, f = plan.host(step.host), step.properties
+            restart = config.restart.kafka if step.role is Role.BROKER else config.restart.connect
+            if step.skip_if_inter_broker_ssl:
+                return gate(h.host).apply(lambda g: stage_script(f.path, restart, g, f.owner))
+            if step.gated:
+                return gate(h.host).apply(lambda g: write_and_restart_script(f.path, f.mode, f.owner, restart, g))
+            return write_and_restart_script(f.path, f.mode, f.owner, restart, None)
+
         commands = []
         for step in plan.steps:
-            h = plan.host(step.host)
-            restart = config.restart.kafka if step.role is Role.BROKER else config.restart.connect
-            if step.stage != "final":
-                # A stage writes its intermediate file and restarts in one command.
-                script = gate(h.host).apply(lambda g, r=restart: stage_script(paths.server_properties, r, g, paths.owner))
-                commands.append(RestartCommand(step, connections[h.name], script, stdin=step.properties.text, after=ready[h.name]))
-                continue
-            script = gate(h.host).apply(lambda g, r=restart: restart_script(r, g)) if step.gated else restart_script(restart, None)
-            kind = "server" if step.role is Role.BROKER else "connect"
-            commands.append(
-                RestartCommand(
-                    step,
-                    connections[h.name],
-                    script,
-                    triggers=[digest(step.properties.text), self.certificates[h.name].keystore_digest, password_digest],
-                    after=ready[h.name],
-                    write=(f"{name}-{h.name}-{kind}-properties", step.properties),
-                )
-            )
+            # A stage runs once (on create); the final step re-runs when what the service reads changes.
+            triggers = [] if step.stage != "final" else [
+                digest(step.properties.text), self.certificates[step.host].keystore_digest, password_digest
+            ]
+            commands.append(RestartCommand(step, connections[step.host], script(step), triggers=triggers,
+                                           stdin=step.properties.text, after=ready[step.host]))
         RollingRestart(f"{name}-rollout", commands, child)
 
         ca_spec = digest(config.ca.model_dump_json(), config.ca_import.cert_pem if config.ca_import else "")

@@ -1,9 +1,11 @@
-"""A file kafka-tls writes on a host: properties files, the store-passwords file, keystores.
+"""Files kafka-tls writes on a host, from a ``plan.FileSpec``.
 
-One remote.Command per file, made from a ``plan.FileSpec``: the content goes in on stdin (a
-secret Output for secret files, plain text otherwise so a preview diff shows the changed lines),
-written atomically with the spec's mode and owner. ``pulumi destroy`` puts back the file found
-before kafka-tls first wrote it, or removes the file.
+- ``host_file``: one remote.Command per file (the store-passwords file): the content goes in on
+  stdin (a secret Output for secret files), written atomically with the spec's mode and owner;
+  ``pulumi destroy`` removes it, or puts back the file found before kafka-tls first wrote it.
+- ``original_file``: for a file a restart step writes (the properties files are written in the
+  same command that restarts the service, so no host reads its new file before its turn): keeps
+  the file found there first, and puts it back on ``pulumi destroy``.
 
 It is a factory for one command rather than a ComponentResource of its own: a component per file
 would double the resources the engine tracks for no extra information in the preview.
@@ -17,7 +19,7 @@ import pulumi
 from pulumi_command import remote
 
 from components.plan import FileSpec
-from components.scripts import remove_files_script, restore_file_script, write_file_script
+from components.scripts import keep_original_script, remove_files_script, restore_file_script, write_file_script
 
 
 def host_file(
@@ -44,4 +46,16 @@ def host_file(
         # Secret files: nothing of what the command prints reaches the logs.
         logging=remote.Logging.NONE if spec.secret else remote.Logging.STDERR,
         opts=opts,
+    )
+
+
+def original_file(name: str, spec: FileSpec, connection: remote.ConnectionArgs, opts: pulumi.ResourceOptions) -> remote.Command:
+    """Keep the original of a file the rollout writes; destroy puts it back."""
+    return remote.Command(
+        name,
+        connection=connection,
+        create=keep_original_script(spec.path),
+        delete=restore_file_script(spec.path),
+        logging=remote.Logging.STDERR,
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(ignore_changes=["connection"])),
     )

@@ -1,7 +1,9 @@
 """Restarts that never take more than one broker down.
 
-Each plan step restarts one host and waits for its health gate; the next step starts only after
-the previous one succeeded (a dependency chain, not a hope). A step re-runs only when its
+Each plan step writes one host's properties file, restarts it and waits for its health gate; the
+next step starts only after the previous one succeeded (a dependency chain, not a hope). The chain
+holds one resource per step: the Python SDK checks every new dependency for cycles by walking all
+that it reaches, so a longer chain costs much more than linearly at preview time. A step re-runs only when its
 triggers change: what the service reads (properties text, store content, passwords), never the
 SSH connection details.
 """
@@ -14,8 +16,7 @@ from typing import Any, Optional, Sequence
 import pulumi
 from pulumi_command import remote
 
-from components.host_file import host_file
-from components.plan import FileSpec, RestartStep
+from components.plan import RestartStep
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,6 @@ class RestartCommand:
     stdin: Optional[pulumi.Input[str]] = None
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
     """What must be in place on this host first (files, stores)."""
-    write: Optional[tuple[str, FileSpec]] = None
-    """(resource name, file): a managed file written just before this restart, after the
-    previous step passed, so no host reads its new file before its turn."""
 
 
 class RollingRestart(pulumi.ComponentResource):
@@ -47,9 +45,6 @@ class RollingRestart(pulumi.ComponentResource):
         previous: list[pulumi.Resource] = []
         for c in commands:
             after = [*previous, *c.after]
-            if c.write is not None:
-                file_name, spec = c.write
-                after.append(host_file(file_name, spec, c.connection, pulumi.ResourceOptions(parent=self, depends_on=list(after))))
             command = remote.Command(
                 f"{name}-{c.step.stage}-{c.step.host}",
                 connection=c.connection,

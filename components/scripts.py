@@ -196,23 +196,24 @@ def write_file_script(path: str, mode: str, owner: str, *, backup: bool = False)
     (``<path>.kafka-tls.orig``) so that delete can put it back.
     """
     directory = path.rsplit("/", 1)[0] or "/"
-    keep = ""
-    if backup:
-        orig, absent = q(path + BACKUP_SUFFIX), q(path + ABSENT_SUFFIX)
-        keep = (
-            f"if [ ! -e {orig} ] && [ ! -e {absent} ]; then\n"
-            f"  if [ -e {q(path)} ]; then cp -p {q(path)} {orig}; else : > {absent}; fi\n"
-            "fi\n"
-        )
     return (
         _PRELUDE
         + f"mkdir -p {q(directory)}\n"
-        + keep
+        + (_keep_original(path) if backup else "")
         + f'tmp=$(mktemp {q(path)}.XXXXXX)\ntrap \'rm -f "$tmp"\' EXIT\n'
         + 'cat > "$tmp"\n'
         + f'chmod {mode} "$tmp"\n'
         + (f'chown {q(owner)} "$tmp"\n' if owner else "")
         + f'mv -f "$tmp" {q(path)}\n'
+    )
+
+
+def _keep_original(path: str) -> str:
+    orig, absent = q(path + BACKUP_SUFFIX), q(path + ABSENT_SUFFIX)
+    return (
+        f"if [ ! -e {orig} ] && [ ! -e {absent} ]; then\n"
+        f"  if [ -e {q(path)} ]; then cp -p {q(path)} {orig}; else : > {absent}; fi\n"
+        "fi\n"
     )
 
 
@@ -268,6 +269,21 @@ def restart_script(restart_command: str, gate: Optional[TlsGate]) -> str:
     return "set -euo pipefail\n" + restart_command + "\n" + _gate_text(gate)
 
 
+def write_and_restart_script(path: str, mode: str, owner: str, restart_command: str, gate: Optional[TlsGate]) -> str:
+    """Write the service's new properties file, restart it, wait for the health gate.
+
+    stdin: the properties text. Writing in the same step as the restart means no host reads its
+    new file before its turn in the rollout (even if it restarts on its own).
+    """
+    write = write_file_script(path, mode, owner, backup=True).replace(_PRELUDE, "")
+    return _PRELUDE + write + "trap - EXIT\n" + restart_script(restart_command, gate).replace("set -euo pipefail\n", "")
+
+
+def keep_original_script(path: str) -> str:
+    """Keep the file found before kafka-tls first writes it (or mark that there was none), once."""
+    return _PRELUDE + _keep_original(path)
+
+
 def stage_script(path: str, restart_command: str, gate: TlsGate, owner: str) -> str:
     """One step of the plaintext-to-SSL rollout (see properties.rollout_stages).
 
@@ -279,11 +295,8 @@ def stage_script(path: str, restart_command: str, gate: TlsGate, owner: str) -> 
         f"grep -Eq '^[[:space:]]*(inter\\.broker\\.listener\\.name|security\\.inter\\.broker\\.protocol)"
         f"[[:space:]]*[=:][[:space:]]*SSL[[:space:]]*$' {f} 2>/dev/null"
     )
-    write = write_file_script(path, "640", owner, backup=True).replace(_PRELUDE, "")
     return (
         _PRELUDE
         + f"if {already_ssl}; then echo 'inter-broker traffic already on SSL: stage skipped'; cat >/dev/null; exit 0; fi\n"
-        + write
-        + "trap - EXIT\n"
-        + restart_script(restart_command, gate).replace("set -euo pipefail\n", "")
+        + write_and_restart_script(path, "640", owner, restart_command, gate).replace(_PRELUDE, "")
     )

@@ -146,7 +146,7 @@ def test_graph_for_three_brokers_and_a_worker(mocks, recording, custody, store):
             if not name.startswith("kafka-rollout-"):
                 assert inputs.get("delete"), f"{name} has no delete action"
         ext = {"PKCS12": "p12", "JKS": "jks", "PEM": "pem"}[store]
-        server = parse_properties(unwrap(cmds["kafka-broker-1-server-properties"]["stdin"]))
+        server = parse_properties(unwrap(cmds["kafka-rollout-final-broker-1"]["stdin"]))
         assert server["ssl.keystore.location"] == f"/etc/kafka/ssl/kafka.keystore.{ext}"
         assert server["ssl.keystore.type"] == store
 
@@ -164,8 +164,8 @@ def test_no_secret_in_any_command_text(mocks, recording, custody, store):
                 text = inputs.get(field) or ""
                 for secret in SECRET_VALUES:
                     assert secret not in text, f"{secret!r} in {name}.{field}"
-            # Properties files are rendered without secrets: references only.
-            if name.endswith("-properties") or "-stage" in name:
+            # Properties files (written by the rollout's steps) hold references, not secrets.
+            if name.startswith("kafka-rollout-"):
                 stdin = unwrap(inputs["stdin"])
                 assert not any(secret in stdin for secret in SECRET_VALUES), name
                 refs = [v for v in parse_properties(stdin).values()
@@ -186,12 +186,14 @@ def test_restarts_are_chained_one_host_at_a_time(mocks, recording):
     assert {"kafka-broker-1-store-passwords", "kafka-broker-1-keystore", "kafka-broker-1-truststore"} <= set(
         by_name["kafka-rollout-stage1-broker-1"].depends_on
     )
-    # Each host's final file is written just before its own restart: after the previous host's
-    # restart passed, never earlier.
-    assert "kafka-rollout-final-broker-1" in by_name["kafka-broker-2-server-properties"].depends_on
-    assert "kafka-rollout-stage1-broker-3" in by_name["kafka-broker-1-server-properties"].depends_on
+    # Each host's new file is written by its own restart step (so never before its turn), after
+    # the original was kept for destroy to put back.
+    final = by_name["kafka-rollout-final-broker-2"]
+    assert parse_properties(final.stdin)["inter.broker.listener.name"] == "SSL"
     assert {"kafka-broker-2-server-properties", "kafka-broker-2-keystore", "kafka-broker-2-truststore",
-            "kafka-broker-2-store-passwords"} <= set(by_name["kafka-rollout-final-broker-2"].depends_on)
+            "kafka-broker-2-store-passwords"} <= set(final.depends_on)
+    # The chain holds one resource per step: nothing else sits between two restarts.
+    assert by_name["kafka-rollout-final-broker-2"].depends_on[0] == "kafka-rollout-final-broker-1"
     return c.ca_cert_pem
 
 
@@ -214,7 +216,7 @@ def test_secrets_are_marked_secret(mocks, recording):
     build(sample(tls={"keyCustody": "stack"}))
     secret_stdin = [r for r in recording if r.name.endswith(("-keystore", "-truststore", "-store-passwords", "-keypair"))]
     assert len(secret_stdin) == 12
-    plain_stdin = [r for r in recording if r.name.endswith("-properties")]
+    plain_stdin = [r for r in recording if r.name.startswith("kafka-rollout-")]
     assert plain_stdin and all(isinstance(r.stdin, str) for r in plain_stdin), (
         "properties text should be plain, so preview diffs show it"
     )
