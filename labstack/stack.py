@@ -117,8 +117,18 @@ class LabStack:
         ).stdout
 
     def preview(self, **kwargs) -> auto.PreviewResult:
-        """``pulumi preview``; kwargs go to the Automation API (on_output, on_event, ...)."""
-        return self.stack().preview(diff=True, **kwargs)
+        """``pulumi preview``; kwargs go to the Automation API (on_output, on_event, ...).
+
+        PULUMI_SKIP_CHECKPOINTS: the file backend re-serializes the whole in-memory state after
+        every step, even in a preview that persists nothing, which makes a preview of N new
+        hosts cost O(N^2). Skipping those checkpoints is safe in a preview (README: Scale).
+        """
+        stack = self.stack()
+        stack.workspace.env_vars["PULUMI_SKIP_CHECKPOINTS"] = "true"
+        try:
+            return stack.preview(diff=True, **kwargs)
+        finally:
+            del stack.workspace.env_vars["PULUMI_SKIP_CHECKPOINTS"]
 
     def up(self, **kwargs) -> auto.UpResult:
         return self.stack().up(diff=True, **kwargs)
