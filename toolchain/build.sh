@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Provides the kafka-tls Pulumi toolchain and prints its bin dir as the last
-# line of stdout (pulumi, pulumi-language-python, pulumi-language-python-exec,
-# pulumi-resource-command, pulumi-resource-tls). Progress goes to stderr.
+# Provides the kafka-tls Pulumi toolchain and prints its bin dir (pulumi,
+# pulumi-language-python, pulumi-language-python-exec) as the last line of
+# stdout; the resource plugins command and tls are registered in a
+# PULUMI_HOME (see env.sh). Progress goes to stderr.
 #
 #   toolchain/build.sh                 # build (or reuse) and print the bin dir
 #   KAFKA_TLS_UPSTREAM=/dir            # source archives (default <repo>/../shared/upstream)
@@ -15,7 +16,8 @@
 #  - build: the CLI from the Go module proxy (go.mod here), the language host
 #    and the two providers from the upstream archives, as
 #    <upstream>/README.md says. Each binary is cached on its own under
-#    $cache/parts/<name>/<version>-<key>, the providers are registered in
+#    $cache/parts/<name>/<version>-<key>, linked into
+#    $cache/toolchain/<key>/{bin,plugins}; the providers are registered in
 #    $cache/pulumi-home. See toolchain/README.md.
 set -euo pipefail
 
@@ -103,7 +105,7 @@ version_ok() { # $1 >= $2 ?
 why_not_system=""
 system_dir=""
 system_pulumi() { # sets system_dir, or why_not_system
-  local sp real dir ver listed
+  local sp real dir ver listed lacks
   if [[ "${KAFKA_TLS_SYSTEM_PULUMI:-}" == 0 ]]; then why_not_system="KAFKA_TLS_SYSTEM_PULUMI=0"; return 1; fi
   sp="$(command -v pulumi)" || { why_not_system="no pulumi on PATH"; return 1; }
   real="$(readlink -f "$sp")"
@@ -120,8 +122,11 @@ system_pulumi() { # sets system_dir, or why_not_system
     why_not_system="$sp is v${ver:-?}, need >= $MIN_SYSTEM_PULUMI"; return 1
   fi
   listed="$(PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true "$sp" plugin ls 2>/dev/null)" || listed=""
-  if ! has_plugin "$listed" command "$COMMAND_VERSION" || ! has_plugin "$listed" tls "$TLS_VERSION"; then
-    why_not_system="\`$sp plugin ls\` (PULUMI_HOME=${PULUMI_HOME:-~/.pulumi}) lacks command $COMMAND_VERSION and/or tls $TLS_VERSION"
+  lacks=""
+  has_plugin "$listed" command "$COMMAND_VERSION" || lacks+=", command $COMMAND_VERSION"
+  has_plugin "$listed" tls "$TLS_VERSION" || lacks+=", tls $TLS_VERSION"
+  if [[ -n "$lacks" ]]; then
+    why_not_system="\`$sp plugin ls\` (PULUMI_HOME=${PULUMI_HOME:-~/.pulumi}) does not show ${lacks#, }"
     return 1
   fi
   log "using the installed Pulumi v$ver at $real with its bundled language host and the plugins in PULUMI_HOME=${PULUMI_HOME:-~/.pulumi}; building nothing"
@@ -167,13 +172,23 @@ complete() { # dir binaries...
   for f in "$@"; do [[ -x "$d/$f" ]] || return 1; done
 }
 
-# Say in one message everything that cannot be built, before building anything.
+# Before building anything: archives must match their pins, and whatever
+# cannot be built is said in one message.
 missing=()
 for p in "${parts[@]}"; do
   IFS='|' read -r name ver archive sum builder files <<<"$p"
   # shellcheck disable=SC2086
   complete "$(part_dir "$name" "$ver" "$archive" "$sum" "$builder")" $files && continue
-  [[ -z "$archive" || -f "$upstream/$archive" ]] && continue
+  [[ -z "$archive" ]] && continue
+  if [[ -f "$upstream/$archive" ]]; then
+    # Refuse a changed archive before building anything.
+    got="$(sha256sum "$upstream/$archive" | cut -d' ' -f1)"
+    if [[ "$got" != "$sum" ]]; then
+      log "$upstream/$archive: sha256 $got, expected $sum (pinned in toolchain/build.sh); refusing to build $name from it"
+      exit 1
+    fi
+    continue
+  fi
   case "$name" in
     pulumi-language-python) missing+=("$upstream/$archive (for the Python language host $LANG_VERSION)") ;;
     *) missing+=("$upstream/$archive (for the resource plugin ${name#pulumi-resource-} $ver)") ;;
@@ -182,6 +197,7 @@ done
 if ((${#missing[@]})); then
   {
     echo "toolchain: cannot provide the Pulumi plugins. Missing:"
+    [[ -d "$upstream" ]] || echo "  the upstream dir $upstream itself (KAFKA_TLS_UPSTREAM), so:"
     printf '  %s\n' "${missing[@]}"
     echo "and no usable installed Pulumi ($why_not_system). Either:"
     echo "  (a) put the archives into $upstream, or set KAFKA_TLS_UPSTREAM to the directory that holds them"
@@ -196,7 +212,12 @@ if ((${#missing[@]})); then
 fi
 
 tmps=()
-cleanup() { local d; for d in "${tmps[@]}"; do rm -rf "$d"; done; }
+building=""
+cleanup() {
+  local rc=$? d
+  [[ $rc -eq 0 || -z "$building" ]] || log "$building: build failed (exit $rc)"
+  for d in "${tmps[@]}"; do rm -rf "$d"; done
+}
 trap cleanup EXIT
 
 command -v go >/dev/null || need_go=1
@@ -219,51 +240,60 @@ for p in "${parts[@]}"; do
   tmps+=("$tmp")
   mkdir "$tmp/out"
   if [[ -n "$archive" ]]; then
-    got="$(sha256sum "$upstream/$archive" | cut -d' ' -f1)"
-    if [[ "$got" != "$sum" ]]; then
-      log "$upstream/$archive: sha256 $got, expected $sum (pinned in toolchain/build.sh); refusing to build $name from it"
-      exit 1
-    fi
     mkdir "$tmp/src"
     tar -xzf "$upstream/$archive" -C "$tmp/src" --strip-components=1
   fi
-  ("$builder" "$tmp/out" "$tmp/src") >&2 || { log "$name $ver: build failed"; exit 1; }
+  # Not under `||`/`if`: that would switch off `set -e` inside the recipe.
+  building="$name $ver"
+  ("$builder" "$tmp/out" "$tmp/src") >&2
+  building=""
   # shellcheck disable=SC2086
   complete "$tmp/out" $files || { log "$name $ver: build did not produce $files"; exit 1; }
   mv -T "$tmp/out" "$dir"
+  rm -rf "$tmp" # the extracted sources
   log "$name $ver: built in $(($(date +%s) - t))s ($(du -sh "$dir" | cut -f1))"
 done
 
-# The bin dir: hard links (same file system) so that `pulumi` finds its
-# language host beside its resolved path, as with a regular install.
-bin="$cache/toolchain/$(printf '%s\n' "${dirs[@]}" | sha)/bin"
-if [[ ! -d "$bin" ]]; then
+# <root>/bin (what goes on PATH): pulumi with its language host beside it, as
+# a regular install. <root>/plugins: the providers, used only through their
+# registration in PULUMI_HOME; on PATH the engine would take them as ambient
+# plugins, bypass PULUMI_HOME and warn "using pulumi-resource-tls from $PATH".
+# Hard links (same file system), not symlinks: pulumi looks for its bundled
+# language host beside its resolved path and warns when PATH's differs.
+root="$cache/toolchain/$(printf '%s\n' bin+plugins "${dirs[@]}" | sha)"
+bin="$root/bin"
+if [[ ! -d "$root" ]]; then
   mkdir -p "$cache/toolchain"
   tmp="$(mktemp -d "$cache/toolchain/.tmp.XXXXXX")"
   tmps+=("$tmp")
-  mkdir "$tmp/bin"
+  chmod 755 "$tmp"
+  mkdir "$tmp/bin" "$tmp/plugins"
   for d in "${dirs[@]}"; do
-    for f in "$d"/*; do ln "$f" "$tmp/bin/" 2>/dev/null || cp -p "$f" "$tmp/bin/"; done
+    for f in "$d"/*; do
+      case "${f##*/}" in pulumi-resource-*) to="$tmp/plugins" ;; *) to="$tmp/bin" ;; esac
+      ln "$f" "$to/" 2>/dev/null || cp -p "$f" "$to/"
+    done
   done
-  mv -T "$tmp" "$(dirname "$bin")"
-  log "bin dir assembled: $bin"
+  mv -T "$tmp" "$root"
+  log "toolchain assembled: $root/{bin,plugins}"
 fi
 
 # Register the providers in the project's own PULUMI_HOME, again whenever the
-# registered binary is not the one just built.
+# registered binary is not the one built.
 home="$cache/pulumi-home"
 mkdir -p "$home"
 for pv in "command $COMMAND_VERSION" "tls $TLS_VERSION"; do
   read -r name ver <<<"$pv"
+  file="$root/plugins/pulumi-resource-$name"
   plugin="$home/plugins/resource-$name-v$ver"
-  if [[ ! -e "$plugin.partial" ]] && cmp -s "$plugin/pulumi-resource-$name" "$bin/pulumi-resource-$name"; then
+  if [[ ! -e "$plugin.partial" ]] && cmp -s "$plugin/pulumi-resource-$name" "$file"; then
     log "resource plugin $name $ver: registered in $home"
     continue
   fi
-  log "resource plugin $name $ver: registering in $home"
+  log "resource plugin $name $ver: registering $file in $home"
   PULUMI_HOME="$home" PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true \
-    "$bin/pulumi" plugin install resource "$name" "$ver" --file "$bin/pulumi-resource-$name" --reinstall >&2
-  cmp -s "$plugin/pulumi-resource-$name" "$bin/pulumi-resource-$name" \
+    "$bin/pulumi" plugin install resource "$name" "$ver" --file "$file" --reinstall >&2
+  cmp -s "$plugin/pulumi-resource-$name" "$file" \
     || { log "resource plugin $name $ver: $plugin does not hold the built binary after install"; exit 1; }
 done
 

@@ -76,7 +76,14 @@ if grep -q 'from \$PATH' "$root/up.log"; then
 fi
 pulumi stack output --json --show-secrets > "$root/outputs.json"
 echo "== pulumi about (plugins)" >&2
-pulumi about 2>&1 | sed -n '/^Plugins/,/^$/p;/^Host/,/^$/p' >&2
+pulumi about > "$root/about.txt" 2>&1 || true
+sed -n '/^Plugins/,/^$/p' "$root/about.txt" >&2
+for p in "resource command 1.2.1" "resource tls 5.6.2" "language python"; do
+  # shellcheck disable=SC2086
+  set -- $p
+  awk -v k="$1" -v n="$2" -v v="${3:-}" '$1 == k && $2 == n && (v == "" || $3 == v) {f = 1} END {exit !f}' "$root/about.txt" \
+    || { echo "== FAIL: pulumi about does not list $p" >&2; exit 1; }
+done
 pulumi destroy --yes --non-interactive --skip-preview >&2
 pulumi stack rm dev --yes --non-interactive >&2
 
