@@ -10,16 +10,13 @@ import pytest
 
 from labstack.stack import toolchain_env
 
-_shown: list[bool] = []
-
 
 @pytest.fixture(scope="session", autouse=True)
 def engine_plugins(request):
     env = {**os.environ, **toolchain_env()}
     listing = subprocess.run(["pulumi", "plugin", "ls"], env=env, capture_output=True, text=True, check=True).stdout
     version = subprocess.run(["pulumi", "version"], env=env, capture_output=True, text=True, check=True).stdout
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter and not _shown:
-        reporter.write_line(f"\npulumi {version.strip()}, plugins (PULUMI_HOME={env.get('PULUMI_HOME')}):\n{listing}")
-        _shown.append(True)
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        print(f"\npulumi {version.strip()}, plugins (PULUMI_HOME={env.get('PULUMI_HOME')}):\n{listing}", flush=True)
     return listing
