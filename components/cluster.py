@@ -36,6 +36,8 @@ class KafkaTlsCluster(pulumi.ComponentResource):
     client_settings: dict[str, dict[str, str]]
     rollout_fingerprints: dict[str, dict]
     """What each host's service reads, as digests; compared by the next ``up``."""
+    rollout_done: pulumi.Output[str]
+    """Resolves once every rollout step is registered."""
     password_digest: pulumi.Output[str]
     """A secret: tells the next ``up`` whether the store passwords changed."""
     restart_plan: pulumi.Output[list]
@@ -132,7 +134,7 @@ class KafkaTlsCluster(pulumi.ComponentResource):
             ]
             commands.append(RestartCommand(step, connections[step.host], script(step), triggers=triggers,
                                            stdin=step.properties.text, after=ready[step.host]))
-        RollingRestart(f"{name}-rollout", commands, child)
+        self.rollout_done = RollingRestart(f"{name}-rollout", commands, child).done
 
         ca_spec = digest(config.ca.model_dump_json(), config.ca_import.cert_pem if config.ca_import else "")
         self.rollout_fingerprints = {h.name: fingerprint(h, ca_spec) for h in plan.hosts}

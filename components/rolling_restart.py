@@ -38,13 +38,16 @@ class RollingRestart(pulumi.ComponentResource):
     """A chain of restart commands, one host at a time, in the plan's order."""
 
     steps: list[remote.Command]
+    """The commands made so far (all of them once ``done`` resolves)."""
+    done: pulumi.Output[str]
+    """Resolves once every step is registered: the last step's URN."""
 
     def __init__(self, name: str, commands: Sequence[RestartCommand], opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kafka-tls:index:RollingRestart", name, None, opts)
         self.steps = []
-        previous: list[pulumi.Resource] = []
-        for c in commands:
-            after = [*previous, *c.after]
+
+        def step(i: int, previous: list[pulumi.Resource]) -> pulumi.Output[str]:
+            c = commands[i]
             command = remote.Command(
                 f"{name}-{c.step.stage}-{c.step.host}",
                 connection=c.connection,
@@ -52,8 +55,16 @@ class RollingRestart(pulumi.ComponentResource):
                 stdin=c.stdin,
                 triggers=list(c.triggers) or None,
                 logging=remote.Logging.STDOUT_AND_STDERR,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=after, ignore_changes=["connection"]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[*previous, *c.after], ignore_changes=["connection"]),
             )
             self.steps.append(command)
-            previous = [command]
+            if i + 1 == len(commands):
+                return command.urn
+            # The next step is made once this one is registered. The dependency is still declared
+            # (depends_on), so the engine's graph is the same; but the Python SDK tracks every
+            # pending output and scans them all whenever one resolves, so a whole chain made up
+            # front (all waiting on their predecessors) costs O(steps^2) in a preview.
+            return command.urn.apply(lambda _: step(i + 1, [command]))
+
+        self.done = step(0, []) if commands else pulumi.Output.from_input("")
         self.register_outputs({})

@@ -134,7 +134,7 @@ def test_the_engine_ran_pulumis_own_plugins(plaintext_lab, engine_plugins):
     assert re.search(r"^tls\s+resource\s+5\.6\.2", engine_plugins, re.M), engine_plugins
     stack = brokers_only(plaintext_lab)
     resources = json.loads(stack.exported_state())["deployment"]["resources"]
-    versions = {r["type"]: r["inputs"].get("version") for r in resources if r["type"].startswith("pulumi:providers:")}
+    versions = {r["type"]: r.get("inputs", {}).get("version") for r in resources if r["type"].startswith("pulumi:providers:")}
     assert versions.get("pulumi:providers:command") == "1.2.1", versions
     assert versions.get("pulumi:providers:tls") == "5.6.2", versions
     types = {r["type"] for r in resources}

@@ -114,9 +114,12 @@ def build(raw: dict, name: str = "kafka") -> KafkaTlsCluster:
     return KafkaTlsCluster(name, config, cluster_plan)
 
 
-def after_all(recorded: list[Recorded], check):
-    """Run ``check`` once every recorded command is registered with the mocks."""
-    return pulumi.Output.all(*[r.resource.urn for r in recorded]).apply(check)
+def after_all(cluster: KafkaTlsCluster, recorded: list[Recorded], check):
+    """Run ``check`` once every command is made (the rollout makes each step once the one
+    before is registered) and registered with the mocks."""
+    return cluster.rollout_done.apply(
+        lambda _: pulumi.Output.all(*[r.resource.urn for r in recorded]).apply(lambda _: check(recorded))
+    )
 
 
 COMBOS = [(custody, store) for custody in ("host", "stack") for store in ("PKCS12", "JKS", "PEM")]
@@ -126,7 +129,7 @@ HOSTS = ["broker-1", "broker-2", "broker-3", "connect-1"]
 @pytest.mark.parametrize("custody,store", COMBOS)
 @pulumi.runtime.test
 def test_graph_for_three_brokers_and_a_worker(mocks, recording, custody, store):
-    build(sample(tls={"keyCustody": custody, "storeType": store}))
+    c = build(sample(tls={"keyCustody": custody, "storeType": store}))
 
     def check(_):
         cmds = mocks.commands()
@@ -150,13 +153,13 @@ def test_graph_for_three_brokers_and_a_worker(mocks, recording, custody, store):
         assert server["ssl.keystore.location"] == f"/etc/kafka/ssl/kafka.keystore.{ext}"
         assert server["ssl.keystore.type"] == store
 
-    return after_all(recording, check)
+    return after_all(c, recording, check)
 
 
 @pytest.mark.parametrize("custody,store", COMBOS)
 @pulumi.runtime.test
 def test_no_secret_in_any_command_text(mocks, recording, custody, store):
-    build(sample(tls={"keyCustody": custody, "storeType": store}))
+    c = build(sample(tls={"keyCustody": custody, "storeType": store}))
 
     def check(_):
         for name, inputs in mocks.commands().items():
@@ -172,12 +175,16 @@ def test_no_secret_in_any_command_text(mocks, recording, custody, store):
                         if v.startswith("${kafkatls:/etc/kafka/ssl/kafka-tls-secrets.properties:")]
                 assert refs or store == "PEM", f"{name} has no password references"
 
-    return after_all(recording, check)
+    return after_all(c, recording, check)
 
 
 @pulumi.runtime.test
 def test_restarts_are_chained_one_host_at_a_time(mocks, recording):
     c = build(sample())
+    return after_all(c, recording, check_chain)
+
+
+def check_chain(recording):
     by_name = {r.name: r for r in recording}
     order = [f"kafka-rollout-{s}-{h}" for s in ("stage1", "final") for h in HOSTS[:3]] + ["kafka-rollout-final-connect-1"]
     for before, after in zip(order, order[1:]):
@@ -194,37 +201,50 @@ def test_restarts_are_chained_one_host_at_a_time(mocks, recording):
             "kafka-broker-2-store-passwords"} <= set(final.depends_on)
     # The chain holds one resource per step: nothing else sits between two restarts.
     assert by_name["kafka-rollout-final-broker-2"].depends_on[0] == "kafka-rollout-final-broker-1"
-    return c.ca_cert_pem
 
 
 @pulumi.runtime.test
 def test_ssl_only_listeners_add_a_second_stage(mocks, recording):
     c = build(sample(tls={"listeners": "SSL"}))
-    assert {"kafka-rollout-stage1-broker-1", "kafka-rollout-stage2-broker-1"} <= {r.name for r in recording}
-    return c.ca_cert_pem
+
+    def check(recorded):
+        names = [r.name for r in recorded if r.name.startswith("kafka-rollout-")]
+        assert names == [f"kafka-rollout-{s}-{h}" for s in ("stage1", "stage2", "final") for h in HOSTS[:3]] + \
+            ["kafka-rollout-final-connect-1"]
+
+    return after_all(c, recording, check)
 
 
 @pulumi.runtime.test
 def test_plaintext_inter_broker_needs_no_stages(mocks, recording):
     c = build(sample(tls={"interBrokerProtocol": "PLAINTEXT"}))
-    assert not [r for r in recording if "-stage" in r.name]
-    return c.ca_cert_pem
+
+    def check(recorded):
+        assert [r.name for r in recorded if r.name.startswith("kafka-rollout-")] == \
+            [f"kafka-rollout-final-{h}" for h in HOSTS]
+
+    return after_all(c, recording, check)
 
 
 @pulumi.runtime.test
 def test_secrets_are_marked_secret(mocks, recording):
-    build(sample(tls={"keyCustody": "stack"}))
-    secret_stdin = [r for r in recording if r.name.endswith(("-keystore", "-truststore", "-store-passwords", "-keypair"))]
-    assert len(secret_stdin) == 12
-    plain_stdin = [r for r in recording if r.name.startswith("kafka-rollout-")]
-    assert plain_stdin and all(isinstance(r.stdin, str) for r in plain_stdin), (
-        "properties text should be plain, so preview diffs show it"
-    )
+    c = build(sample(tls={"keyCustody": "stack"}))
 
-    def check(flags):
-        assert all(flags), "a command carrying a password or key has a stdin that is not secret"
+    def check(recorded):
+        secret_stdin = [r for r in recorded if r.name.endswith(("-keystore", "-truststore", "-store-passwords", "-keypair"))]
+        assert len(secret_stdin) == 12
+        plain_stdin = [r for r in recorded if r.name.startswith("kafka-rollout-")]
+        assert len(plain_stdin) == 7 and all(isinstance(r.stdin, str) for r in plain_stdin), (
+            "properties text should be plain, so preview diffs show it"
+        )
+        flags = asyncio.gather(*[r.stdin.is_secret() for r in secret_stdin])
+        return pulumi.Output.from_input(flags).apply(lambda f: _all_secret(f))
 
-    return pulumi.Output.from_input(asyncio.gather(*[r.stdin.is_secret() for r in secret_stdin])).apply(check)
+    return after_all(c, recording, check)
+
+
+def _all_secret(flags):
+    assert all(flags), "a command carrying a password or key has a stdin that is not secret"
 
 
 @pulumi.runtime.test
@@ -236,18 +256,19 @@ def test_ca_key_reaches_no_host_and_no_output(mocks, recording):
         for name, inputs in mocks.commands().items():
             assert CA.key_pem.splitlines()[1] not in str(inputs), f"{name} carries the CA key"
 
-    return after_all(recording, check)
+    return after_all(c, recording, check)
 
 
 @pulumi.runtime.test
 def test_two_clusters_fit_in_one_stack(mocks, recording):
-    build(sample(), name="east")
-    west = sample(brokers=[dict(b, address=f"10.1.0.{i}") for i, b in enumerate(sample()["brokers"], start=1)])
-    build(west, name="west")
+    east = build(sample(), name="east")
+    west = build(sample(brokers=[dict(b, address=f"10.1.0.{i}") for i, b in enumerate(sample()["brokers"], start=1)]),
+                 name="west")
 
     def check(_):
         names = [r.name for r in mocks.resources]
         assert len(names) == len(set(names)), "two resources share a name"
-        assert all(n.startswith(("east", "west")) for n in names if mocks.resources)
+        assert all(n in ("east", "west") or n.startswith(("east-", "west-")) for n in names), names
+        assert len([n for n in names if n.startswith("east-rollout-")]) == len([n for n in names if n.startswith("west-rollout-")]) == 7
 
-    return after_all(recording, check)
+    return east.rollout_done.apply(lambda _: after_all(west, recording, check))
