@@ -24,11 +24,6 @@ ABSENT_SUFFIX = ".kafka-tls.absent"
 
 _PRELUDE = "set -euo pipefail\numask 077\n"
 _READ_PASSWORD = f"IFS= read -r {PASSWORD_VAR} || true\nexport {PASSWORD_VAR}\n"
-# Pass the CA (the last certificate of a chain) to its own file.
-_SPLIT_LAST_CERT = (
-    "awk '/-----BEGIN CERTIFICATE-----/{buf=\"\"} {buf=buf $0 \"\\n\"} "
-    "/-----END CERTIFICATE-----/{last=buf} END{printf \"%s\", last}'"
-)
 
 
 @dataclass(frozen=True)
@@ -64,8 +59,8 @@ def keypair_script(spec: KeySpec, loc: StoreLocations, owner: str) -> str:
     """Make (or keep) the host's key pair and print a CSR carrying the SANs.
 
     stdin: the keystore password (one line). stdout: the CSR in PEM. The key never leaves the
-    host. A keystore that already holds the key under the expected password is kept, so re-running
-    after a failure does not change the key.
+    host. An existing keystore is kept (re-running after a failure does not change the key) and is
+    never deleted here.
     """
     ssl_dir = loc.keystore.rsplit("/", 1)[0]
     if loc.store_type is StoreType.PEM:
@@ -92,8 +87,9 @@ def keypair_script(spec: KeySpec, loc: StoreLocations, owner: str) -> str:
         _PRELUDE
         + _READ_PASSWORD
         + f"mkdir -p {q(ssl_dir)}\n"
-        + f"if ! keytool -list -alias {q(spec.alias)} {ks} >/dev/null 2>&1; then\n"
-        + f"  rm -f {q(loc.keystore)}\n"
+        # An existing keystore is kept, never removed: if it does not open with this password,
+        # -certreq below fails and the key is still there (keytool missing fails the same way).
+        + f"if [ ! -s {q(loc.keystore)} ]; then\n"
         + f"  keytool -genkeypair -alias {q(spec.alias)} {keyalg} -dname {q('CN=' + spec.common_name)} "
         + f"-validity {spec.validity_days} -keypass:env {PASSWORD_VAR} {ks} >/dev/null\n"
         + "fi\n"
@@ -111,10 +107,11 @@ def pem_key_path(loc: StoreLocations) -> str:
 
 
 def import_chain_script(alias: str, loc: StoreLocations, owner: str) -> str:
-    """Put the signed certificate and its CA into the host's keystore, next to the key.
+    """Put the signed certificate and its CA into the host's keystore, as the key's chain.
 
     stdin: the keystore password (one line), then the chain in PEM (host certificate first, CA
-    last).
+    last). One keytool run: a reply that carries its own root is installed as it is (-noprompt);
+    the CA is trusted through the truststore, not the keystore.
     """
     head = _PRELUDE + _READ_PASSWORD + 'tmp=$(mktemp -d)\ntrap \'rm -rf "$tmp"\' EXIT\ncat > "$tmp/chain.pem"\n'
     if loc.store_type is StoreType.PEM:
@@ -128,9 +125,6 @@ def import_chain_script(alias: str, loc: StoreLocations, owner: str) -> str:
     ks = f"-keystore {q(loc.keystore)} -storetype {loc.store_type.value} {_storepass_args()}"
     return (
         head
-        + f'{_SPLIT_LAST_CERT} "$tmp/chain.pem" > "$tmp/ca.pem"\n'
-        + f"keytool -delete -alias {CA_ALIAS} {ks} >/dev/null 2>&1 || true\n"
-        + f'keytool -importcert -noprompt -alias {CA_ALIAS} -file "$tmp/ca.pem" {ks} >/dev/null\n'
         + f'keytool -importcert -noprompt -alias {q(alias)} -file "$tmp/chain.pem" -keypass:env {PASSWORD_VAR} {ks} >/dev/null\n'
         + _chown(owner, loc.keystore)
         + f"chmod 600 {q(loc.keystore)}\n"

@@ -114,6 +114,17 @@ def test_keypair_is_kept_when_the_script_runs_again(tmp_path):
     assert first.public_key() == second.public_key()
 
 
+def test_a_keystore_that_does_not_open_is_kept_and_the_step_fails(tmp_path):
+    """A changed password (or a broken keytool) must not cost the live key."""
+    loc = locations(tmp_path, StoreType.PKCS12)
+    run(keypair_script(spec(), loc, owner=""), PASSWORD + "\n")
+    before = Path(loc.keystore).read_bytes()
+    result = subprocess.run(["bash", "-c", keypair_script(spec(), loc, owner="")], input="Other-Pass-2\n",
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert Path(loc.keystore).read_bytes() == before
+
+
 def test_renewed_certificate_is_imported_onto_the_same_key(tmp_path):
     loc, ca = locations(tmp_path, StoreType.PKCS12), make_ca()
     csr_pem = run(keypair_script(spec(), loc, ""), PASSWORD + "\n").stdout
