@@ -272,3 +272,19 @@ def test_two_clusters_fit_in_one_stack(mocks, recording):
         assert len([n for n in names if n.startswith("east-rollout-")]) == len([n for n in names if n.startswith("west-rollout-")]) == 7
 
     return east.rollout_done.apply(lambda _: after_all(west, recording, check))
+
+
+@pulumi.runtime.test
+def test_early_renewal_is_pulumi_tls_own(mocks, recording):
+    """certEarlyRenewalDays and ca.earlyRenewalDays reach pulumi-tls's early_renewal_hours, which
+    makes the provider re-issue a certificate inside that window (ready_for_renewal)."""
+    c = build(sample(tls={"certValidityDays": 90, "certEarlyRenewalDays": 20}, ca={"validityDays": 1000, "earlyRenewalDays": 60}))
+
+    def check(_):
+        for r in mocks.of_type(SIGNED):
+            assert (r.inputs["validityPeriodHours"], r.inputs["earlyRenewalHours"]) == (90 * 24, 20 * 24)
+        [ca] = mocks.of_type(SELF_SIGNED)
+        assert (ca.inputs["validityPeriodHours"], ca.inputs["earlyRenewalHours"]) == (1000 * 24, 60 * 24)
+        assert len(mocks.of_type(SIGNED)) == 4
+
+    return after_all(c, recording, check)
