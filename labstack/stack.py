@@ -109,11 +109,11 @@ class LabStack:
         key = Path(self.lab.inventory()["ssh_private_key"]).read_text()
         self.pulumi("config", "set", "--secret", f"{NS}:sshPrivateKey", input=key)
 
-    def pulumi(self, *args: str, input: Optional[str] = None) -> str:
+    def pulumi(self, *args: str, input: Optional[str] = None, env: Optional[dict] = None) -> str:
         """Run the CLI on this stack; returns its stdout."""
         return subprocess.run(
             ["pulumi", *args, "--stack", self.name], cwd=self.project_dir, input=input,
-            env={**os.environ, **self.env}, capture_output=True, text=True, check=True,
+            env={**os.environ, **self.env, **(env or {})}, capture_output=True, text=True, check=True,
         ).stdout
 
     def preview(self, **kwargs) -> auto.PreviewResult:
