@@ -22,7 +22,7 @@ try:
 except ConfigError as err:
     # A key that could not be read is reported once, not again as "missing".
     unread = tuple(p.split(": ", 1)[0] for p in problems)
-    problems += [p for p in err.problems if not p.startswith(unread or ("\0",))]
+    problems += [p for p in err.problems if not (unread and p.startswith(unread))]
 if problems or config is None:
     for problem in problems:
         pulumi.log.error(problem)

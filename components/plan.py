@@ -39,7 +39,6 @@ class Secret(str, Enum):
     """Secret file contents the stack supplies at deploy time (never in the plan)."""
 
     STORE_PASSWORDS = "store passwords"
-    KEYSTORE = "keystore"
 
 
 @dataclass(frozen=True)

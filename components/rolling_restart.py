@@ -3,9 +3,9 @@
 Each plan step writes one host's properties file, restarts it and waits for its health gate; the
 next step starts only after the previous one succeeded (a dependency chain, not a hope). The chain
 holds one resource per step: the Python SDK checks every new dependency for cycles by walking all
-that it reaches, so a longer chain costs much more than linearly at preview time. A step re-runs only when its
-triggers change: what the service reads (properties text, store content, passwords), never the
-SSH connection details.
+that it reaches, so a longer chain costs much more than linearly at preview time. A step re-runs
+only when its triggers change: what the service reads (properties text, store content,
+passwords), never the SSH connection details.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class RestartCommand:
     step: RestartStep
     connection: remote.ConnectionArgs
     script: pulumi.Input[str]
-    """Restart (or write-stage-and-restart) then health gate; see scripts.restart_script."""
+    """Write the properties file, restart, health gate; see scripts.write_and_restart_script."""
     triggers: Sequence[Any] = ()
     """Values whose change means the service must re-read its files."""
     stdin: Optional[pulumi.Input[str]] = None
