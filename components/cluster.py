@@ -12,10 +12,18 @@ from components.certificate_authority import CertificateAuthority, CertificateAu
 from components.config import ClusterConfig, Host
 from components.host_certificate import HostCertificate, HostCertificateArgs
 from components.host_file import host_file, original_file
-from components.plan import ClusterPlan, RestartStep, Role, explain, fingerprint
+from components.host_command import HostAccess
+from components.plan import ClusterPlan, RestartStep, Role, explain, fingerprint, left_behind
 from components.properties import format_properties, secrets_file_values
 from components.rolling_restart import RestartCommand, RollingRestart
-from components.scripts import TlsGate, stage_script, write_and_restart_script
+from components.scripts import (
+    STAGE_PASSED_SCRIPT,
+    TlsGate,
+    remove_left_behind_script,
+    rewrite_file_script,
+    stage_script,
+    write_and_restart_script,
+)
 from components.truststore import truststore
 
 
@@ -70,9 +78,12 @@ class KafkaTlsCluster(pulumi.ComponentResource):
         self.ssl_bootstrap_servers = plan.ssl_bootstrap_servers
         self.client_settings = plan.client_settings
 
-        connections = {
-            h.name: remote.ConnectionArgs(
-                host=h.host.address, port=config.ssh.port, user=config.ssh.user, private_key=ssh_key, host_key=h.host.host_key
+        access = {
+            h.name: HostAccess(
+                remote.ConnectionArgs(
+                    host=h.host.address, port=config.ssh.port, user=config.ssh.user, private_key=ssh_key, host_key=h.host.host_key
+                ),
+                sudo=config.ssh.sudo,
             )
             for h in plan.hosts
         }
@@ -86,7 +97,7 @@ class KafkaTlsCluster(pulumi.ComponentResource):
                 HostCertificateArgs(
                     host=h,
                     custody=tls_cfg.key_custody,
-                    connection=connections[h.name],
+                    access=access[h.name],
                     ca=ca,
                     keystore_password=keystore_password,
                     owner=paths.owner,
@@ -95,11 +106,11 @@ class KafkaTlsCluster(pulumi.ComponentResource):
                 child,
             )
             trust = truststore(
-                f"{prefix}-truststore", h.locations, connections[h.name], ca.cert_pem, truststore_password, paths.owner, child
+                f"{prefix}-truststore", h.locations, access[h.name], ca.cert_pem, truststore_password, paths.owner, child
             )
-            passwords = host_file(f"{prefix}-store-passwords", h.secrets_file, connections[h.name], child, secrets_text)
+            passwords = host_file(f"{prefix}-store-passwords", h.secrets_file, access[h.name], child, secrets_text)
             kind = "server" if h.role is Role.BROKER else "connect"
-            original = original_file(f"{prefix}-{kind}-properties", h.properties, connections[h.name], child)
+            original = original_file(f"{prefix}-{kind}-properties", h.properties, access[h.name], child)
             self.certificates[h.name] = cert
             # Everything a restart on this host needs in place first.
             ready[h.name] = [cert.keystore_ready, trust, passwords, original]
@@ -115,25 +126,32 @@ class KafkaTlsCluster(pulumi.ComponentResource):
                 )
             )
 
+        previous_fingerprints = pulumi.Output.from_input((previous or ({}, None))[0])
+
         def script(step: RestartStep) -> pulumi.Input[str]:
             """Write the step's properties file, restart, wait for the gate (a stage first checks
-            whether the host is already past it)."""
+            whether the host is already past it); a final step then removes what a path change
+            left behind."""
             h, f = plan.host(step.host), step.properties
             restart = config.restart.kafka if step.role is Role.BROKER else config.restart.connect
             if step.skip_if_inter_broker_ssl:
                 return gate(h.host).apply(lambda g: stage_script(f.path, restart, g, f.owner))
-            if step.gated:
-                return gate(h.host).apply(lambda g: write_and_restart_script(f.path, f.mode, f.owner, restart, g))
-            return write_and_restart_script(f.path, f.mode, f.owner, restart, None)
+            gate_output = gate(h.host) if step.gated else pulumi.Output.from_input(None)
+            return pulumi.Output.all(gate_output, previous_fingerprints).apply(
+                lambda v: write_and_restart_script(f.path, f.mode, f.owner, restart, v[0])
+                + remove_left_behind_script(left_behind(v[1] or None, h))
+            )
 
         commands = []
         for step in plan.steps:
-            # A stage runs once (on create); the final step re-runs when what the service reads changes.
+            f = step.properties
+            # Triggers: exactly what the service reads. A stage runs once (on create).
             triggers = [] if step.stage != "final" else [
-                digest(step.properties.text), self.certificates[step.host].keystore_digest, password_digest
+                f.path, digest(f.text), self.certificates[step.host].keystore_digest, password_digest
             ]
-            commands.append(RestartCommand(step, connections[step.host], script(step), triggers=triggers,
-                                           stdin=step.properties.text, after=ready[step.host]))
+            update = STAGE_PASSED_SCRIPT if step.stage != "final" else rewrite_file_script(f.path, f.mode, f.owner)
+            commands.append(RestartCommand(step, access[step.host], script(step), update, triggers=triggers,
+                                           stdin=f.text, after=ready[step.host]))
         self.rollout_done = RollingRestart(f"{name}-rollout", commands, child).done
 
         ca_spec = digest(config.ca.model_dump_json(), config.ca_import.cert_pem if config.ca_import else "")

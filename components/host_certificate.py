@@ -20,7 +20,15 @@ from components.certificate_authority import HOURS_PER_DAY, CertificateAuthority
 from components.config import KeyCustody, StoreType
 from components.cert_info import digest, not_after, sha256_fingerprint
 from components.plan import HostPlan
-from components.scripts import import_chain_script, keypair_script, pem_key_path, remove_files_script, stack_keystore_script
+from components.host_command import HostAccess, host_command
+from components.scripts import (
+    csr_glob,
+    import_chain_script,
+    keypair_script,
+    pem_key_path,
+    remove_files_script,
+    stack_keystore_script,
+)
 
 # Both: brokers serve TLS and dial each other (inter-broker), Connect workers dial brokers.
 HOST_CERT_USES = ["digital_signature", "key_encipherment", "server_auth", "client_auth"]
@@ -32,8 +40,8 @@ class HostCertificateArgs:
     """Key spec and store locations of the host."""
     custody: KeyCustody
     """Where the private key is made and kept."""
-    connection: remote.ConnectionArgs
-    """SSH to the host, its host key pinned."""
+    access: HostAccess
+    """SSH to the host (host key pinned), as root through sudo or a root login."""
     ca: CertificateAuthority
     keystore_password: pulumi.Output[str]
     """A secret."""
@@ -73,12 +81,13 @@ class HostCertificate(pulumi.ComponentResource):
             set_subject_key_id=True,
             opts=self._child,
         )
-        self.keystore_ready = remote.Command(
+        loc = args.host.locations
+        self.keystore_ready = host_command(
             f"{name}-keystore",
-            connection=args.connection,
-            create=script,
+            args.access,
+            script,
             stdin=pulumi.Output.secret(chain_stdin(cert.cert_pem)),
-            delete=remove_files_script(args.host.locations.keystore),
+            delete=remove_files_script(loc.keystore),
             logging=remote.Logging.NONE,
             opts=pulumi.ResourceOptions(parent=self, depends_on=keypair),
         )
@@ -93,12 +102,12 @@ class HostCertificate(pulumi.ComponentResource):
     def _key_on_host(self, name: str, args: HostCertificateArgs):
         loc, spec = args.host.locations, args.host.key
         extra = (pem_key_path(loc),) if loc.store_type is StoreType.PEM else ()
-        keypair = remote.Command(
+        keypair = host_command(
             f"{name}-keypair",
-            connection=args.connection,
-            create=keypair_script(spec, loc, args.owner),
+            args.access,
+            keypair_script(spec, loc, args.owner),
             stdin=pulumi.Output.secret(pulumi.Output.concat(args.keystore_password, "\n")),
-            delete=remove_files_script(loc.keystore, *extra),
+            delete=remove_files_script(loc.keystore, *extra) + f"rm -f {csr_glob(loc)}\n",
             # A new SAN, algorithm or path means a new key pair; the old one is removed first.
             triggers=[spec.keytool_san, spec.algorithm.value, spec.rsa_bits, loc.keystore, loc.store_type.value],
             logging=remote.Logging.NONE,

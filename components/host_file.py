@@ -18,6 +18,7 @@ from typing import Optional
 import pulumi
 from pulumi_command import remote
 
+from components.host_command import HostAccess, host_command
 from components.plan import FileSpec
 from components.scripts import keep_original_script, remove_files_script, restore_file_script, write_file_script
 
@@ -25,7 +26,7 @@ from components.scripts import keep_original_script, remove_files_script, restor
 def host_file(
     name: str,
     spec: FileSpec,
-    connection: remote.ConnectionArgs,
+    access: HostAccess,
     opts: pulumi.ResourceOptions,
     secret_content: Optional[pulumi.Output[str]] = None,
 ) -> remote.Command:
@@ -37,10 +38,10 @@ def host_file(
     if (spec.secret is None) != (secret_content is None):
         raise ValueError(f"{name}: give secret_content exactly when the spec is secret ({spec.path})")
     stdin = pulumi.Output.secret(secret_content) if secret_content is not None else spec.text
-    return remote.Command(
+    return host_command(
         name,
-        connection=connection,
-        create=write_file_script(spec.path, spec.mode, spec.owner, backup=spec.restore_on_delete),
+        access,
+        write_file_script(spec.path, spec.mode, spec.owner, backup=spec.restore_on_delete),
         delete=restore_file_script(spec.path) if spec.restore_on_delete else remove_files_script(spec.path),
         stdin=stdin,
         # Secret files: nothing of what the command prints reaches the logs.
@@ -49,13 +50,13 @@ def host_file(
     )
 
 
-def original_file(name: str, spec: FileSpec, connection: remote.ConnectionArgs, opts: pulumi.ResourceOptions) -> remote.Command:
+def original_file(name: str, spec: FileSpec, access: HostAccess, opts: pulumi.ResourceOptions) -> remote.Command:
     """Keep the original of a file the rollout writes; destroy puts it back."""
-    return remote.Command(
+    return host_command(
         name,
-        connection=connection,
-        create=keep_original_script(spec.path),
+        access,
+        keep_original_script(spec.path),
         delete=restore_file_script(spec.path),
         logging=remote.Logging.STDERR,
-        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(ignore_changes=["connection"])),
+        opts=opts,
     )

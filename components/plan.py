@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Mapping, Optional
 
-from components.config import ClusterConfig, Host, Tls
+from components.config import ClusterConfig, Host, StoreType, Tls
 from components.properties import (
     StoreLocations,
     client_settings,
@@ -27,7 +27,7 @@ from components.properties import (
     rollout_stages,
     ssl_bootstrap_servers,
 )
-from components.scripts import KeySpec
+from components.scripts import KeySpec, pem_key_path
 
 
 class Role(str, Enum):
@@ -154,14 +154,39 @@ def _short(value: object) -> str:
     return hashlib.sha256(str(value).encode()).hexdigest()[:16]
 
 
+def managed_paths(host: HostPlan) -> dict[str, str]:
+    """Every file (and the directory) kafka-tls keeps on the host, by kind."""
+    loc = host.locations
+    paths = {
+        "ssl_dir": loc.keystore.rsplit("/", 1)[0],
+        "keystore": loc.keystore,
+        "truststore": loc.truststore,
+        "secrets": loc.secrets_file,
+        "properties": host.properties.path,
+    }
+    if loc.store_type is StoreType.PEM:
+        paths["key"] = pem_key_path(loc)
+    return paths
+
+
+def left_behind(previous: Optional[Mapping[str, dict]], host: HostPlan) -> dict[str, str]:
+    """The files the last ``up`` kept on this host that this plan no longer uses (a path or
+    store type changed): kind -> old path. Removed once the host runs on its new files."""
+    before = ((previous or {}).get(host.name) or {}).get("files") or {}
+    now = managed_paths(host)
+    return {kind: path for kind, path in before.items() if path not in now.values()}
+
+
 def fingerprint(host: HostPlan, ca_spec: str) -> dict:
     """What this host's service reads, reduced to digests: the restart triggers, by name.
 
     ``ca_spec`` describes the CA the host trusts (its settings, or the imported certificate).
-    Passwords are not here: their digest stays a secret (see ``explain``).
+    Passwords are not here: their digest stays a secret (see ``explain``). ``files`` are the
+    paths in use, so the next ``up`` knows what a path change left behind.
     """
     k = host.key
     return {
+        "files": managed_paths(host),
         "properties": {key: _short(value) for key, value in parse_properties(host.properties.text or "").items()},
         "certificate": {
             "subject": _short(k.common_name),
@@ -215,5 +240,7 @@ def explain(
                 reasons.append(f"certificate re-issued: {keys} changed")
             if passwords_changed:
                 reasons.append("store passwords changed")
+            if old := left_behind(previous, cluster.host(step.host)):
+                reasons.append(f"then removes the old {', '.join(sorted(old.values()))}")
         out.append(f"{step.host}: restart ({'; '.join(reasons)})" if reasons else f"{step.host}: nothing")
     return out

@@ -4,8 +4,9 @@ Each plan step writes one host's properties file, restarts it and waits for its 
 next step starts only after the previous one succeeded (a dependency chain, not a hope). The chain
 holds one resource per step: the Python SDK checks every new dependency for cycles by walking all
 that it reaches, so a longer chain costs much more than linearly at preview time. A step re-runs
-only when its triggers change: what the service reads (properties text, store content,
-passwords), never the SSH connection details.
+only when its triggers change: what the service reads (properties path and text, store content,
+passwords). Any other change (SSH settings, restart command, gate timeout) runs the step's update
+script, which restarts nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Optional, Sequence
 import pulumi
 from pulumi_command import remote
 
+from components.host_command import HostAccess, host_command
 from components.plan import RestartStep
 
 
@@ -24,9 +26,11 @@ class RestartCommand:
     """A plan step made concrete: the script to run and what it waits for."""
 
     step: RestartStep
-    connection: remote.ConnectionArgs
+    access: HostAccess
     script: pulumi.Input[str]
     """Write the properties file, restart, health gate; see scripts.write_and_restart_script."""
+    update_script: str
+    """What runs when only settings the service never reads changed (no restart)."""
     triggers: Sequence[Any] = ()
     """Values whose change means the service must re-read its files."""
     stdin: Optional[pulumi.Input[str]] = None
@@ -48,14 +52,15 @@ class RollingRestart(pulumi.ComponentResource):
 
         def step(i: int, previous: list[pulumi.Resource]) -> pulumi.Output[str]:
             c = commands[i]
-            command = remote.Command(
+            command = host_command(
                 f"{name}-{c.step.stage}-{c.step.host}",
-                connection=c.connection,
-                create=c.script,
+                c.access,
+                c.script,
+                update=c.update_script,
                 stdin=c.stdin,
                 triggers=list(c.triggers) or None,
                 logging=remote.Logging.STDOUT_AND_STDERR,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[*previous, *c.after], ignore_changes=["connection"]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[*previous, *c.after]),
             )
             self.steps.append(command)
             if i + 1 == len(commands):

@@ -8,9 +8,10 @@ could carry a secret; the only stdout that matters is a CSR (public).
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 from dataclasses import dataclass
-from typing import Optional
+from typing import Mapping, Optional
 
 from components.config import KeyAlgorithm, StoreType
 from components.properties import StoreLocations
@@ -27,6 +28,7 @@ ABSENT_SUFFIX = ".kafka-tls.absent"
 
 _PRELUDE = "set -euo pipefail\numask 077\n"
 _READ_PASSWORD = f"IFS= read -r {PASSWORD_VAR} || true\nexport {PASSWORD_VAR}\n"
+_TMP_FILE = 'tmp=$(mktemp)\ntrap \'rm -f "$tmp" "$tmp.err"\' EXIT\n'
 
 
 @dataclass(frozen=True)
@@ -58,14 +60,57 @@ def _chown(owner: str, *paths: str) -> str:
     return f"chown {q(owner)} {' '.join(q(p) for p in paths)}\n" if owner else ""
 
 
+def as_root(script: str, sudo: bool) -> str:
+    """The command line that runs a host script as root.
+
+    Through ``sudo -n`` for an operator account (-n: fail at once rather than wait for a password
+    prompt nobody answers), directly for a root login. The script's text is on sudo's command line
+    and in its log: it holds no secret (those come on stdin), and sudo passes stdin through.
+    """
+    return f"sudo -n -- /bin/bash -c {q(script)}" if sudo else f"/bin/bash -c {q(script)}"
+
+
+def make_dir_script(path: str, owner: str) -> str:
+    """Make the directory kafka-tls keeps key material in: 0750, root-owned, group the service's.
+
+    Missing parents get 0755 (scripts run under umask 077, which would hide them from the
+    service). Re-applied on every run, so a directory made by hand is brought in line.
+    """
+    group = owner.partition(":")[2]
+    return (
+        f"(umask 022; mkdir -p {q(path.rsplit('/', 1)[0] or '/')})\n"
+        + f"mkdir -p {q(path)}\n"
+        + (f"chown root:{q(group)} {q(path)}\n" if group else "")
+        + f"chmod 750 {q(path)}\n"
+    )
+
+
+def csr_path(spec: KeySpec, loc: StoreLocations) -> str:
+    """Where the host keeps its last CSR: named by what it asks for, so a re-run prints the same
+    request (ECDSA signatures differ on every run, and a new CSR would mean a new certificate)."""
+    request = hashlib.sha256(f"{spec.common_name}|{spec.keytool_san}".encode()).hexdigest()[:12]
+    return f"{loc.keystore.rsplit('/', 1)[0]}/kafka.csr.{request}.pem"
+
+
+def csr_glob(loc: StoreLocations) -> str:
+    """Every CSR kept in the SSL directory (a shell glob, for rm)."""
+    return f"{q(loc.keystore.rsplit('/', 1)[0])}/kafka.csr.*.pem"
+
+
 def keypair_script(spec: KeySpec, loc: StoreLocations, owner: str) -> str:
     """Make (or keep) the host's key pair and print a CSR carrying the SANs.
 
-    stdin: the keystore password (one line). stdout: the CSR in PEM. The key never leaves the
-    host. An existing keystore is kept (re-running after a failure does not change the key) and is
-    never deleted here.
+    stdin: the keystore password (one line). stdout: the CSR in PEM, the same text on every run
+    while key and request are unchanged (kept beside the key, public). The key never leaves the
+    host. An existing keystore is kept and never deleted here: if it holds no key for the alias
+    under this password, the script fails and says so.
     """
     ssl_dir = loc.keystore.rsplit("/", 1)[0]
+    csr = q(csr_path(spec, loc))
+    # A CSR is kept only beside the key it was made from: a new key drops the old ones.
+    drop_csrs = f"  rm -f {csr_glob(loc)}\n"
+    print_csr = f"if [ -s {csr} ]; then cat {csr}; exit 0; fi\nrm -f {csr_glob(loc)}\n"
+    save_csr = f'install -m 644 "$tmp" {csr}\ncat {csr}\n'
     if loc.store_type is StoreType.PEM:
         key_file = pem_key_path(loc)
         keygen = (
@@ -75,12 +120,15 @@ def keypair_script(spec: KeySpec, loc: StoreLocations, owner: str) -> str:
         )
         return (
             _PRELUDE
-            + f"mkdir -p {q(ssl_dir)}\n"
-            + f"[ -s {q(key_file)} ] || {keygen} -out {q(key_file)} 2>/dev/null\n"
+            + make_dir_script(ssl_dir, owner)
+            + f"if [ ! -s {q(key_file)} ]; then\n  {keygen} -out {q(key_file)} 2>/dev/null\n" + drop_csrs + "fi\n"
             + _chown(owner, key_file)
             + f"chmod 600 {q(key_file)}\n"
+            + print_csr
+            + _TMP_FILE
             + f"openssl req -new -key {q(key_file)} -subj {q('/CN=' + spec.common_name)} "
-            + f"-addext {q('subjectAltName=' + spec.openssl_san)}\n"
+            + f"-addext {q('subjectAltName=' + spec.openssl_san)} -out \"$tmp\"\n"
+            + save_csr
         )
     keyalg = (
         "-keyalg EC -groupname secp256r1" if spec.algorithm is KeyAlgorithm.ECDSA else f"-keyalg RSA -keysize {spec.rsa_bits}"
@@ -89,19 +137,27 @@ def keypair_script(spec: KeySpec, loc: StoreLocations, owner: str) -> str:
     return (
         _PRELUDE
         + _READ_PASSWORD
-        + f"mkdir -p {q(ssl_dir)}\n"
-        # An existing keystore is kept, never removed: if it does not open with this password,
-        # -certreq below fails and the key is still there (keytool missing fails the same way).
+        + make_dir_script(ssl_dir, owner)
         + f"if [ ! -s {q(loc.keystore)} ]; then\n"
         + f"  {KEYTOOL} -genkeypair -alias {q(spec.alias)} {keyalg} -dname {q('CN=' + spec.common_name)} "
         + f"-validity {spec.validity_days} -keypass:env {PASSWORD_VAR} {ks} >/dev/null\n"
+        + drop_csrs
         + "fi\n"
         + _chown(owner, loc.keystore)
         + f"chmod 600 {q(loc.keystore)}\n"
-        + f"{KEYTOOL} -certreq -alias {q(spec.alias)} -ext {q('SAN=' + spec.keytool_san)} {ks}"
+        + _TMP_FILE
+        + f"if ! {KEYTOOL} -list -alias {q(spec.alias)} {ks} >/dev/null 2>\"$tmp.err\"; then\n"
+        + f"  echo \"{loc.keystore} exists but gives no key '{spec.alias}' with the configured keystorePassword "
+        + "($(head -c 300 \"$tmp.err\")). kafka-tls never deletes a keystore: check kafka-tls:keystorePassword, "
+        + "or move the file away to have a new key made.\" >&2\n"
+        + "  exit 1\n"
+        + "fi\n"
+        + print_csr
         # keytool writes the legacy 'NEW CERTIFICATE REQUEST' PEM label; pulumi-tls (Go's
         # encoding/pem) accepts only the RFC 7468 'CERTIFICATE REQUEST'.
-        + " | sed 's/NEW CERTIFICATE REQUEST/CERTIFICATE REQUEST/'\n"
+        + f"{KEYTOOL} -certreq -alias {q(spec.alias)} -ext {q('SAN=' + spec.keytool_san)} {ks} "
+        + "| sed 's/NEW CERTIFICATE REQUEST/CERTIFICATE REQUEST/' > \"$tmp\"\n"
+        + save_csr
     )
 
 
@@ -142,7 +198,7 @@ def stack_keystore_script(alias: str, loc: StoreLocations, owner: str) -> str:
     bytes differ on every build (random salts): the command's input stays the same PEM text, so
     an unchanged key and chain mean no diff. openssl reads the password from the environment.
     """
-    head = _PRELUDE + _READ_PASSWORD + f"mkdir -p {q(loc.keystore.rsplit('/', 1)[0])}\n" + (
+    head = _PRELUDE + _READ_PASSWORD + make_dir_script(loc.keystore.rsplit('/', 1)[0], owner) + (
         'tmp=$(mktemp -d)\ntrap \'rm -rf "$tmp"\' EXIT\ncat > "$tmp/in.pem"\n'
     )
     if loc.store_type is StoreType.PEM:
@@ -174,16 +230,22 @@ def truststore_script(loc: StoreLocations, owner: str) -> str:
     trusted-key-usage attribute, which other writers leave out.
     """
     ssl_dir = loc.truststore.rsplit("/", 1)[0]
-    head = _PRELUDE + _READ_PASSWORD + f"mkdir -p {q(ssl_dir)}\n" + 'tmp=$(mktemp -d)\ntrap \'rm -rf "$tmp"\' EXIT\ncat > "$tmp/ca.pem"\n'
+    head = _PRELUDE + _READ_PASSWORD + make_dir_script(ssl_dir, owner) + (
+        'tmp=$(mktemp -d)\ntrap \'rm -rf "$tmp"\' EXIT\ncat > "$tmp/ca.pem"\n'
+    )
     if loc.store_type is StoreType.PEM:
-        build = f'install -m 644 "$tmp/ca.pem" {q(loc.truststore)}\n'
+        build = 'mv "$tmp/ca.pem" "$tmp/truststore"\n'
     else:
         ts = f'-keystore "$tmp/truststore" -storetype {loc.store_type.value} {_storepass_args()}'
-        build = (
-            f'{KEYTOOL} -importcert -noprompt -alias {CA_ALIAS} -file "$tmp/ca.pem" {ts} >/dev/null\n'
-            + f'install -m 644 "$tmp/truststore" {q(loc.truststore)}\n'
-        )
-    return head + build + _chown(owner, loc.truststore)
+        build = f'{KEYTOOL} -importcert -noprompt -alias {CA_ALIAS} -file "$tmp/ca.pem" {ts} >/dev/null\n'
+    # Public, but 0640 to the service like the rest of the directory.
+    return (
+        head
+        + build
+        + 'chmod 640 "$tmp/truststore"\n'
+        + (f'chown {q(owner)} "$tmp/truststore"\n' if owner else "")
+        + f'mv -f "$tmp/truststore" {q(loc.truststore)}\n'
+    )
 
 
 def write_file_script(path: str, mode: str, owner: str, *, backup: bool = False) -> str:
@@ -195,7 +257,7 @@ def write_file_script(path: str, mode: str, owner: str, *, backup: bool = False)
     directory = path.rsplit("/", 1)[0] or "/"
     return (
         _PRELUDE
-        + f"mkdir -p {q(directory)}\n"
+        + f"[ -d {q(directory)} ] || (umask 022; mkdir -p {q(directory)})\n"
         + (_keep_original(path) if backup else "")
         + f'tmp=$(mktemp {q(path)}.XXXXXX)\ntrap \'rm -f "$tmp"\' EXIT\n'
         + 'cat > "$tmp"\n'
@@ -227,6 +289,21 @@ def restore_file_script(path: str) -> str:
 
 def remove_files_script(*paths: str) -> str:
     return "rm -f " + " ".join(q(p) for p in paths) + "\n"
+
+
+def remove_left_behind_script(old: Mapping[str, str]) -> str:
+    """Remove what a path change left behind (plan.left_behind): stores, key and secrets removed,
+    the properties file's original put back, an old SSL directory removed with its CSRs once empty."""
+    script = ""
+    for kind, path in sorted(old.items()):
+        if kind == "properties":
+            script += restore_file_script(path).replace("set -eu\n", "")
+        elif kind != "ssl_dir":
+            script += remove_files_script(path)
+    if "ssl_dir" in old:
+        directory = q(old["ssl_dir"])
+        script += f"rm -f {directory}/kafka.csr.*.pem\nrmdir {directory} 2>/dev/null || true\n"
+    return script + (f"echo 'removed what the last up kept at paths no longer used: {len(old)}'\n" if old else "")
 
 
 @dataclass(frozen=True)
@@ -274,6 +351,18 @@ def write_and_restart_script(path: str, mode: str, owner: str, restart_command: 
     """
     write = write_file_script(path, mode, owner, backup=True).replace(_PRELUDE, "")
     return _PRELUDE + write + "trap - EXIT\n" + restart_script(restart_command, gate).replace("set -euo pipefail\n", "")
+
+
+def rewrite_file_script(path: str, mode: str, owner: str) -> str:
+    """Update action of a restart step whose triggers did not change (only the restart command,
+    the gate or SSH settings did): the same properties text again, mode and owner re-applied, and
+    no restart, because the service reads nothing new."""
+    return write_file_script(path, mode, owner, backup=True)
+
+
+STAGE_PASSED_SCRIPT = "cat >/dev/null\necho 'stage passed before: nothing to do'\n"
+"""Update action of a plaintext-to-SSL stage step: a stage runs once; later changes to its
+restart settings do nothing."""
 
 
 def keep_original_script(path: str) -> str:

@@ -6,13 +6,14 @@ import pulumi
 from pulumi_command import remote
 
 from components.properties import StoreLocations
+from components.host_command import HostAccess, host_command
 from components.scripts import remove_files_script, truststore_script
 
 
 def truststore(
     name: str,
     locations: StoreLocations,
-    connection: remote.ConnectionArgs,
+    access: HostAccess,
     ca_cert_pem: pulumi.Input[str],
     truststore_password: pulumi.Output[str],
     owner: str,
@@ -20,10 +21,10 @@ def truststore(
 ) -> remote.Command:
     """The command that (re)builds the truststore; destroy removes it. Depend on it before restarting."""
     stdin = pulumi.Output.all(truststore_password, ca_cert_pem).apply(lambda v: f"{v[0]}\n{v[1].strip()}\n")
-    return remote.Command(
+    return host_command(
         name,
-        connection=connection,
-        create=truststore_script(locations, owner),
+        access,
+        truststore_script(locations, owner),
         stdin=pulumi.Output.secret(stdin),
         delete=remove_files_script(locations.truststore),
         logging=remote.Logging.NONE,

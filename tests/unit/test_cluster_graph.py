@@ -288,3 +288,53 @@ def test_early_renewal_is_pulumi_tls_own(mocks, recording):
         assert len(mocks.of_type(SIGNED)) == 4
 
     return after_all(c, recording, check)
+
+
+@pytest.mark.parametrize("sudo", [True, False])
+@pulumi.runtime.test
+def test_every_host_script_runs_as_root(mocks, recording, sudo):
+    c = build(sample(ssh={"user": "deploy" if sudo else "root", "sudo": sudo}))
+    prefix = "sudo -n -- /bin/bash -c " if sudo else "/bin/bash -c "
+
+    def check(_):
+        for name, inputs in mocks.commands().items():
+            for field in ("create", "update", "delete"):
+                if inputs.get(field):
+                    assert inputs[field].startswith(prefix), f"{name}.{field}: {inputs[field][:60]}"
+            assert unwrap(inputs["connection"])["user"] == ("deploy" if sudo else "root")
+
+    return after_all(c, recording, check)
+
+
+def rollout_steps(mocks, cluster: str) -> dict[str, dict]:
+    return {n.removeprefix(f"{cluster}-rollout-"): i for n, i in mocks.commands().items() if n.startswith(f"{cluster}-rollout-")}
+
+
+@pulumi.runtime.test
+def test_restart_triggers_are_only_what_the_service_reads(mocks, recording):
+    """Gate timeout, restart command and SSH settings change a step's script (its update runs),
+    never its triggers (a replace, which restarts)."""
+    before = build(sample(), name="a")
+    after = build(sample(ssh={"user": "ops", "port": 2222},
+                         restart={"gateTimeoutSeconds": 999, "kafka": "/usr/local/bin/kafka-restart"}), name="b")
+    changed = build(sample(serverProperties={**sample()["serverProperties"], "num.partitions": "6"}), name="c")
+
+    def check(_):
+        a, b, c = (rollout_steps(mocks, n) for n in "abc")
+        assert a.keys() == b.keys() == c.keys()
+        for step in a:
+            # [path, text digest, keystore digest, password digest]; the mocks sign each CSR anew,
+            # so the keystore digest is left out of the comparison.
+            ta, tb, tc = (unwrap(x[step].get("triggers")) or [] for x in (a, b, c))
+            keep = lambda t: [t[0], t[1], t[3]] if t else []  # noqa: E731
+            assert keep(ta) == keep(tb), step
+            assert a[step]["create"] != b[step]["create"] or step.startswith("final-connect"), step
+            if step.startswith("final-broker"):
+                assert keep(ta) != keep(tc), f"{step}: a property change must restart"
+                assert "restart" not in a[step]["update"] and "kafka-service" not in a[step]["update"]
+                assert "999" not in b[step]["update"] and "kafka-restart" not in b[step]["update"]
+            elif step.startswith("stage"):
+                assert ta == [] and "nothing to do" in a[step]["update"]
+
+    return after.rollout_done.apply(lambda _: changed.rollout_done.apply(lambda _: before.rollout_done.apply(
+        lambda _: after_all(before, recording, check))))

@@ -6,6 +6,7 @@ with ``keytool -list -v`` and the certificates parsed with cryptography.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import ssl
 import subprocess
@@ -22,15 +23,20 @@ from components.cert_info import sha256_fingerprint
 from components.properties import StoreLocations
 from components.scripts import (
     BACKUP_SUFFIX,
+    STAGE_PASSED_SCRIPT,
     KeySpec,
     TlsGate,
+    as_root,
     import_chain_script,
     keypair_script,
     restart_script,
+    remove_left_behind_script,
     restore_file_script,
+    rewrite_file_script,
     stack_keystore_script,
     stage_script,
     truststore_script,
+    write_and_restart_script,
     write_file_script,
 )
 from tests.unit.certs import make_ca, make_csr, sign_csr
@@ -278,3 +284,92 @@ def test_stage_writes_and_restarts_a_plaintext_broker(tmp_path, tls_server):
     assert "RESTARTED" in out.stdout and "health gate passed" in out.stdout
     assert target.read_text() == stage_text
     assert Path(str(target) + BACKUP_SUFFIX).read_text() == "security.inter.broker.protocol=PLAINTEXT\n"
+
+
+# --- Real hosts: the service's own account, an SSL directory only it can read ------------------
+
+SERVICE = "daemon:daemon"  # an account every Debian machine has, standing in for kafka:kafka
+
+
+def owner_and_mode(path: str) -> tuple[str, str, str]:
+    import grp
+    import pwd
+
+    st = Path(path).stat()
+    return pwd.getpwuid(st.st_uid).pw_name, grp.getgrgid(st.st_gid).gr_name, oct(st.st_mode & 0o777)
+
+
+@pytest.mark.parametrize("store_type", [StoreType.PKCS12, StoreType.PEM])
+def test_stores_belong_to_the_service_and_the_ssl_dir_to_its_group(tmp_path, store_type):
+    loc, ca = locations(tmp_path / "etc", store_type), make_ca()
+    csr_pem = run(keypair_script(spec(), loc, SERVICE), PASSWORD + "\n").stdout
+    run(import_chain_script("broker-1", loc, SERVICE), f"{PASSWORD}\n{sign_csr(csr_pem, ca)}{ca.cert_pem}")
+    run(truststore_script(loc, SERVICE), f"{PASSWORD}\n{ca.cert_pem}")
+    ssl_dir = loc.keystore.rsplit("/", 1)[0]
+    # Made under umask 077, yet the parent stays traversable and the directory group-readable.
+    assert owner_and_mode(ssl_dir) == ("root", "daemon", "0o750")
+    assert oct(Path(ssl_dir).parent.stat().st_mode & 0o777) == "0o755"
+    assert owner_and_mode(loc.keystore) == ("daemon", "daemon", "0o600")
+    assert owner_and_mode(loc.truststore) == ("daemon", "daemon", "0o640")
+
+
+def test_a_rerun_prints_the_same_csr_so_no_certificate_is_reissued(tmp_path):
+    """ECDSA signatures differ on every run: a re-run (new SSH settings) must not mean a new CSR."""
+    loc = locations(tmp_path, StoreType.PKCS12)
+    first = run(keypair_script(spec(), loc, ""), PASSWORD + "\n").stdout
+    assert run(keypair_script(spec(), loc, ""), PASSWORD + "\n").stdout == first
+    other = dataclasses.replace(spec(), dns_names=("kafka-1.example.com", "kafka-one"))
+    changed = run(keypair_script(other, loc, ""), PASSWORD + "\n").stdout
+    assert changed != first and x509.load_pem_x509_csr(changed.encode()).public_key() == \
+        x509.load_pem_x509_csr(first.encode()).public_key()
+    assert len(list(Path(loc.keystore).parent.glob("kafka.csr.*.pem"))) == 1
+
+
+def test_a_keystore_without_the_alias_fails_and_says_why(tmp_path):
+    loc = locations(tmp_path, StoreType.PKCS12)
+    run(keypair_script(spec(), loc, ""), PASSWORD + "\n")
+    before = Path(loc.keystore).read_bytes()
+    renamed = dataclasses.replace(spec(), alias="broker-9")
+    result = subprocess.run(["bash", "-c", keypair_script(renamed, loc, "")], input=PASSWORD + "\n",
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "gives no key 'broker-9'" in result.stderr and "never deletes a keystore" in result.stderr
+    assert Path(loc.keystore).read_bytes() == before
+
+
+def test_sudo_gets_the_script_as_an_argument_and_secrets_on_stdin(tmp_path):
+    script = f"IFS= read -r pw; printf '%s' \"$pw\" > {tmp_path}/seen\n"
+    assert as_root(script, sudo=True).startswith("sudo -n -- /bin/bash -c ")
+    # The line a root login runs is the same script, unchanged by quoting.
+    subprocess.run(as_root(script, sudo=False), shell=True, input="s3cret\n", text=True, check=True)
+    assert (tmp_path / "seen").read_text() == "s3cret"
+    assert "s3cret" not in as_root(script, sudo=True)
+
+
+def test_what_a_path_change_left_behind_is_removed_and_the_original_put_back(tmp_path):
+    old_ssl, props = tmp_path / "old-ssl", tmp_path / "server.properties"
+    old_ssl.mkdir()
+    for name in ("kafka.keystore.p12", "kafka.truststore.p12", "kafka-tls-secrets.properties", "kafka.csr.abc.pem"):
+        (old_ssl / name).write_text("x")
+    props.write_text("managed\n")
+    (tmp_path / f"server.properties{BACKUP_SUFFIX}").write_text("original\n")
+    old = {"ssl_dir": str(old_ssl), "keystore": str(old_ssl / "kafka.keystore.p12"),
+           "truststore": str(old_ssl / "kafka.truststore.p12"),
+           "secrets": str(old_ssl / "kafka-tls-secrets.properties"), "properties": str(props)}
+    run("set -euo pipefail\n" + remove_left_behind_script(old))
+    assert not old_ssl.exists()
+    assert props.read_text() == "original\n" and not (tmp_path / f"server.properties{BACKUP_SUFFIX}").exists()
+    assert remove_left_behind_script({}) == ""
+
+
+def test_a_restart_steps_update_rewrites_the_file_and_restarts_nothing(tmp_path):
+    path = tmp_path / "server.properties"
+    marker = tmp_path / "restarted"
+    create = write_and_restart_script(str(path), "640", "", f"touch {marker}", None)
+    run(create, "a=1\n")
+    marker.unlink()
+    run(rewrite_file_script(str(path), "600", SERVICE), "a=1\n")
+    assert not marker.exists() and path.read_text() == "a=1\n"
+    assert owner_and_mode(str(path)) == ("daemon", "daemon", "0o600")
+    run(STAGE_PASSED_SCRIPT, "a=2\n")
+    assert path.read_text() == "a=1\n"

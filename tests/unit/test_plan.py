@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from components.config import validate_config
-from components.plan import Role, Secret, explain, fingerprint, plan
+from components.plan import Role, Secret, explain, fingerprint, left_behind, plan
 from components.properties import parse_properties
 from tests.unit.sample import sample
 
@@ -83,3 +83,20 @@ def test_an_added_host_restarts_only_itself():
     after = make()
     out = explain(after, fingerprints(before), fingerprints(after))
     assert out == ["broker-1: nothing", "broker-2: nothing", "broker-3: nothing", "connect-1: restart (new host: first TLS rollout)"]
+
+
+def test_a_path_change_names_what_it_leaves_behind_and_nothing_else():
+    before = make()
+    moved = make(paths={"sslDir": "/etc/kafka/tls"}, tls={"storeType": "JKS"})
+    previous = fingerprints(before)
+    old = left_behind(previous, moved.host("broker-1"))
+    assert old == {
+        "ssl_dir": "/etc/kafka/ssl",
+        "keystore": "/etc/kafka/ssl/kafka.keystore.p12",
+        "truststore": "/etc/kafka/ssl/kafka.truststore.p12",
+        "secrets": "/etc/kafka/ssl/kafka-tls-secrets.properties",
+    }
+    assert left_behind(previous, before.host("broker-1")) == {}
+    assert left_behind(None, moved.host("broker-1")) == {}
+    lines = explain(moved, previous, fingerprints(moved))
+    assert "then removes the old /etc/kafka/ssl," in lines[0]
