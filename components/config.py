@@ -22,6 +22,8 @@ NAMESPACE = "kafka-tls"
 # keytool refuses store passwords shorter than this.
 MIN_STORE_PASSWORD_LENGTH = 6
 _HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+# A POSIX account or group name as useradd takes it (no spaces, ':' or shell characters).
+_ACCOUNT = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 
 
 class ConfigError(ValueError):
@@ -154,6 +156,14 @@ class Host(_Model):
 class Ssh(_Model):
     user: str = "kafka-admin"
     port: int = Field(22, ge=1, le=65535)
+    sudo: bool = Field(True, description="Run every host script as root through 'sudo -n'; off for root logins.")
+
+    @field_validator("user")
+    @classmethod
+    def _user(cls, v: str) -> str:
+        if not _ACCOUNT.fullmatch(v):
+            raise ValueError(f"'{v}' is not a login name (lower-case letters, digits, '_', '-', starting with a letter or '_')")
+        return v
 
 
 class CertificateAuthorityConfig(_Model):
@@ -167,10 +177,13 @@ class CertificateAuthorityConfig(_Model):
 
 class Tls(_Model):
     listeners: ListenerMode = ListenerMode.PLAINTEXT_AND_SSL
-    plaintext_port: int = Field(9092, ge=1, le=65535)
-    ssl_port: int = Field(9093, ge=1, le=65535)
-    controller_listener: str = "CONTROLLER"
-    controller_port: int = Field(9094, ge=1, le=65535)
+    plaintext_port: int = Field(9092, ge=1, le=65535, description="The PLAINTEXT listener's port when the base has no listeners.")
+    ssl_port: int = Field(9093, ge=1, le=65535, description="The port of the TLS listener when kafka-tls adds it.")
+    listener_name: str = Field(
+        "SSL", description="The listener that serves TLS: converted in place when the base has it, else added on sslPort."
+    )
+    controller_listener: str = Field("CONTROLLER", description="Used when the base has no controller.listener.names.")
+    controller_port: int = Field(9094, ge=1, le=65535, description="Used when the base's listeners lack the controller.")
     controller_protocol: Protocol = Protocol.PLAINTEXT
     inter_broker_protocol: Protocol = Protocol.SSL
     client_auth: ClientAuth = ClientAuth.NONE
@@ -190,17 +203,37 @@ class Tls(_Model):
             raise ValueError(f"use TLSv1.3 and/or TLSv1.2 (got {v}); older versions are disabled in Java 17")
         return v
 
+    @field_validator("listener_name")
+    @classmethod
+    def _listener_name(cls, v: str) -> str:
+        # Kafka upper-cases listener names; asking for that here keeps base and config comparable.
+        if not re.fullmatch(r"[A-Z][A-Z0-9_-]*", v):
+            raise ValueError(f"'{v}' is not a listener name: use upper-case letters, digits and '_', e.g. 'SSL' or 'EXTERNAL'")
+        return v
+
 
 class Paths(_Model):
     ssl_dir: str = "/etc/kafka/ssl"
     server_properties: str = "/etc/kafka/server.properties"
     connect_properties: str = "/etc/kafka/connect-avro-distributed.properties"
-    owner: str = Field("kafka:kafka", description="user:group owning stores and properties; empty keeps root")
+    owner: str = Field("kafka:kafka", description="user:group the service runs as; owns stores and files")
+
+    @field_validator("owner")
+    @classmethod
+    def _owner(cls, v: str) -> str:
+        user, _, group = v.partition(":")
+        if v and not (_ACCOUNT.fullmatch(user) and _ACCOUNT.fullmatch(group)):
+            raise ValueError(
+                f"'{v}' is not 'user:group'; give the account and group the service runs as, e.g. 'kafka:kafka' "
+                "(or \"\" to leave files to root)"
+            )
+        return v
 
 
 class Restart(_Model):
-    kafka: str = "sudo systemctl restart kafka"
-    connect: str = "sudo systemctl restart kafka-connect"
+    # Host scripts already run as root (ssh.sudo), so no sudo here.
+    kafka: str = "systemctl restart kafka"
+    connect: str = "systemctl restart kafka-connect"
     gate_timeout_seconds: int = Field(180, ge=1)
 
 
