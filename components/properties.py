@@ -12,19 +12,38 @@ Kafka's FileConfigProvider (KIP-297/KIP-421) from a 0600 file on the host.
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
 from jproperties import Properties
 
-from components.config import ClientAuth, Host, ListenerMode, Paths, Protocol, StoreType, Tls
+from components.config import NAMESPACE, ClientAuth, Host, ListenerMode, Paths, Protocol, StoreType, Tls
 
 CONFIG_PROVIDER = "kafkatls"
 SECRETS_FILE_NAME = "kafka-tls-secrets.properties"
 HEADER = "Managed by kafka-tls: edits here are overwritten. Change the base file or the stack config."
 # Keys whose ZooKeeper-era or alternative spelling must not stand beside ours.
 _CONFLICTING_SERVER_KEYS = ("security.inter.broker.protocol",)
+# Read from the base and the host's overrides, then rendered by us: a host override is an input here.
+_LISTENER_KEYS = (
+    "listeners",
+    "listener.security.protocol.map",
+    "inter.broker.listener.name",
+    "security.inter.broker.protocol",
+    "controller.listener.names",
+)
+# Kafka's listener.security.protocol.map when the key is not set.
+KAFKA_DEFAULT_PROTOCOL_MAP = {
+    "PLAINTEXT": "PLAINTEXT",
+    "SSL": "SSL",
+    "SASL_PLAINTEXT": "SASL_PLAINTEXT",
+    "SASL_SSL": "SASL_SSL",
+}
+# What the TLS listener's protocol becomes; a SASL listener keeps its SASL settings under TLS.
+_TLS_PROTOCOL = {"PLAINTEXT": "SSL", "SASL_PLAINTEXT": "SASL_SSL", "SSL": "SSL", "SASL_SSL": "SASL_SSL"}
+_LISTENER = re.compile(r"(?P<name>[^:/,\s]+)://(?P<host>\[[^\]]*\]|[^:\s\[\]]*):(?P<port>\d{1,5})")
 
 
 @dataclass(frozen=True)
@@ -108,9 +127,13 @@ def store_settings(locations: StoreLocations, prefix: str = "", keystore: bool =
     return out
 
 
-def _config_provider_settings() -> dict[str, str]:
+def _config_provider_settings(current: Mapping[str, str]) -> dict[str, str]:
+    """Ours appended to the user's own config providers (``file`` -> ``file,kafkatls``)."""
+    names = [n.strip() for n in current.get("config.providers", "").split(",") if n.strip()]
+    if CONFIG_PROVIDER not in names:
+        names.append(CONFIG_PROVIDER)
     return {
-        "config.providers": CONFIG_PROVIDER,
+        "config.providers": ",".join(names),
         f"config.providers.{CONFIG_PROVIDER}.class": "org.apache.kafka.common.config.provider.FileConfigProvider",
     }
 
@@ -124,45 +147,386 @@ def _tls_protocol_settings(tls: Tls, prefix: str = "") -> dict[str, str]:
     }
 
 
-def _is_controller(base: Mapping[str, str]) -> bool:
-    return "controller" in base.get("process.roles", "")
+# --- Listeners -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Listener:
+    """One ``listeners`` entry. ``host`` as written: '' binds every interface, IPv6 in brackets."""
+
+    name: str
+    host: str
+    port: int
+
+    def url(self) -> str:
+        return f"{self.name}://{self.host}:{self.port}"
+
+
+def parse_listeners(value: str) -> list[Listener]:
+    """'INTERNAL://:9092,EXTERNAL://0.0.0.0:9095' -> listeners, names upper-cased as Kafka does.
+
+    Raises:
+        ValueError: naming the first entry that is not NAME://host:port.
+    """
+    out = []
+    for entry in (e.strip() for e in value.split(",")):
+        match = _LISTENER.fullmatch(entry)
+        if not match:
+            raise ValueError(f"'{entry}' is not NAME://host:port")
+        out.append(Listener(match["name"].upper(), match["host"], int(match["port"])))
+    return out
+
+
+def parse_protocol_map(value: str) -> dict[str, str]:
+    """'INTERNAL:PLAINTEXT,EXTERNAL:SASL_SSL' -> {listener name: security protocol}, in order.
+
+    Raises:
+        ValueError: naming the first entry that is not NAME:PROTOCOL.
+    """
+    out = {}
+    for entry in (e.strip() for e in value.split(",")):
+        name, _, protocol = (part.strip() for part in entry.partition(":"))
+        if not name or not protocol or ":" in protocol:
+            raise ValueError(f"'{entry}' is not NAME:PROTOCOL")
+        out[name.upper()] = protocol.upper()
+    return out
+
+
+def _names(value: str) -> tuple[str, ...]:
+    return tuple(n.strip().upper() for n in value.split(",") if n.strip())
+
+
+def _roles(props: Mapping[str, str]) -> frozenset[str]:
+    return frozenset(r.strip().lower() for r in props.get("process.roles", "").split(",") if r.strip())
+
+
+@dataclass(frozen=True)
+class ListenerLayout:
+    """A broker's listeners as Kafka reads them: before TLS (the base) or after (``with_tls``)."""
+
+    listeners: tuple[Listener, ...]
+    protocol_map: dict[str, str]
+    """listener.security.protocol.map as written (empty: not written, Kafka's default applies)."""
+    inter_broker: str
+    controller_names: tuple[str, ...]
+    roles: frozenset[str]
+    """process.roles; empty without KRaft."""
+
+    @classmethod
+    def read(cls, props: Mapping[str, str], tls: Tls) -> "ListenerLayout":
+        """From the base merged with the host's overrides. Without ``listeners``, today's default:
+        PLAINTEXT on tls.plaintextPort, plus the controller listener on a controller node.
+
+        Raises:
+            ValueError: ``listeners`` or the protocol map cannot be parsed.
+        """
+        roles = _roles(props)
+        controller_names = _names(props.get("controller.listener.names", "")) or (tls.controller_listener.upper(),)
+        if "listeners" in props:
+            listeners = parse_listeners(props["listeners"])
+        else:
+            listeners = [Listener("PLAINTEXT", "", tls.plaintext_port)]
+        if "controller" in roles and controller_names[0] not in {l.name for l in listeners}:
+            listeners.append(Listener(controller_names[0], "", tls.controller_port))
+        explicit = props.get("listener.security.protocol.map", "").strip()
+        # The old key names a protocol; its listener has the same name.
+        inter_broker = props.get("inter.broker.listener.name") or props.get("security.inter.broker.protocol") or "PLAINTEXT"
+        return cls(
+            listeners=tuple(listeners),
+            protocol_map=parse_protocol_map(explicit) if explicit else {},
+            inter_broker=inter_broker.strip().upper(),
+            controller_names=controller_names,
+            roles=roles,
+        )
+
+    @property
+    def controller(self) -> str:
+        """The listener brokers dial the controllers on (the first of controller.listener.names)."""
+        return self.controller_names[0]
+
+    @property
+    def is_kraft(self) -> bool:
+        return bool(self.roles)
+
+    @property
+    def is_controller(self) -> bool:
+        return "controller" in self.roles
+
+    @property
+    def is_controller_only(self) -> bool:
+        return self.roles == {"controller"}
+
+    @property
+    def broker_listeners(self) -> tuple[Listener, ...]:
+        return tuple(l for l in self.listeners if l.name not in self.controller_names)
+
+    def listener(self, name: str) -> Optional[Listener]:
+        return next((l for l in self.listeners if l.name == name), None)
+
+    def protocol(self, name: str) -> Optional[str]:
+        """The security protocol Kafka gives a listener; None when nothing maps it."""
+        found = (self.protocol_map or KAFKA_DEFAULT_PROTOCOL_MAP).get(name)
+        if found is None and name in self.controller_names:
+            return "PLAINTEXT"  # KRaft's implicit mapping of the controller listener
+        return found
+
+    def with_tls(self, tls: Tls) -> "ListenerLayout":
+        """The layout ``tls`` asks for.
+
+        The TLS listener (tls.listenerName) is converted in place when the base has it, else added
+        on tls.sslPort after the broker listeners; ``listeners: SSL`` then drops the PLAINTEXT
+        broker listeners. Every other listener keeps its name, host and port.
+
+        Raises:
+            ValueError: the TLS listener's protocol is not one kafka-tls converts.
+        """
+        name = tls.listener_name
+        listeners = list(self.listeners)
+        protocols = {l.name: self.protocol(l.name) for l in listeners}
+        if name in protocols:
+            converted = _TLS_PROTOCOL.get(protocols[name] or "")
+            if converted is None:
+                raise ValueError(f"listener {name} has protocol {protocols[name]}; kafka-tls converts PLAINTEXT and SASL_PLAINTEXT")
+            protocols[name] = converted
+        else:
+            after_brokers = max((i + 1 for i, l in enumerate(listeners) if l.name not in self.controller_names), default=0)
+            listeners.insert(after_brokers, Listener(name, "", tls.ssl_port))
+            protocols[name] = "SSL"
+        if tls.listeners is ListenerMode.SSL_ONLY:
+            listeners = [l for l in listeners if l.name in self.controller_names or protocols[l.name] != "PLAINTEXT"]
+        if self.protocol_map:
+            protocol_map = {**self.protocol_map, name: protocols[name]}  # in place, or added at the end
+        else:
+            # Kafka's default map written out for the listeners in use: setting the key replaces the default.
+            protocol_map = {
+                l.name: protocols[l.name] for l in listeners if l.name not in self.controller_names and protocols[l.name]
+            }
+        if self.is_kraft:
+            # The base's controller mapping wins; listener_problems refuses a controllerProtocol that differs.
+            protocol_map.setdefault(self.controller, tls.controller_protocol.value)
+        return ListenerLayout(
+            listeners=tuple(listeners),
+            protocol_map=protocol_map,
+            inter_broker=name if tls.inter_broker_protocol is Protocol.SSL else self.inter_broker,
+            controller_names=self.controller_names,
+            roles=self.roles,
+        )
+
+
+def _bind_host(bind_address: str) -> str:
+    return f"[{bind_address}]" if ":" in bind_address else bind_address
+
+
+def _host_layouts(base: Mapping[str, str], host: Host, tls: Tls) -> tuple[dict[str, str], ListenerLayout, ListenerLayout]:
+    current = {**base, **host.properties}
+    before = ListenerLayout.read(current, tls)
+    if before.is_controller_only:
+        raise ValueError(f"{host.name}: process.roles=controller: controller-only nodes are not managed yet")
+    return current, before, before.with_tls(tls)
+
+
+def tls_listener_port(base: Mapping[str, str], host: Host, tls: Tls) -> int:
+    """The port the TLS listener serves on this host: a converted listener keeps its own."""
+    _, _, after = _host_layouts(base, host, tls)
+    return next(l.port for l in after.listeners if l.name == tls.listener_name)
 
 
 def render_server_properties(
     base: Mapping[str, str], host: Host, tls: Tls, locations: StoreLocations
 ) -> str:
-    """server.properties for one broker: the user's base + the TLS settings + host overrides."""
-    bind = host.bind_address
-    listeners = []
-    advertised = []
-    protocol_map = []
-    if tls.listeners is ListenerMode.PLAINTEXT_AND_SSL:
-        listeners.append(f"PLAINTEXT://{bind}:{tls.plaintext_port}")
-        advertised.append(f"PLAINTEXT://{host.host}:{tls.plaintext_port}")
-        protocol_map.append("PLAINTEXT:PLAINTEXT")
-    listeners.append(f"SSL://{bind}:{tls.ssl_port}")
-    advertised.append(f"SSL://{host.host}:{tls.ssl_port}")
-    protocol_map.append("SSL:SSL")
+    """server.properties for one broker: the user's base + the TLS settings + host overrides.
+
+    The user's listeners are kept (see ``ListenerLayout.with_tls``); with ``host.bind_address`` every
+    listener binds there. A per-host ``advertised.listeners`` still wins; the other listener keys of
+    the host's overrides are read as part of the base.
+    """
+    current, before, after = _host_layouts(base, host, tls)
+    if host.bind_address:
+        bind = _bind_host(host.bind_address)
+        listeners = [Listener(l.name, bind, l.port) for l in after.listeners]
+    else:
+        listeners = list(after.listeners)
     managed: dict[str, str] = {}
     if host.node_id is not None:
         managed["node.id"] = str(host.node_id)
-    if _is_controller(base):
-        listeners.append(f"{tls.controller_listener}://{bind}:{tls.controller_port}")
-        managed["controller.listener.names"] = tls.controller_listener
-    protocol_map.append(f"{tls.controller_listener}:{tls.controller_protocol.value}")
+    if before.is_controller or "controller.listener.names" in current:
+        managed["controller.listener.names"] = current.get("controller.listener.names", tls.controller_listener)
     managed.update(
         {
-            "listeners": ",".join(listeners),
-            "advertised.listeners": ",".join(advertised),
-            "listener.security.protocol.map": ",".join(protocol_map),
-            "inter.broker.listener.name": tls.inter_broker_protocol.value,
+            "listeners": ",".join(l.url() for l in listeners),
+            # Controllers are found through the quorum voters, never advertised.
+            "advertised.listeners": ",".join(f"{l.name}://{host.host}:{l.port}" for l in after.broker_listeners),
+            "listener.security.protocol.map": ",".join(f"{n}:{p}" for n, p in after.protocol_map.items()),
+            "inter.broker.listener.name": after.inter_broker,
             "ssl.client.auth": tls.client_auth.value,
             **_tls_protocol_settings(tls),
             **store_settings(locations),
-            **_config_provider_settings(),
+            **_config_provider_settings(current),
         }
     )
-    return _merge(base, managed, host.properties, drop=_CONFLICTING_SERVER_KEYS)
+    overrides = {k: v for k, v in host.properties.items() if k not in (*_LISTENER_KEYS, "config.providers")}
+    return _merge(base, managed, overrides, drop=_CONFLICTING_SERVER_KEYS)
+
+
+def listener_problems(
+    base: Mapping[str, str],
+    host_properties: Mapping[str, str],
+    tls: Tls,
+    where: str,
+    base_key: str = "serverProperties",
+) -> list[str]:
+    """What would break this broker's listeners or its rollout: one message per problem, each
+    naming the config key path to change and how. Pure, for preview time.
+
+    Args:
+        base: the shared server base (the base file's keys, or serverProperties).
+        host_properties: the broker's own ``properties`` overrides.
+        where: the broker's key path, e.g. 'kafka-tls:brokers[1]'.
+        base_key: the config key the base came from ('serverBaseFile' for a file).
+    """
+    current = {**base, **host_properties}
+    if _roles(current) == {"controller"}:
+        return [
+            f"{where}: process.roles=controller: controller-only nodes are not managed yet; leave them out of "
+            f"{NAMESPACE}:brokers, their controller listener stays as it is"
+        ]
+
+    def origin(key: str) -> str:
+        return f"{where}.properties.{key}" if key in host_properties else f"{NAMESPACE}:{base_key}.{key}"
+
+    # A tls.* message reads the same on every broker (so it is reported once) unless this broker's
+    # overrides change its listeners.
+    host_specific = any(k in host_properties for k in (*_LISTENER_KEYS, "process.roles"))
+
+    def tls_key(field: str) -> str:
+        return f"{NAMESPACE}:tls.{field}" + (f" (for {where})" if host_specific else "")
+
+    problems = []
+    for key, parse, example in (
+        ("listeners", parse_listeners, "INTERNAL://:9092,EXTERNAL://:9095"),
+        ("listener.security.protocol.map", parse_protocol_map, "INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT"),
+    ):
+        if key in current and (key == "listeners" or current[key].strip()):
+            try:
+                parse(current[key])
+            except ValueError as err:
+                problems.append(f"{origin(key)}: {err}; write it as, e.g., {example}")
+    if problems:
+        return problems
+
+    before = ListenerLayout.read(current, tls)
+    name, ctrl, inter_broker = tls.listener_name, before.controller, before.inter_broker
+    written = parse_listeners(current["listeners"]) if "listeners" in current else []
+    map_key = origin("listener.security.protocol.map")
+
+    # The base's controller settings win over the tls fields; a difference is a mistake somewhere.
+    if "controller.listener.names" in current and "controller_listener" in tls.model_fields_set \
+            and tls.controller_listener.upper() != ctrl:
+        problems.append(
+            f"{NAMESPACE}:tls.controllerListener: '{tls.controller_listener}', but {origin('controller.listener.names')} "
+            f"is '{current['controller.listener.names']}', which wins; remove tls.controllerListener or make the two equal"
+        )
+    written_ctrl = next((l for l in written if l.name == ctrl), None)
+    if written_ctrl and "controller_port" in tls.model_fields_set and tls.controller_port != written_ctrl.port:
+        problems.append(
+            f"{NAMESPACE}:tls.controllerPort: {tls.controller_port}, but the controller listener {ctrl} is on "
+            f"{written_ctrl.port} in {origin('listeners')}, which wins; remove tls.controllerPort or make the two equal"
+        )
+
+    # The TLS listener: converted in place, or added on sslPort.
+    protocol = before.protocol(name)
+    if name in before.controller_names:
+        problems.append(
+            f"{tls_key('listenerName')}: {name} is the controller listener ({origin('controller.listener.names')}); "
+            "name a broker listener or a new one (e.g. SSL); the quorum's protocol is tls.controllerProtocol"
+        )
+    elif before.listener(name) is not None and protocol is None:
+        unset = "" if before.protocol_map else " (the key is not set: Kafka's default maps only PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL)"
+        problems.append(
+            f"{map_key}: no protocol for listener {name} (tls.listenerName){unset}; add {name}:PLAINTEXT "
+            "(or SASL_PLAINTEXT) so kafka-tls can convert it, or name another listener in tls.listenerName"
+        )
+    elif before.listener(name) is not None and protocol not in _TLS_PROTOCOL:
+        problems.append(
+            f"{tls_key('listenerName')}: {name} uses {protocol} ({map_key}); kafka-tls converts PLAINTEXT (to SSL) "
+            "and SASL_PLAINTEXT (to SASL_SSL) listeners only; name another listener"
+        )
+    elif before.listener(name) is not None and name == inter_broker and _TLS_PROTOCOL[protocol] != protocol:
+        problems.append(
+            f"{tls_key('listenerName')}: {name} is the inter-broker listener (inter.broker.listener.name); converting "
+            "it in place splits replication mid-rollout (brokers already converted speak TLS to peers still on "
+            f"plaintext). Name a new listener instead (e.g. listenerName: SSL, added on sslPort {tls.ssl_port}) and "
+            "set interBrokerProtocol: SSL to move replication to it"
+        )
+    elif before.listener(name) is None:
+        # Ports kafka-tls picks itself (no listeners in the base) are config.py's check.
+        problems += [
+            f"{tls_key('sslPort')}: {tls.ssl_port} is also the port of listener {l.name} ({origin('listeners')}); "
+            f"give the added {name} listener a free port"
+            for l in written if l.port == tls.ssl_port
+        ]
+    problems += [
+        f"{map_key}: no protocol for listener {l.name}; add {l.name}:PLAINTEXT (or its protocol): Kafka does not start without it"
+        for l in before.broker_listeners if l.name != name and before.protocol(l.name) is None
+    ]
+
+    # Replication: the base's inter-broker listener serves it until (and unless) it moves to TLS.
+    if inter_broker not in {l.name for l in before.broker_listeners}:
+        key = next((k for k in ("inter.broker.listener.name", "security.inter.broker.protocol") if k in current), None)
+        default = "" if key else " (Kafka's default)"
+        problems.append(
+            f"{origin(key or 'inter.broker.listener.name')}: the inter-broker listener {inter_broker}{default} is not a "
+            f"broker listener in {origin('listeners')}; set inter.broker.listener.name to one of "
+            f"{', '.join(l.name for l in before.broker_listeners) or 'them'}"
+        )
+    elif tls.listeners is ListenerMode.SSL_ONLY and tls.inter_broker_protocol is Protocol.PLAINTEXT \
+            and inter_broker != name and before.protocol(inter_broker) == "PLAINTEXT":
+        problems.append(
+            f"{tls_key('listeners')}: SSL removes the PLAINTEXT listener {inter_broker}, which stays the inter-broker "
+            "listener (interBrokerProtocol: PLAINTEXT); set interBrokerProtocol: SSL or keep listeners: PLAINTEXT+SSL"
+        )
+
+    # The KRaft quorum: a static quorum on mixed controller protocols loses its majority.
+    if before.is_kraft:
+        running = before.protocol(ctrl)
+        if tls.controller_protocol is Protocol.SSL and running not in ("SSL", "SASL_SSL"):
+            problems.append(
+                f"{NAMESPACE}:tls.controllerProtocol: SSL, but the controller listener {ctrl} runs {running} "
+                f"({map_key}); switching it in a rolling restart splits the static KRaft quorum (controllers on mixed "
+                "protocols lose their majority). Either keep controllerProtocol: PLAINTEXT and bind the controller "
+                f"listener to a private interface, or: stop every node, set {ctrl}:SSL in listener.security.protocol.map "
+                "of the base file and of every node's server.properties, start every node together, then set "
+                "tls.controllerProtocol: SSL so kafka-tls keeps it"
+            )
+        elif tls.controller_protocol is Protocol.PLAINTEXT and running in ("SSL", "SASL_SSL"):
+            problems.append(
+                f"{NAMESPACE}:tls.controllerProtocol: PLAINTEXT, but the controller listener {ctrl} already runs "
+                f"{running} ({map_key}); that would downgrade the quorum: set controllerProtocol: SSL"
+            )
+
+    # A per-host advertised.listeners wins over ours, so it must fit every stage and the final config.
+    if "advertised.listeners" in host_properties:
+        key = f"{where}.properties.advertised.listeners"
+        try:
+            advertised = {l.name for l in parse_listeners(host_properties["advertised.listeners"])}
+        except ValueError as err:
+            return [*problems, f"{key}: {err}; write it as, e.g., {name}://kafka-1.example.com:{tls.ssl_port}"]
+        try:
+            after = before.with_tls(tls)
+        except ValueError:
+            return problems  # the TLS listener's protocol, reported above
+        needed = {name, after.inter_broker} | ({inter_broker} if rollout_stages(tls) else set())
+        if missing := sorted(needed - advertised):
+            problems.append(
+                f"{key}: lacks {', '.join(missing)}, which clients or peers dial during or after the rollout; remove "
+                "the override (kafka-tls advertises every broker listener at the host's name) or add them"
+            )
+        if unknown := sorted(advertised - {l.name for l in after.broker_listeners}):
+            problems.append(
+                f"{key}: names {', '.join(unknown)}, which the final config does not listen on; remove the override "
+                "or those entries"
+            )
+    return problems
 
 
 def _merge(
@@ -177,12 +541,14 @@ def _merge(
 def rollout_stages(tls: Tls) -> list[Tls]:
     """The intermediate broker configs a live plaintext cluster must pass through.
 
-    A broker whose inter-broker listener is SSL cannot replicate from peers that have no SSL
+    A broker whose inter-broker listener is TLS cannot replicate from peers that have no TLS
     listener yet (the seed's "2 of 3 brokers fine, the leader logging endless errors"); a broker
-    without a PLAINTEXT listener cannot serve peers still replicating over PLAINTEXT. So:
-    1. add the SSL listener, inter-broker traffic stays on PLAINTEXT;
-    2. move inter-broker traffic to SSL, PLAINTEXT listener kept;
-    then the final config. A host whose running config already replicates over SSL skips both.
+    without its plaintext listeners cannot serve peers still replicating over them. So:
+    1. add (or convert) the TLS listener, inter-broker traffic stays on the base's listener
+       (``inter_broker_protocol: PLAINTEXT`` means exactly that to ``render_server_properties``);
+    2. for ``listeners: SSL`` only: move inter-broker traffic to the TLS listener, plaintext
+       listeners kept;
+    then the final config. A host whose running config already replicates over TLS skips both.
     """
     if tls.inter_broker_protocol is Protocol.PLAINTEXT:
         return []
@@ -193,8 +559,13 @@ def rollout_stages(tls: Tls) -> list[Tls]:
     return stages
 
 
-def ssl_bootstrap_servers(brokers: list[Host], tls: Tls) -> str:
-    return ",".join(f"{b.host}:{tls.ssl_port}" for b in brokers)
+def ssl_bootstrap_servers(brokers: list[Host], tls: Tls, server_base: Optional[Mapping[str, str]] = None) -> str:
+    """host:port of every broker's TLS listener. Give ``server_base`` so that a listener converted
+    in place is dialled on its own port (without it, every broker is assumed on tls.sslPort)."""
+    def port(b: Host) -> int:
+        return tls.ssl_port if server_base is None else tls_listener_port(server_base, b, tls)
+
+    return ",".join(f"{b.host}:{port(b)}" for b in brokers)
 
 
 def render_connect_properties(
@@ -222,17 +593,20 @@ def render_connect_properties(
             prefix = f"{converter}.schema.registry."
             managed[f"{converter}.schema.registry.url"] = schema_registry_url
             managed.update(store_settings(locations, prefix, keystore=with_keystore))
-    managed.update(_config_provider_settings())
-    return _merge(base, managed, host.properties)
+    managed.update(_config_provider_settings({**base, **host.properties}))
+    overrides = {k: v for k, v in host.properties.items() if k != "config.providers"}
+    return _merge(base, managed, overrides)
 
 
-def client_settings(brokers: list[Host], tls: Tls) -> dict[str, dict[str, str]]:
+def client_settings(
+    brokers: list[Host], tls: Tls, server_base: Optional[Mapping[str, str]] = None
+) -> dict[str, dict[str, str]]:
     """Ready-to-use client settings: Java properties and librdkafka (confluent-kafka) keys.
 
     The CA file path is a placeholder the consumer fills in (``<ca.pem>``): the CA certificate
     itself is a separate stack output.
     """
-    servers = ssl_bootstrap_servers(brokers, tls)
+    servers = ssl_bootstrap_servers(brokers, tls, server_base)
     return {
         "java": {
             "bootstrap.servers": servers,

@@ -326,10 +326,14 @@ def test_bind_address_used_in_listeners_only():
 
 def test_custom_ports_and_protocols():
     tls = Tls(plaintext_port=19092, ssl_port=19093, enabled_protocols=["TLSv1.2"])
-    props = parse_properties(render_server_properties(SEED_BASE, BROKER, tls, locations()))
+    without_listeners = {k: v for k, v in SEED_BASE.items() if k != "listeners"}
+    props = parse_properties(render_server_properties(without_listeners, BROKER, tls, locations()))
     assert props["listeners"] == "PLAINTEXT://:19092,SSL://:19093"
     assert props["ssl.enabled.protocols"] == "TLSv1.2"
     assert props["ssl.protocol"] == "TLSv1.2"
+    # A listener of the base keeps its own port: plaintextPort is only the default's.
+    props = parse_properties(render_server_properties(SEED_BASE, BROKER, tls, locations()))
+    assert props["listeners"] == "PLAINTEXT://:9092,SSL://:19093"
 
 
 # --- escaping -------------------------------------------------------------------------------------
