@@ -1,10 +1,11 @@
-"""python -m lab {up|down|status|reset|inventory|ssh HOST CMD...}"""
+"""python -m lab {up|down|status|reset [--layout default|named]|inventory|ssh HOST CMD...}"""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
 
+from . import config as C
 from .api import Lab, LabError
 
 
@@ -14,7 +15,9 @@ def main(argv=None) -> int:
     sub.add_parser("up", help="create or resume the lab and wait until it serves")
     sub.add_parser("down", help="stop everything and remove the lab")
     sub.add_parser("status", help="what is running")
-    sub.add_parser("reset", help="back to the pristine plaintext configs (restarts services)")
+    rp = sub.add_parser("reset", help="back to the pristine plaintext configs (restarts services)")
+    rp.add_argument("--layout", choices=C.LAYOUTS, default="default",
+                    help="listener layout of the brokers' pristine files (default: %(default)s)")
     sub.add_parser("inventory", help="print inventory.json")
     sp = sub.add_parser("ssh", help="run a command on a lab host")
     sp.add_argument("host")
@@ -29,7 +32,7 @@ def main(argv=None) -> int:
         elif a.cmd == "status":
             print(json.dumps(lab.status(), indent=2))
         elif a.cmd == "reset":
-            lab.reset_plaintext()
+            lab.reset_plaintext(a.layout)
         elif a.cmd == "inventory":
             print(json.dumps(lab.inventory(), indent=2))
         elif a.cmd == "ssh":

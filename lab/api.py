@@ -46,6 +46,58 @@ def _tcp_open(host: str, port: int, timeout: float = 2.0) -> bool:
         return False
 
 
+def _read_properties(text: str) -> dict[str, str]:
+    """Java properties (key=value, key: value, key value; continuation lines, backslash escapes)."""
+    out, buf = {}, ""
+    for raw in text.splitlines():
+        line = raw.lstrip()
+        if not buf and (not line or line[0] in "#!"):
+            continue
+        trailing = len(line) - len(line.rstrip("\\"))
+        if trailing % 2:  # an odd number of backslashes continues the line
+            buf += line[:-1]
+            continue
+        line, buf = buf + line, ""
+        key, i = "", 0
+        while i < len(line) and line[i] not in "=: \t":
+            if line[i] == "\\" and i + 1 < len(line):
+                i += 1
+            key += line[i]
+            i += 1
+        rest = line[i:].lstrip(" \t")
+        if rest[:1] in ("=", ":"):
+            rest = rest[1:].lstrip(" \t")
+        out[key] = _unescape(rest)
+    return out
+
+
+def _unescape(v: str) -> str:
+    out, i = [], 0
+    while i < len(v):
+        if v[i] == "\\" and i + 1 < len(v):
+            i += 1
+            out.append({"t": "\t", "n": "\n", "r": "\r", "f": "\f"}.get(v[i], v[i]))
+        else:
+            out.append(v[i])
+        i += 1
+    return "".join(out)
+
+
+def _listeners(value: str) -> list[tuple[str, str]]:
+    """`NAME://host:port,...` -> [(NAME, port)]."""
+    out = []
+    for entry in value.split(","):
+        entry = entry.strip()
+        if "://" in entry:
+            name, rest = entry.split("://", 1)
+            out.append((name.strip().upper(), rest.rsplit(":", 1)[-1].strip()))
+    return out
+
+
+def _run(argv: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, capture_output=True, text=True)
+
+
 def _parallel(fn: Callable, items: list) -> list:
     with ThreadPoolExecutor(max_workers=max(1, len(items))) as ex:
         return list(ex.map(fn, items))
@@ -65,6 +117,7 @@ class Lab:
         self.bin_dir = self.dir / "bin"
         self.java_cmd = self.bin_dir / "kafka-java"
         self.inventory_path = self.dir / "inventory.json"
+        self.pulumi_dir = self.dir / "pulumi"  # labstack keeps the state of stacks aimed at the lab here
         self.hosts = list(C.HOSTS)
         self._children: dict[int, subprocess.Popen] = {}
 
@@ -136,6 +189,12 @@ class Lab:
     def restart_command(self, h: HostSpec) -> str:
         return f"{C.SERVICE_SCRIPT} restart {h.service}"
 
+    @property
+    def layout(self) -> str:
+        """The listener layout of the brokers' pristine files (reset_plaintext(layout=...) sets it)."""
+        f = self.dir / "layout"
+        return f.read_text().strip() if f.exists() else "default"
+
     # ------------------------------------------------------------------ up
     def up(self) -> dict:
         self._t0 = time.monotonic()
@@ -147,6 +206,8 @@ class Lab:
             self.log(f"  libs: {libs}")
         with self.step("state folder"):
             self._init_state(libs)
+        with self.step("accounts"):
+            self._ensure_accounts()
         with self.step("/etc/hosts block"):
             self._hosts_block_add()
         with self.step("mountpoints"):
@@ -155,43 +216,104 @@ class Lab:
             self._start_sshd_all()
         with self.step("storage format (first start only)"):
             self._format_all()
-        with self.step("brokers"):
-            self._service_all("start", C.BROKERS)
-        with self.step("quorum leader"):
-            self.wait_quorum()
-        with self.step("Connect worker"):
-            self._service_all("start", C.CONNECT_HOSTS)
-        with self.step("produce/consume round trip"):
-            self.roundtrip()
-        with self.step("Connect REST"):
-            self.wait_connect()
+        with self.step(f"{C.VAR_LIB_KAFKA}, {C.VAR_LOG_KAFKA} owned by {C.SERVICE_USER}"):
+            self._own_service_dirs()
+        why = self._plaintext_problem()
+        if not why:
+            try:
+                self._start_and_check()
+            except LabError as e:
+                why = str(e).splitlines()[0]
+        if why:
+            # whatever a stack left behind (SSL-only listeners, a broker that cannot start, ...):
+            # the lab's checks speak plaintext on 9092, so go back to the pristine files
+            self.log(f"lab up: not serving plaintext ({why}): reset to the pristine {self.layout!r} layout")
+            self.reset_plaintext(self.layout)
         inv = self._write_inventory()
         self.log(f"lab up: ready in {time.monotonic() - self._t0:.1f}s; inventory {self.inventory_path}")
         return inv
 
+    # the checks a first try of up() gets before it falls back to a reset (a healthy lab needs a few seconds)
+    QUICK_CHECK_TIMEOUT = 60
+
+    def _start_and_check(self) -> None:
+        """Start what is not running and check the lab serves plaintext; LabError says why not."""
+        with self.step("brokers"):
+            self._service_all("start", C.BROKERS)
+        with self.step("quorum leader"):
+            self.wait_quorum(self.QUICK_CHECK_TIMEOUT)
+        with self.step("Connect worker"):
+            self._service_all("start", C.CONNECT_HOSTS)
+        with self.step("produce/consume round trip"):
+            self.roundtrip(self.QUICK_CHECK_TIMEOUT)
+        with self.step("Connect REST"):
+            self.wait_connect(self.QUICK_CHECK_TIMEOUT)
+
+    def _plaintext_problem(self) -> Optional[str]:
+        """Why a host's properties file cannot serve the lab's plaintext checks, or None.
+
+        The rule: a broker file must keep a listener on 9092 whose protocol is PLAINTEXT, the Connect file
+        an http listener on 8083. A stack that added SSL next to PLAINTEXT leaves a healthy lab.
+        """
+        for h in self.hosts:
+            f = self.local_path(h, self.config_file(h))
+            if not f.is_file():
+                return f"{h.name}: {self.config_file(h)} is missing"
+            props = _read_properties(f.read_text(errors="replace"))
+            if h.role == "broker":
+                default_map = {p: p for p in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")}
+                pmap = dict(default_map)
+                for pair in props.get("listener.security.protocol.map", "").split(","):
+                    if ":" in pair:
+                        k, v = pair.split(":", 1)
+                        pmap[k.strip().upper()] = v.strip().upper()
+                value = props.get("listeners", f"PLAINTEXT://:{C.BROKER_PORT}")
+                if not any(port == str(C.BROKER_PORT) and pmap.get(name) == "PLAINTEXT"
+                           for name, port in _listeners(value)):
+                    return f"{h.name}: no PLAINTEXT listener on {C.BROKER_PORT} in listeners={value}"
+            else:
+                value = props.get("listeners", f"http://:{C.CONNECT_PORT}")
+                if (("HTTP", str(C.CONNECT_PORT)) not in _listeners(value)):
+                    return f"{h.name}: no http listener on {C.CONNECT_PORT} in listeners={value}"
+        return None
+
+    def _apt_install(self, package: str, path: str) -> None:
+        if os.path.exists(path):
+            return
+        self.log(f"  installing {package} (apt-get)")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        r = subprocess.run(["apt-get", "install", "-y", package], capture_output=True, text=True, env=env)
+        if r.returncode != 0:
+            subprocess.run(["apt-get", "update"], capture_output=True, env=env)
+            r = subprocess.run(["apt-get", "install", "-y", package], capture_output=True, text=True, env=env)
+        if r.returncode != 0 or not os.path.exists(path):
+            raise LabError(f"cannot install {package}:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
+
     def _prerequisites(self) -> None:
         if os.geteuid() != 0:
-            raise LabError("the lab needs root (mount namespaces, /etc/hosts, port 22)")
-        if not os.path.exists("/usr/sbin/sshd"):
-            self.log("  installing openssh-server (apt-get)")
-            env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-            r = subprocess.run(["apt-get", "install", "-y", "openssh-server"], capture_output=True, text=True, env=env)
-            if r.returncode != 0:
-                subprocess.run(["apt-get", "update"], capture_output=True, env=env)
-                r = subprocess.run(["apt-get", "install", "-y", "openssh-server"], capture_output=True, text=True, env=env)
-            if r.returncode != 0 or not os.path.exists("/usr/sbin/sshd"):
-                raise LabError(f"cannot install openssh-server:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
-        for tool in ("java", "ssh", "ssh-keygen", "unshare", "mount"):
+            raise LabError("the lab needs root (mount namespaces, /etc/hosts, port 22, accounts)")
+        self._apt_install("openssh-server", "/usr/sbin/sshd")
+        self._apt_install("sudo", "/usr/bin/sudo")
+        for tool in ("java", "ssh", "ssh-keygen", "unshare", "mount", "setpriv", "useradd", "visudo"):
             if not shutil.which(tool):
                 raise LabError(f"{tool} not found on PATH")
 
     def _init_state(self, libs: Path) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.chmod(0o755)
         self.ssh_dir.mkdir(mode=0o700, exist_ok=True)
+        # sshd reads authorized_keys as the user logging in (kafka-admin too): traversable, not listable;
+        # the private key stays 0600
+        self.ssh_dir.chmod(0o711)
         if not self.key.exists():
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "kafka-tls-lab",
                             "-f", str(self.key)], check=True)
         shutil.copyfile(f"{self.key}.pub", self.authorized_keys)
+        self.authorized_keys.chmod(0o644)
+        # the service user reads the jars through the /opt/kafka/libs bind mount (older caches were 0700)
+        libs.chmod(0o755)
+        if not (self.dir / "layout").exists():
+            (self.dir / "layout").write_text("default\n")
         cid = self.dir / "cluster_id"
         if not cid.exists():
             cid.write_text(_random_cluster_id() + "\n")
@@ -206,20 +328,23 @@ class Lab:
             for d in (self.etc_dir(h), self.lib_dir(h), self.logs_dir(h), self.opt_dir(h), self.sshd_dir(h),
                       self.pristine_dir(h)):
                 d.mkdir(parents=True, exist_ok=True)
-            (self.etc_dir(h) / "ssl").mkdir(exist_ok=True)
+            # /etc/kafka: root's, readable by the service user; no ssl/ folder until a stack makes one
+            os.chown(self.etc_dir(h), 0, 0)
+            self.etc_dir(h).chmod(0o755)
             if first:
                 # the only time the lab writes the program-owned properties files
-                self._write_pristine(h)
-                for f in self.pristine_dir(h).iterdir():
-                    shutil.copyfile(f, self.etc_dir(h) / f.name)
+                self._write_pristine(h, self.layout)
+                self._copy_pristine(h)
             # lab-owned files, refreshed on every up
             opt = self.opt_dir(h)
             for d in ("bin", "config", "plugins"):
                 (opt / d).mkdir(exist_ok=True)
-            link = opt / "libs"
-            if link.is_symlink() or link.exists():
-                link.unlink()
-            link.symlink_to(libs)
+            # /opt/kafka/libs is a mountpoint: the sshd launcher binds the libs folder there, so the
+            # service user never traverses /root (a symlink into the cache would need that)
+            mp = opt / "libs"
+            if mp.is_symlink() or mp.is_file():
+                mp.unlink()
+            mp.mkdir(exist_ok=True)
             (opt / "host.env").write_text(templates.host_env(h, str(self.dir)))
             (opt / "config" / "log4j2.properties").write_text(templates.LOG4J2_SERVICE)
             (opt / "config" / "log4j2-tools.properties").write_text(templates.LOG4J2_TOOLS)
@@ -239,12 +364,115 @@ class Lab:
             known.append(f"{h.name},{h.address} {self.host_public_key(h)}")
         self.known_hosts.write_text("\n".join(known) + "\n")
 
-    def _write_pristine(self, h: HostSpec) -> None:
+    def _write_pristine(self, h: HostSpec, layout: str) -> None:
         p = self.pristine_dir(h)
         if h.role == "broker":
-            (p / "server.properties").write_text(templates.server_properties(h))
+            (p / "server.properties").write_text(templates.server_properties(h, layout))
         else:
             (p / "connect-avro-distributed.properties").write_text(templates.connect_properties(h))
+
+    def _copy_pristine(self, h: HostSpec) -> None:
+        for f in self.pristine_dir(h).iterdir():
+            dst = self.etc_dir(h) / f.name
+            shutil.copyfile(f, dst)
+            os.chown(dst, 0, 0)
+            dst.chmod(0o644)  # the service user reads it; nothing secret in the pristine files
+
+    # ------------------------------------------------------------------ accounts
+    def _accounts_record(self) -> Path:
+        return self.dir / "created-accounts.json"
+
+    def _record_created(self, kind: str, name: str) -> None:
+        rec = self._accounts_record()
+        created = json.loads(rec.read_text()) if rec.exists() else []
+        if [kind, name] not in created:
+            created.append([kind, name])
+        rec.write_text(json.dumps(created, indent=1))
+
+    @staticmethod
+    def _exists(database: str, name: str) -> bool:
+        return _run(["getent", database, name]).returncode == 0
+
+    def _ensure_accounts(self) -> None:
+        """The service user and group (JVMs), the operator (stacks log in as it, sudo without password).
+
+        Only what this creates is recorded, and `down` removes exactly that.
+        """
+        svc, op = C.SERVICE_USER, C.OPERATOR_USER
+        steps = [
+            ("group", svc, ["groupadd", "--system", svc]),
+            ("passwd", svc, ["useradd", "--system", "--gid", svc, "--no-create-home", "--home-dir", "/nonexistent",
+                             "--shell", "/usr/sbin/nologin", "--comment", "Kafka service (kafka-tls lab)", svc]),
+            # password '*' (no password, not locked): sshd without PAM refuses pubkey logins of locked ('!') accounts
+            ("passwd", op, ["useradd", "--create-home", "--shell", "/bin/bash", "--user-group", "--password", "*",
+                            "--comment", "Kafka operator (kafka-tls lab)", op]),
+        ]
+        for database, name, argv in steps:
+            if self._exists(database, name):
+                continue
+            r = _run(argv)
+            if r.returncode != 0:
+                raise LabError(f"{' '.join(argv)} failed: {r.stderr.strip()}")
+            self._record_created("group" if database == "group" else "user", name)
+            self.log(f"  created {'group' if database == 'group' else 'user'} {name}")
+        self._ensure_sudoers()
+
+    def _ensure_sudoers(self) -> None:
+        text = f"# kafka-tls lab: the operator sudoes without a password, as stacks expect\n" \
+               f"{C.OPERATOR_USER} ALL=(root) NOPASSWD: ALL\n"
+        f = Path(C.SUDOERS_FILE)
+        if f.is_file() and f.read_text() == text:
+            return
+        existed = f.exists()
+        f.parent.mkdir(mode=0o750, exist_ok=True)
+        tmp = f.parent / f".{f.name}.tmp"  # sudo skips names with a dot
+        tmp.write_text(text)
+        tmp.chmod(0o440)
+        r = _run(["visudo", "-cf", str(tmp)])
+        if r.returncode != 0:
+            tmp.unlink()
+            raise LabError(f"visudo rejects the lab's sudoers file: {r.stdout}{r.stderr}")
+        tmp.rename(f)
+        if not existed:
+            self._record_created("file", str(f))
+        self.log(f"  wrote {f}")
+
+    def _remove_accounts(self) -> list[str]:
+        """Undo _ensure_accounts: remove what it recorded (newest first). Returns what could not be removed."""
+        rec = self._accounts_record()
+        if not rec.exists():
+            return []
+        left = []
+        for kind, name in reversed(json.loads(rec.read_text())):
+            if kind == "file":
+                Path(name).unlink(missing_ok=True)
+                continue
+            database = "group" if kind == "group" else "passwd"
+            if not self._exists(database, name):
+                continue  # userdel removes a user's own group (USERGROUPS_ENAB)
+            argv = ["groupdel", name] if kind == "group" else \
+                ["userdel", "--remove", name] if name == C.OPERATOR_USER else ["userdel", name]
+            r = _run(argv)
+            if r.returncode != 0 and self._exists(database, name):
+                left.append(f"{' '.join(argv)}: {r.stderr.strip()}")
+            else:
+                self.log(f"  removed {kind} {name}")
+        if not left:  # otherwise a later down tries again (what is gone is skipped)
+            rec.unlink()
+        return left
+
+    def _own_service_dirs(self) -> None:
+        """/var/lib/kafka and /var/log/kafka belong to the service user (StorageTool format runs as root,
+        older labs ran everything as root)."""
+        import pwd
+        pw = pwd.getpwnam(C.SERVICE_USER)
+        for h in self.hosts:
+            for top in (self.lib_dir(h), self.logs_dir(h)):
+                for root, dirs, files in os.walk(top):
+                    for n in [root, *(os.path.join(root, x) for x in dirs + files)]:
+                        st = os.lstat(n)
+                        if (st.st_uid, st.st_gid) != (pw.pw_uid, pw.pw_gid):
+                            os.lchown(n, pw.pw_uid, pw.pw_gid)
 
     def host_public_key(self, h: HostSpec) -> str:
         """`ssh-ed25519 AAAA...` (without comment)."""
@@ -339,7 +567,8 @@ class Lab:
         if _tcp_open(h.address, C.SSH_PORT, 0.5):
             raise LabError(f"{h.address}:{C.SSH_PORT} is taken by a process that is not this lab's sshd")
         binds = [(self.etc_dir(h), C.ETC_KAFKA), (self.lib_dir(h), C.VAR_LIB_KAFKA),
-                 (self.logs_dir(h), C.VAR_LOG_KAFKA), (self.opt_dir(h), C.OPT_KAFKA)]
+                 (self.logs_dir(h), C.VAR_LOG_KAFKA), (self.opt_dir(h), C.OPT_KAFKA),
+                 (C.libs_dir(), C.LIBS_ON_HOST)]  # onto the opt-kafka/libs mountpoint, after /opt/kafka
         script = " && ".join(f"mount --bind {shlex.quote(str(src))} {shlex.quote(dst)}" for src, dst in binds)
         cfg = self.sshd_dir(h) / "sshd_config"
         script += f" && exec /usr/sbin/sshd -D -f {shlex.quote(str(cfg))} -E {shlex.quote(str(self.sshd_dir(h) / 'sshd.log'))}"
@@ -369,11 +598,15 @@ class Lab:
 
     def _start_sshd_all(self) -> None:
         _parallel(self._start_sshd, self.hosts)
-        # check login + host key + private /etc/kafka view on every host
+        # check login + host key + private /etc/kafka view on every host; the operator logs in and sudoes
         def check(h):
-            r = self.ssh(h.name, f"test -f {self.config_file(h)} && echo ok", timeout=30)
+            r = self.ssh(h.name, f"test -f {self.config_file(h)} && test -r {C.LIBS_ON_HOST}/kafka_2.13-{C.KAFKA_VERSION}.jar"
+                                 f" && echo ok", timeout=30)
             if r.returncode != 0 or "ok" not in r.stdout:
                 raise LabError(f"ssh to {h.name} failed ({r.returncode}): {r.stdout}{r.stderr}")
+            r = self.ssh(h.name, "sudo -n true && echo ok", user=C.OPERATOR_USER, timeout=30)
+            if r.returncode != 0 or "ok" not in r.stdout:
+                raise LabError(f"ssh/sudo as {C.OPERATOR_USER} to {h.name} failed ({r.returncode}): {r.stdout}{r.stderr}")
         _parallel(check, self.hosts)
 
     # ------------------------------------------------------------------ ssh
@@ -384,10 +617,11 @@ class Lab:
                 "-p", str(C.SSH_PORT)]
 
     def ssh(self, host: str, command: str, input: Union[str, bytes, None] = None,
-            timeout: Optional[float] = 300, check: bool = False) -> subprocess.CompletedProcess:
-        """Run `command` on a lab host as root over SSH (host key checked). Text output unless input is bytes."""
+            timeout: Optional[float] = 300, check: bool = False, user: str = C.SSH_USER) -> subprocess.CompletedProcess:
+        """Run `command` on a lab host over SSH (host key checked), as root unless `user` says otherwise
+        (C.OPERATOR_USER: as a stack logs in). Text output unless input is bytes."""
         h = C.find_host(host)
-        argv = ["ssh", *self.ssh_options(), f"{C.SSH_USER}@{h.name}", command]
+        argv = ["ssh", *self.ssh_options(), f"{user}@{h.name}", command]
         text = not isinstance(input, bytes)
         return subprocess.run(argv, input=input, capture_output=True, text=text, timeout=timeout, check=check,
                               stdin=subprocess.DEVNULL if input is None else None)
@@ -538,7 +772,7 @@ class Lab:
                 "short_name": h.short,
                 "address": h.address,
                 "ssh_port": C.SSH_PORT,
-                "ssh_user": C.SSH_USER,
+                "ssh_user": C.OPERATOR_USER,  # what stacks log in as (the lab's own checks use root)
                 "role": h.role,
                 "node_id": h.node_id,
                 "host_key": self.host_public_key(h),
@@ -555,8 +789,8 @@ class Lab:
                 },
                 "restart_command": self.restart_command(h),
                 "pid_file": f"{C.RUN_DIR}/{h.service}.pid",
-                "listeners": ({"PLAINTEXT": f"{h.name}:{C.BROKER_PORT}", "CONTROLLER": f"{h.name}:{C.CONTROLLER_PORT}"}
-                              if h.role == "broker" else {"REST": f"http://{h.name}:{C.CONNECT_PORT}"}),
+                "listeners": (self._broker_listeners(h) if h.role == "broker"
+                              else {"REST": f"http://{h.name}:{C.CONNECT_PORT}"}),
                 "state_dir": str(self.host_dir(h)),
             })
         inv = {
@@ -570,12 +804,21 @@ class Lab:
             "connect_rest_url": self.connect_url,
             "libs_dir": str(C.libs_dir()),
             "java_cmd": str(self.java_cmd),
+            "operator_user": C.OPERATOR_USER,
+            "service_user": C.SERVICE_USER,
+            "listener_layout": self.layout,
             "hosts": hosts,
         }
         tmp = self.inventory_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(inv, indent=2) + "\n")
         tmp.rename(self.inventory_path)
         return inv
+
+    def _broker_listeners(self, h: HostSpec) -> dict:
+        if self.layout == "named":
+            return {"INTERNAL": f"{h.name}:{C.BROKER_PORT}", "EXTERNAL": f"{h.name}:{C.NAMED_EXTERNAL_PORT}",
+                    "CONTROLLER": f"{h.name}:{C.CONTROLLER_PORT}"}
+        return {"PLAINTEXT": f"{h.name}:{C.BROKER_PORT}", "CONTROLLER": f"{h.name}:{C.CONTROLLER_PORT}"}
 
     def inventory(self) -> dict:
         if not self.inventory_path.exists():
@@ -615,32 +858,38 @@ class Lab:
         return res
 
     # ------------------------------------------------------------------ reset
-    def reset_plaintext(self) -> None:
-        """Put back the pristine plaintext config on every host, empty /etc/kafka/ssl, restart the services.
+    def reset_plaintext(self, layout: str = "default") -> None:
+        """Put back the pristine plaintext config on every host, remove everything else from /etc/kafka
+        (ssl/, *.kafka-tls.orig, ...), restart the services, and drop the state of the lab's Pulumi stacks.
 
-        Brokers are stopped together and started together: a rolling return from an SSL controller quorum
-        to a plaintext one cannot work one broker at a time. Dynamic broker configs (KIP-226) are deleted.
+        `layout` ("default" | "named", see C.LAYOUTS) picks the brokers' listeners; it becomes the recorded
+        layout that later up() recoveries reset to. Brokers are stopped together and started together: a
+        rolling return from an SSL controller quorum to a plaintext one (or a change of listener names) cannot
+        work one broker at a time. Dynamic broker configs (KIP-226) are deleted.
         """
+        if layout not in C.LAYOUTS:
+            raise LabError(f"unknown listener layout {layout!r} (known: {', '.join(C.LAYOUTS)})")
         t = time.monotonic()
         with self.step("reset: stop services"):
             self._service_all("stop", C.CONNECT_HOSTS)
             self._service_all("stop", C.BROKERS)
-        with self.step("reset: pristine files"):
+        with self.step(f"reset: pristine files ({layout} layout)"):
+            if layout != self.layout:
+                for h in C.BROKERS:
+                    self._write_pristine(h, layout)
+            (self.dir / "layout").write_text(layout + "\n")
             for h in self.hosts:
-                etc = self.etc_dir(h)
                 keep = {f.name for f in self.pristine_dir(h).iterdir()}
-                for f in etc.iterdir():
-                    if f.name in keep or f.name == "ssl":
-                        continue
+                for f in self.etc_dir(h).iterdir():
+                    if f.name in keep and f.is_file() and not f.is_symlink():
+                        continue  # overwritten below (a symlink would be written through: removed instead)
                     shutil.rmtree(f) if f.is_dir() and not f.is_symlink() else f.unlink()
-                ssl = etc / "ssl"
-                if ssl.is_symlink() or ssl.is_file():
-                    ssl.unlink()
-                ssl.mkdir(exist_ok=True)
-                for f in ssl.iterdir():
-                    shutil.rmtree(f) if f.is_dir() and not f.is_symlink() else f.unlink()
-                for f in self.pristine_dir(h).iterdir():
-                    shutil.copyfile(f, etc / f.name)
+                self._copy_pristine(h)
+        if self.pulumi_dir.exists():
+            # the stacks' state describes files that are gone now
+            shutil.rmtree(self.pulumi_dir)
+            self.log(f"  removed the Pulumi stack state of the lab ({self.pulumi_dir})")
+        self._own_service_dirs()
         with self.step("reset: start brokers"):
             self._service_all("start", C.BROKERS)
             self.wait_quorum()
@@ -650,6 +899,8 @@ class Lab:
             self._service_all("start", C.CONNECT_HOSTS)
             self.roundtrip()
             self.wait_connect()
+        if self.inventory_path.exists():
+            self._write_inventory()  # the listeners follow the layout
         self.log(f"reset_plaintext done ({time.monotonic() - t:.1f}s)")
 
     def _clear_dynamic_broker_configs(self) -> None:
@@ -689,6 +940,10 @@ class Lab:
                 raise LabError(f"processes still alive after SIGKILL: {left}")
         with self.step("remove /etc/hosts block"):
             self._hosts_block_remove()
+        with self.step("remove the accounts and sudoers file up created"):
+            left = self._remove_accounts()
+            if left:
+                raise LabError(f"could not remove: {left}")
         with self.step("remove created mountpoints and the state folder"):
             left = self._mountpoints_remove()
             if left:

@@ -28,9 +28,18 @@ MOUNTPOINTS = [ETC_KAFKA, VAR_LIB_KAFKA, VAR_LOG_KAFKA, OPT_KAFKA]
 
 BROKER_PORT = 9092
 CONTROLLER_PORT = 9094  # keep CONTROLLER off 9093 (the SSL listener will want it)
+NAMED_EXTERNAL_PORT = 9095  # the EXTERNAL listener of the "named" layout
 CONNECT_PORT = 8083
 SSH_PORT = 22
-SSH_USER = "root"
+SSH_USER = "root"  # the lab's own checks (Lab.ssh, service(), format)
+
+# Accounts, as on production hosts: stacks log in as the operator and sudo; the JVMs run as the service user
+OPERATOR_USER = "kafka-admin"
+SERVICE_USER = "kafka"
+SUDOERS_FILE = "/etc/sudoers.d/kafka-tls-lab"
+
+# listener layouts of the pristine server.properties (reset_plaintext(layout=...)); both keep PLAINTEXT on 9092
+LAYOUTS = ("default", "named")
 
 
 @dataclass(frozen=True)

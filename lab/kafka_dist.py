@@ -73,6 +73,7 @@ def ensure_libs(version: str = C.KAFKA_VERSION, log=print) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise RuntimeError(f"mvn produced no kafka_2.13 jar in {tmp}")
     (tmp / MARKER).write_text("\n".join([_pom_hash(), *jars]) + "\n")
+    tmp.chmod(0o755)  # mkdtemp makes 0700; the service user reads the jars (bind-mounted at /opt/kafka/libs)
     if libs.exists():
         shutil.rmtree(libs)
     tmp.rename(libs)

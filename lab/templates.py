@@ -5,7 +5,27 @@ from . import config as C
 from .config import HostSpec
 
 
-def server_properties(h: HostSpec) -> str:
+def _listener_lines(h: HostSpec, layout: str) -> str:
+    """The listener settings of a layout; both serve PLAINTEXT on 9092 (the lab's own checks dial it)."""
+    if layout == "default":
+        return f"""\
+listeners=PLAINTEXT://{h.address}:{C.BROKER_PORT},CONTROLLER://{h.address}:{C.CONTROLLER_PORT}
+advertised.listeners=PLAINTEXT://{h.name}:{C.BROKER_PORT}
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
+"""
+    if layout == "named":
+        # listener names that are not protocol names, as many production clusters use
+        return f"""\
+listeners=INTERNAL://{h.address}:{C.BROKER_PORT},EXTERNAL://{h.address}:{C.NAMED_EXTERNAL_PORT},CONTROLLER://{h.address}:{C.CONTROLLER_PORT}
+advertised.listeners=INTERNAL://{h.name}:{C.BROKER_PORT},EXTERNAL://{h.name}:{C.NAMED_EXTERNAL_PORT}
+inter.broker.listener.name=INTERNAL
+listener.security.protocol.map=INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT
+"""
+    raise ValueError(f"unknown listener layout {layout!r} (known: {', '.join(C.LAYOUTS)})")
+
+
+def server_properties(h: HostSpec, layout: str = "default") -> str:
     return f"""\
 # Written by the kafka-tls lab at first creation of this host (pristine plaintext).
 # From now on this file belongs to the program under test.
@@ -13,11 +33,7 @@ process.roles=broker,controller
 node.id={h.node_id}
 controller.quorum.voters={C.quorum_voters()}
 controller.listener.names=CONTROLLER
-listeners=PLAINTEXT://{h.address}:{C.BROKER_PORT},CONTROLLER://{h.address}:{C.CONTROLLER_PORT}
-advertised.listeners=PLAINTEXT://{h.name}:{C.BROKER_PORT}
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
-log.dirs={C.DATA_DIR}
+{_listener_lines(h, layout)}log.dirs={C.DATA_DIR}
 num.partitions=3
 default.replication.factor=3
 min.insync.replicas=2
@@ -65,7 +81,7 @@ plugin.path={C.OPT_KAFKA}/plugins
 def host_env(h: HostSpec, lab_dir: str) -> str:
     return (
         f"HOST_NAME={h.name}\nHOST_SHORT={h.short}\nHOST_ADDR={h.address}\n"
-        f"HOST_ROLE={h.role}\nKAFKA_TLS_LAB_DIR={lab_dir}\n"
+        f"HOST_ROLE={h.role}\nKAFKA_TLS_LAB_DIR={lab_dir}\nSERVICE_USER={C.SERVICE_USER}\n"
     )
 
 
@@ -137,6 +153,7 @@ Subsystem sftp internal-sftp
 SERVICE_SCRIPT = r"""#!/bin/bash
 # kafka-service {start|stop|restart|status} {kafka|kafka-connect}
 # The lab's stand-in for `systemctl <action> kafka`. Same path on every lab host.
+# Runs as root (through sudo, like systemctl); the JVM runs as $SERVICE_USER (host.env).
 set -u
 . /opt/kafka/host.env
 export KAFKA_TLS_LAB_DIR HOST_NAME
@@ -163,6 +180,12 @@ PIDFILE=$RUN_DIR/$SVC.pid
 OUT=$LOG_DIR/$SVC.out
 
 log() { echo "kafka-service[$HOST_NAME] $*"; }
+
+need_root() {  # start/stop change the service: root only, as with systemctl (status is read-only)
+  [ "$(id -u)" = 0 ] && return 0
+  echo "kafka-service: '$ACTION $SVC' needs root (run: sudo $0 $ACTION $SVC); you are $(id -un)" >&2
+  exit 4
+}
 
 # pid of the running service, or nothing
 running_pid() {
@@ -256,16 +279,19 @@ do_start() {
     wait_up "$pid"; return
   fi
   [ -r "$CONF" ] || { log "missing $CONF" >&2; return 1; }
-  mkdir -p "$RUN_DIR" "$LOG_DIR"
+  install -d -o "$SERVICE_USER" -g "$SERVICE_USER" "$RUN_DIR" "$LOG_DIR"
   echo "===== start $(date -Is) =====" >> "$OUT"
-  # setsid: the JVM outlives the ssh session; the env marks it as a lab process
-  setsid java $HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
+  chown "$SERVICE_USER:$SERVICE_USER" "$OUT"
+  # setsid: the JVM outlives the ssh session; setpriv: it runs as the service user (not root);
+  # the environment is kept: KAFKA_TLS_LAB_DIR marks it as a lab process
+  setsid setpriv --reuid="$SERVICE_USER" --regid="$SERVICE_USER" --init-groups java $HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
     -Djava.awt.headless=true -Dkafka.lab.host="$HOST_NAME" \
     -Dlog4j2.configurationFile=/opt/kafka/config/log4j2.properties \
     -Dkafka.logs.dir="$LOG_DIR" -Dkafka.log.name="$LOGNAME" \
     -cp "$LIBS/*" $MAIN "$CONF" >> "$OUT" 2>&1 < /dev/null &
   pid=$!
   echo "$pid" > "$PIDFILE"
+  chown "$SERVICE_USER:$SERVICE_USER" "$PIDFILE"
   log "$SVC starting (pid $pid)"
   wait_up "$pid"
 }
@@ -291,9 +317,9 @@ do_stop() {
 }
 
 case "$ACTION" in
-  start) do_start ;;
-  stop) do_stop ;;
-  restart) do_stop && do_start ;;
+  start) need_root; do_start ;;
+  stop) need_root; do_stop ;;
+  restart) need_root; do_stop && do_start ;;
   status)
     if pid=$(running_pid); then
       if is_up && running_pid >/dev/null; then log "$SVC running (pid $pid), listeners up"; exit 0; fi

@@ -82,7 +82,10 @@ def test_inventory(lab):
     assert set(by_name) == {h.name for h in C.HOSTS}
     b1 = by_name["broker-1.kafka.lab"]
     assert (b1["address"], b1["ssh_port"], b1["ssh_user"], b1["role"], b1["node_id"]) == \
-        ("127.0.0.11", 22, "root", "broker", 1)
+        ("127.0.0.11", 22, "kafka-admin", "broker", 1)
+    assert (inv["operator_user"], inv["service_user"]) == (C.OPERATOR_USER, C.SERVICE_USER) == ("kafka-admin", "kafka")
+    assert inv["listener_layout"] == "default"
+    assert b1["listeners"] == {"PLAINTEXT": "broker-1.kafka.lab:9092", "CONTROLLER": "broker-1.kafka.lab:9094"}
     assert b1["host_key"].startswith("ssh-ed25519 ")
     assert b1["paths"]["server_properties"] == "/etc/kafka/server.properties"
     assert b1["restart_command"] == "/opt/kafka/bin/kafka-service restart kafka"

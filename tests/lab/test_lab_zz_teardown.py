@@ -2,6 +2,7 @@
 import json
 import os
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,12 +20,18 @@ def _port_open(addr, port):
         return False
 
 
+def _getent(database, name):
+    return subprocess.run(["getent", database, name], capture_output=True).returncode == 0
+
+
 def test_down_leaves_nothing_then_up_again(lab):
     namespaces = lab.namespaces()
     assert len(namespaces) == len(C.HOSTS)
     pids = lab.processes()
     assert len(pids) >= 2 * len(C.HOSTS)  # an sshd and a JVM per host at least
     created = json.loads((lab.dir / "created-paths.json").read_text())
+    accounts = json.loads((lab.dir / "created-accounts.json").read_text()) \
+        if (lab.dir / "created-accounts.json").exists() else []
     lab_dir = str(lab.dir)
 
     lab.down()
@@ -45,7 +52,19 @@ def test_down_leaves_nothing_then_up_again(lab):
     for h in C.HOSTS:
         assert not _port_open(h.address, 22), h.name
     assert C.libs_dir().is_dir()  # the Maven cache stays
+    # exactly what up created is gone (on a machine where up made them: all of these)
+    for kind, name in accounts:
+        if kind == "file":
+            assert not os.path.exists(name)
+        else:
+            assert _getent("group" if kind == "group" else "passwd", name) is False, (kind, name)
 
     lab.up()
     lab.roundtrip()
     assert lab.service("broker-1", "status").returncode == 0
+    for h in C.HOSTS:  # a fresh lab: nothing under /etc/kafka but the properties file
+        r = lab.ssh(h.name, "ls -A /etc/kafka")
+        assert r.stdout.split() == [lab.config_file(h).rsplit("/", 1)[1]], h.name
+    for kind, name in [("passwd", C.OPERATOR_USER), ("passwd", C.SERVICE_USER), ("group", C.SERVICE_USER)]:
+        assert _getent(kind, name), name
+    assert os.path.exists(C.SUDOERS_FILE)
