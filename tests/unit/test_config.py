@@ -140,6 +140,16 @@ def test_unknown_key_custody():
     assert_problem(sample(tls={"keyCustody": "vault"}), "kafka-tls:tls.keyCustody", "host", "stack")
 
 
+def test_listener_name_defaults_to_ssl_and_takes_the_users_listener():
+    assert validate_config(sample()).tls.listener_name == "SSL"
+    assert validate_config(sample(tls={"listenerName": "EXTERNAL"})).tls.listener_name == "EXTERNAL"
+
+
+@pytest.mark.parametrize("bad", ["external", "EXTERNAL://:9095", "", "9LISTENER"])
+def test_listener_name_is_an_upper_case_listener_name(bad):
+    assert_problem(sample(tls={"listenerName": bad}), "kafka-tls:tls.listenerName", "upper-case", "EXTERNAL")
+
+
 def test_ssl_only_listeners_with_plaintext_inter_broker():
     assert_problem(
         sample(tls={"listeners": "SSL", "interBrokerProtocol": "PLAINTEXT"}),

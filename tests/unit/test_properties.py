@@ -18,11 +18,13 @@ from components.properties import (
     StoreLocations,
     client_settings,
     format_properties,
+    listener_problems,
     parse_properties,
     render_connect_properties,
     render_server_properties,
     rollout_stages,
     ssl_bootstrap_servers,
+    tls_listener_port,
 )
 from tests.unit.sample import HOST_KEY
 
@@ -51,6 +53,16 @@ SEED_BASE = {
 KRAFT_BASE = {
     "process.roles": "broker,controller",
     "controller.quorum.voters": "1@kafka-1.example.com:9094,2@kafka-2.example.com:9094,3@kafka-3.example.com:9094",
+    "log.dirs": "/var/lib/kafka/data",
+}
+# A cluster with its own listener names: replication on INTERNAL, clients on EXTERNAL.
+NAMED_BASE = {
+    "process.roles": "broker,controller",
+    "controller.quorum.voters": "1@kafka-1.example.com:9094,2@kafka-2.example.com:9094,3@kafka-3.example.com:9094",
+    "controller.listener.names": "CONTROLLER",
+    "listeners": "INTERNAL://:9092,EXTERNAL://:9095,CONTROLLER://:9094",
+    "listener.security.protocol.map": "INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT",
+    "inter.broker.listener.name": "INTERNAL",
     "log.dirs": "/var/lib/kafka/data",
 }
 CONNECT_BASE = {
@@ -482,3 +494,272 @@ def test_base_order_is_kept_and_managed_keys_follow_in_listed_order():
 
     text = format_properties({"z.last.alphabetically": "1", "a.first": "2", "m.middle": "3"}, header="h")
     assert [line.split("=")[0] for line in text.splitlines()[1:]] == ["z.last.alphabetically", "a.first", "m.middle"]
+
+
+# --- the user's own listeners ---------------------------------------------------------------------
+
+
+def render_named(tls: Tls, base: dict = NAMED_BASE, host: Host = BROKER) -> dict:
+    return parse_properties(render_server_properties(base, host, tls, locations()))
+
+
+def test_named_listener_converted_in_place_replication_stays_on_internal():
+    tls = Tls(listener_name="EXTERNAL", inter_broker_protocol=Protocol.PLAINTEXT)
+    text = render_server_properties(NAMED_BASE, BROKER, tls, locations())
+    assert_golden("server_named_listeners.properties", text)
+    props = parse_properties(text)
+    assert props["listeners"] == "INTERNAL://:9092,EXTERNAL://:9095,CONTROLLER://:9094"
+    assert props["advertised.listeners"] == "INTERNAL://kafka-1.example.com:9092,EXTERNAL://kafka-1.example.com:9095"
+    assert props["listener.security.protocol.map"] == "INTERNAL:PLAINTEXT,EXTERNAL:SSL,CONTROLLER:PLAINTEXT"
+    assert props["inter.broker.listener.name"] == "INTERNAL"
+    assert props["controller.listener.names"] == "CONTROLLER"
+    assert rollout_stages(tls) == []  # replication never changes protocol: one restart
+    assert tls_listener_port(NAMED_BASE, BROKER, tls) == 9095
+    assert listener_problems(NAMED_BASE, {}, tls, "kafka-tls:brokers[0]") == []
+
+
+def test_named_listeners_with_an_added_ssl_listener_pass_through_safe_stages():
+    tls = Tls(listeners=ListenerMode.SSL_ONLY, inter_broker_protocol=Protocol.SSL)
+    assert listener_problems(NAMED_BASE, {}, tls, "kafka-tls:brokers[0]") == []
+    rendered = [render_named(s) for s in (*rollout_stages(tls), tls)]
+    both = "INTERNAL://:9092,EXTERNAL://:9095,SSL://:9093,CONTROLLER://:9094"
+    assert [p["listeners"] for p in rendered] == [both, both, "SSL://:9093,CONTROLLER://:9094"]
+    # Stage 1 adds SSL with replication still on INTERNAL; stage 2 moves it, INTERNAL still served.
+    assert [p["inter.broker.listener.name"] for p in rendered] == ["INTERNAL", "SSL", "SSL"]
+    assert [p["advertised.listeners"] for p in rendered] == [
+        "INTERNAL://kafka-1.example.com:9092,EXTERNAL://kafka-1.example.com:9095,SSL://kafka-1.example.com:9093"
+    ] * 2 + ["SSL://kafka-1.example.com:9093"]
+    # The user's entries stay, in their order; ours is added at the end.
+    assert {p["listener.security.protocol.map"] for p in rendered} == {
+        "INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL"
+    }
+    assert tls_listener_port(NAMED_BASE, BROKER, tls) == 9093
+
+
+def test_named_listeners_plaintext_and_ssl_keeps_every_listener():
+    tls = Tls(inter_broker_protocol=Protocol.SSL)
+    stages = [render_named(s) for s in rollout_stages(tls)]
+    final = render_named(tls)
+    assert [p["inter.broker.listener.name"] for p in (*stages, final)] == ["INTERNAL", "SSL"]
+    assert final["listeners"] == "INTERNAL://:9092,EXTERNAL://:9095,SSL://:9093,CONTROLLER://:9094"
+
+
+def test_an_existing_ssl_listener_of_the_base_is_kept_not_doubled():
+    base = {**NAMED_BASE, "listeners": "INTERNAL://:9092,SSL://:9443,CONTROLLER://:9094",
+            "listener.security.protocol.map": "INTERNAL:PLAINTEXT,SSL:SSL,CONTROLLER:PLAINTEXT"}
+    props = render_named(Tls(), base)
+    assert props["listeners"] == "INTERNAL://:9092,SSL://:9443,CONTROLLER://:9094"
+    assert props["listener.security.protocol.map"] == "INTERNAL:PLAINTEXT,SSL:SSL,CONTROLLER:PLAINTEXT"
+
+
+SASL_BASE = {
+    "process.roles": "broker",
+    "controller.listener.names": "CONTROLLER",
+    "listeners": "REPLICATION://:9092,CLIENTS://:9096",
+    "listener.security.protocol.map": "REPLICATION:PLAINTEXT,CLIENTS:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+    "inter.broker.listener.name": "REPLICATION",
+    "listener.name.clients.sasl.enabled.mechanisms": "SCRAM-SHA-512",
+    "listener.name.clients.scram-sha-512.sasl.jaas.config":
+        'org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="x";',
+    "sasl.mechanism.inter.broker.protocol": "PLAIN",
+}
+
+
+def test_sasl_plaintext_listener_becomes_sasl_ssl_and_keeps_its_sasl_settings():
+    tls = Tls(listener_name="CLIENTS", listeners=ListenerMode.SSL_ONLY, inter_broker_protocol=Protocol.SSL)
+    assert listener_problems(SASL_BASE, {}, tls, "kafka-tls:brokers[0]") == []
+    props = render_named(tls, SASL_BASE)
+    assert props["listener.security.protocol.map"] == "REPLICATION:PLAINTEXT,CLIENTS:SASL_SSL,CONTROLLER:PLAINTEXT"
+    assert props["listeners"] == "CLIENTS://:9096"  # the PLAINTEXT listener goes, the SASL one stays
+    assert props["inter.broker.listener.name"] == "CLIENTS"
+    for key in ("listener.name.clients.sasl.enabled.mechanisms", "listener.name.clients.scram-sha-512.sasl.jaas.config",
+                "sasl.mechanism.inter.broker.protocol"):
+        assert props[key] == SASL_BASE[key]
+    stage1 = render_named(rollout_stages(tls)[0], SASL_BASE)
+    assert stage1["listeners"] == "REPLICATION://:9092,CLIENTS://:9096"
+    assert stage1["inter.broker.listener.name"] == "REPLICATION"
+
+
+def test_a_sasl_plaintext_listener_that_is_not_the_tls_one_is_left_alone():
+    props = render_named(Tls(listeners=ListenerMode.SSL_ONLY), SASL_BASE)
+    assert props["listeners"] == "CLIENTS://:9096,SSL://:9093"
+    assert props["listener.security.protocol.map"] == "REPLICATION:PLAINTEXT,CLIENTS:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL"
+
+
+def test_bind_address_rewrites_the_host_of_every_listener():
+    base = {**NAMED_BASE, "listeners": "INTERNAL://0.0.0.0:9092,EXTERNAL://kafka-1.example.com:9095,CONTROLLER://:9094"}
+    tls = Tls(listener_name="EXTERNAL", inter_broker_protocol=Protocol.PLAINTEXT)
+    # Three brokers on one machine share the base; each binds its own address.
+    for i, broker in enumerate(BROKERS, start=1):
+        host = broker.model_copy(update={"bind_address": f"127.0.0.1{i}"})
+        props = render_named(tls, base, host)
+        assert props["listeners"] == f"INTERNAL://127.0.0.1{i}:9092,EXTERNAL://127.0.0.1{i}:9095,CONTROLLER://127.0.0.1{i}:9094"
+        assert props["advertised.listeners"] == f"INTERNAL://kafka-{i}.example.com:9092,EXTERNAL://kafka-{i}.example.com:9095"
+    assert render_named(tls, base)["listeners"] == base["listeners"]  # no bind address: as written
+    ipv6 = BROKER.model_copy(update={"bind_address": "fd00::11"})
+    assert render_named(Tls(), SEED_BASE, ipv6)["listeners"] == "PLAINTEXT://[fd00::11]:9092,SSL://[fd00::11]:9093"
+
+
+def test_per_host_listener_keys_are_converted_too_and_advertised_override_wins():
+    host = BROKER.model_copy(update={"properties": {
+        "listeners": "INTERNAL://:19092,EXTERNAL://:19095,CONTROLLER://:9094",
+        "advertised.listeners": "INTERNAL://10.0.0.11:19092,EXTERNAL://lb.example.com:443",
+    }})
+    tls = Tls(listener_name="EXTERNAL", inter_broker_protocol=Protocol.PLAINTEXT)
+    props = render_named(tls, NAMED_BASE, host)
+    assert props["listeners"] == "INTERNAL://:19092,EXTERNAL://:19095,CONTROLLER://:9094"
+    assert props["listener.security.protocol.map"] == "INTERNAL:PLAINTEXT,EXTERNAL:SSL,CONTROLLER:PLAINTEXT"
+    assert props["advertised.listeners"] == "INTERNAL://10.0.0.11:19092,EXTERNAL://lb.example.com:443"
+    assert tls_listener_port(NAMED_BASE, host, tls) == 19095
+    assert listener_problems(NAMED_BASE, host.properties, tls, "kafka-tls:brokers[0]") == []
+
+
+def test_bootstrap_servers_dial_a_converted_listener_on_its_own_port():
+    tls = Tls(listener_name="EXTERNAL", inter_broker_protocol=Protocol.PLAINTEXT)
+    servers = "kafka-1.example.com:9095,kafka-2.example.com:9095"
+    assert ssl_bootstrap_servers(BROKERS[:2], tls, NAMED_BASE) == servers
+    assert client_settings(BROKERS[:2], tls, NAMED_BASE)["java"]["bootstrap.servers"] == servers
+
+
+def test_controller_only_node_is_not_rendered():
+    with pytest.raises(ValueError, match="controller-only"):
+        render_named(Tls(), {**NAMED_BASE, "process.roles": "controller"})
+
+
+# --- config providers -----------------------------------------------------------------------------
+
+
+def test_the_users_config_providers_are_kept_and_ours_appended():
+    providers = {"config.providers": "file", "config.providers.file.class": "org.apache.kafka.common.config.provider.FileConfigProvider"}
+    for props in (
+        parse_properties(render_connect_properties({**CONNECT_BASE, **providers}, WORKER, Tls(), locations(), BOOTSTRAP)),
+        render_named(Tls(), {**SEED_BASE, **providers}),
+    ):
+        assert props["config.providers"] == "file,kafkatls"
+        assert props["config.providers.file.class"] == providers["config.providers.file.class"]
+        assert props["config.providers.kafkatls.class"] == "org.apache.kafka.common.config.provider.FileConfigProvider"
+    # Listed once, even when the base already has it; a per-host list is merged the same way.
+    props = render_named(Tls(), {**SEED_BASE, "config.providers": "kafkatls,env"})
+    assert props["config.providers"] == "kafkatls,env"
+    worker = WORKER.model_copy(update={"properties": {"config.providers": "env"}})
+    props = parse_properties(render_connect_properties({**CONNECT_BASE, **providers}, worker, Tls(), locations(), BOOTSTRAP))
+    assert props["config.providers"] == "env,kafkatls"
+
+
+# --- listener_problems ----------------------------------------------------------------------------
+
+WHERE = "kafka-tls:brokers[1]"
+
+
+def one_problem(tls: Tls, base: dict = NAMED_BASE, host_properties: dict | None = None, *fragments: str) -> str:
+    problems = listener_problems(base, host_properties or {}, tls, WHERE)
+    assert len(problems) == 1, problems
+    for fragment in fragments:
+        assert fragment in problems[0]
+    return problems[0]
+
+
+@pytest.mark.parametrize("base", [SEED_BASE, KRAFT_BASE, NAMED_BASE, SASL_BASE, {"zookeeper.connect": "zk:2181"}])
+def test_supported_layouts_have_no_problems(base):
+    assert listener_problems(base, {}, Tls(), WHERE) == []
+
+
+def test_problem_tls_listener_is_the_inter_broker_listener():
+    message = one_problem(Tls(listener_name="INTERNAL"), NAMED_BASE, None, "splits replication", "interBrokerProtocol: SSL")
+    assert message.startswith("kafka-tls:tls.listenerName: INTERNAL is the inter-broker listener")
+    # Also with the old key, and with replication kept on plaintext.
+    one_problem(Tls(listener_name="PLAINTEXT", inter_broker_protocol=Protocol.PLAINTEXT), SEED_BASE, None, "inter-broker")
+    # Already TLS in the base: nothing is converted, nothing splits.
+    base = {**NAMED_BASE, "listener.security.protocol.map": "INTERNAL:SSL,EXTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT"}
+    assert listener_problems(base, {}, Tls(listener_name="INTERNAL"), WHERE) == []
+
+
+def test_problem_tls_listener_is_the_controller_listener():
+    message = one_problem(Tls(listener_name="CONTROLLER"), NAMED_BASE, None, "controller listener", "controller.listener.names")
+    assert message.startswith("kafka-tls:tls.listenerName:")
+
+
+def test_problem_tls_listener_protocol_cannot_be_converted():
+    base = {**NAMED_BASE, "listener.security.protocol.map": "INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT"}
+    message = one_problem(Tls(listener_name="EXTERNAL"), base, None, "no protocol for listener EXTERNAL", "EXTERNAL:PLAINTEXT")
+    assert message.startswith("kafka-tls:serverProperties.listener.security.protocol.map:")
+    base = {**NAMED_BASE, "listener.security.protocol.map": "INTERNAL:PLAINTEXT,EXTERNAL:QUIC,CONTROLLER:PLAINTEXT"}
+    one_problem(Tls(listener_name="EXTERNAL"), base, None, "kafka-tls:tls.listenerName: EXTERNAL uses QUIC", "SASL_PLAINTEXT")
+    with pytest.raises(ValueError):
+        render_named(Tls(listener_name="EXTERNAL"), base)
+
+
+def test_problem_added_listener_port_taken():
+    message = one_problem(Tls(ssl_port=9095), NAMED_BASE, None, "9095 is also the port of listener EXTERNAL")
+    assert message.startswith("kafka-tls:tls.sslPort:")
+    # The same port on a host that overrides its listeners: the message names that host.
+    one_problem(Tls(ssl_port=19092), NAMED_BASE, {"listeners": "INTERNAL://:19092,EXTERNAL://:9095,CONTROLLER://:9094"},
+                f"kafka-tls:tls.sslPort (for {WHERE})", f"{WHERE}.properties.listeners")
+
+
+def test_problem_controller_protocol_ssl_on_a_plaintext_quorum():
+    message = one_problem(Tls(controller_protocol=Protocol.SSL), NAMED_BASE, None,
+                          "splits the static KRaft quorum", "controllerProtocol: PLAINTEXT", "private interface",
+                          "stop every node", "CONTROLLER:SSL", "start every node together")
+    assert message.startswith("kafka-tls:tls.controllerProtocol: SSL, but the controller listener CONTROLLER runs PLAINTEXT")
+    # No map at all: KRaft maps the controller listener to PLAINTEXT.
+    one_problem(Tls(controller_protocol=Protocol.SSL), KRAFT_BASE, None, "runs PLAINTEXT")
+
+
+def test_controller_protocol_ssl_is_kept_when_the_quorum_already_runs_it():
+    base = {**NAMED_BASE, "listener.security.protocol.map": "INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER:SSL"}
+    tls = Tls(controller_protocol=Protocol.SSL)
+    assert listener_problems(base, {}, tls, WHERE) == []
+    assert render_named(tls, base)["listener.security.protocol.map"].endswith("CONTROLLER:SSL,SSL:SSL")
+    one_problem(Tls(), base, None, "kafka-tls:tls.controllerProtocol: PLAINTEXT", "downgrade")
+
+
+def test_problem_controller_listener_and_port_differ_from_the_base():
+    one_problem(Tls(controller_listener="QUORUM"), NAMED_BASE, None, "kafka-tls:tls.controllerListener: 'QUORUM'", "wins")
+    one_problem(Tls(controller_port=9194), NAMED_BASE, None, "kafka-tls:tls.controllerPort: 9194", "on 9094", "wins")
+    # Equal, or left to their defaults: no problem.
+    assert listener_problems(NAMED_BASE, {}, Tls(controller_listener="CONTROLLER", controller_port=9094), WHERE) == []
+    base = {**NAMED_BASE, "controller.listener.names": "QUORUM", "listeners": "INTERNAL://:9092,QUORUM://:9194",
+            "listener.security.protocol.map": "INTERNAL:PLAINTEXT,QUORUM:PLAINTEXT"}
+    assert listener_problems(base, {}, Tls(), WHERE) == []
+    assert render_named(Tls(), base)["listeners"] == "INTERNAL://:9092,SSL://:9093,QUORUM://:9194"
+
+
+def test_problem_controller_only_node():
+    message = one_problem(Tls(), {**NAMED_BASE, "process.roles": "controller"})
+    assert message == (
+        f"{WHERE}: process.roles=controller: controller-only nodes are not managed yet; leave them out of "
+        "kafka-tls:brokers, their controller listener stays as it is"
+    )
+    one_problem(Tls(), NAMED_BASE, {"process.roles": "controller"}, "controller-only")
+
+
+def test_problem_ssl_only_removes_the_plaintext_inter_broker_listener():
+    tls = Tls(listeners=ListenerMode.SSL_ONLY, inter_broker_protocol=Protocol.PLAINTEXT)
+    message = one_problem(tls, NAMED_BASE, None, "removes the PLAINTEXT listener INTERNAL", "interBrokerProtocol: SSL")
+    assert message.startswith("kafka-tls:tls.listeners:")
+    # Replication over SASL_PLAINTEXT survives SSL-only.
+    base = {**SASL_BASE, "inter.broker.listener.name": "CLIENTS"}
+    assert listener_problems(base, {}, tls.model_copy(update={"listener_name": "SSL"}), WHERE) == []
+
+
+def test_problem_inter_broker_listener_missing_from_the_base():
+    base = {k: v for k, v in NAMED_BASE.items() if k != "inter.broker.listener.name"}
+    one_problem(Tls(), base, None, "inter-broker listener PLAINTEXT (Kafka's default)", "INTERNAL, EXTERNAL")
+
+
+def test_problem_unparsable_listeners_and_map():
+    one_problem(Tls(), NAMED_BASE, {"listeners": "INTERNAL:9092"},
+                f"{WHERE}.properties.listeners: 'INTERNAL:9092' is not NAME://host:port")
+    one_problem(Tls(), {**NAMED_BASE, "listener.security.protocol.map": "INTERNAL=PLAINTEXT"}, None,
+                "kafka-tls:serverProperties.listener.security.protocol.map:", "NAME:PROTOCOL")
+    problems = listener_problems({**NAMED_BASE, "listeners": "x"}, {}, Tls(), WHERE, base_key="serverBaseFile")
+    assert problems[0].startswith("kafka-tls:serverBaseFile.listeners:")
+
+
+def test_problem_advertised_override_misses_the_tls_listener():
+    one_problem(Tls(), NAMED_BASE, {"advertised.listeners": "INTERNAL://a.example.com:9092,EXTERNAL://lb.example.com:443"},
+                f"{WHERE}.properties.advertised.listeners: lacks SSL")
+    tls = Tls(listeners=ListenerMode.SSL_ONLY)
+    problems = listener_problems(NAMED_BASE, {"advertised.listeners": "INTERNAL://a:9092,SSL://a:9093"}, tls, WHERE)
+    assert len(problems) == 1 and "names INTERNAL, which the final config does not listen on" in problems[0]
