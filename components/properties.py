@@ -286,7 +286,9 @@ class ListenerLayout:
         if name in protocols:
             converted = _TLS_PROTOCOL.get(protocols[name] or "")
             if converted is None:
-                raise ValueError(f"listener {name} has protocol {protocols[name]}; kafka-tls converts PLAINTEXT and SASL_PLAINTEXT")
+                raise ValueError(
+                    f"listener {name} has protocol {protocols[name]}; kafka-tls converts PLAINTEXT and SASL_PLAINTEXT"
+                )
             protocols[name] = converted
         else:
             after_brokers = max((i + 1 for i, l in enumerate(listeners) if l.name not in self.controller_names), default=0)
@@ -441,7 +443,9 @@ def listener_problems(
             "name a broker listener or a new one (e.g. SSL); the quorum's protocol is tls.controllerProtocol"
         )
     elif before.listener(name) is not None and protocol is None:
-        unset = "" if before.protocol_map else " (the key is not set: Kafka's default maps only PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL)"
+        unset = "" if before.protocol_map else (
+            " (the key is not set: Kafka's default maps only PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL)"
+        )
         problems.append(
             f"{map_key}: no protocol for listener {name} (tls.listenerName){unset}; add {name}:PLAINTEXT "
             "(or SASL_PLAINTEXT) so kafka-tls can convert it, or name another listener in tls.listenerName"
@@ -466,7 +470,8 @@ def listener_problems(
             for l in written if l.port == tls.ssl_port
         ]
     problems += [
-        f"{map_key}: no protocol for listener {l.name}; add {l.name}:PLAINTEXT (or its protocol): Kafka does not start without it"
+        f"{map_key}: no protocol for listener {l.name}; add {l.name}:PLAINTEXT (or its protocol): "
+        "Kafka does not start without it"
         for l in before.broker_listeners if l.name != name and before.protocol(l.name) is None
     ]
 
