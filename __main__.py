@@ -4,7 +4,7 @@ import pulumi
 
 from components.cluster import KafkaTlsCluster
 from components.config import ConfigError, validate_config
-from components.plan import plan
+from components.plan import plan, plan_problems
 from components.properties import read_base_properties
 from components.stack_config import read_stack_config
 
@@ -28,11 +28,12 @@ if problems or config is None:
         pulumi.log.error(problem)
     raise pulumi.RunError(f"{len(problems)} problem(s) in the stack config; nothing was changed")
 
-cluster_plan = plan(
-    config,
-    read_base_properties(config.server_base_file, config.server_properties),
-    read_base_properties(config.connect_base_file, config.connect_properties),
-)
+server_base = read_base_properties(config.server_base_file, config.server_properties)
+if problems := plan_problems(config, server_base):
+    for problem in problems:
+        pulumi.log.error(problem)
+    raise pulumi.RunError(f"{len(problems)} problem(s) with the brokers' listeners; nothing was changed")
+cluster_plan = plan(config, server_base, read_base_properties(config.connect_base_file, config.connect_properties))
 cluster = KafkaTlsCluster("kafka", config, cluster_plan, previous=previous_outputs())
 
 pulumi.export("ca_cert_pem", cluster.ca_cert_pem)

@@ -119,7 +119,7 @@ class KafkaTlsCluster(pulumi.ComponentResource):
             return self.certificates[host.name].sha256_fingerprint.apply(
                 lambda fp: TlsGate(
                     address=host.bind_address or host.address,
-                    port=tls_cfg.ssl_port,
+                    port=plan.host(host.name).tls_port,
                     server_name=host.host,
                     sha256_fingerprint=fp,
                     timeout_seconds=config.restart.gate_timeout_seconds,
@@ -135,7 +135,7 @@ class KafkaTlsCluster(pulumi.ComponentResource):
             h, f = plan.host(step.host), step.properties
             restart = config.restart.kafka if step.role is Role.BROKER else config.restart.connect
             if step.skip_if_inter_broker_ssl:
-                return gate(h.host).apply(lambda g: stage_script(f.path, restart, g, f.owner))
+                return gate(h.host).apply(lambda g: stage_script(f.path, restart, g, f.owner, tls_cfg.listener_name))
             gate_output = gate(h.host) if step.gated else pulumi.Output.from_input(None)
             return pulumi.Output.all(gate_output, previous_fingerprints).apply(
                 lambda v: write_and_restart_script(f.path, f.mode, f.owner, restart, v[0])

@@ -17,15 +17,17 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Mapping, Optional
 
-from components.config import ClusterConfig, Host, StoreType, Tls
+from components.config import NAMESPACE, ClusterConfig, Host, StoreType, Tls
 from components.properties import (
     StoreLocations,
     client_settings,
+    listener_problems,
     parse_properties,
     render_connect_properties,
     render_server_properties,
     rollout_stages,
     ssl_bootstrap_servers,
+    tls_listener_port,
 )
 from components.scripts import KeySpec, pem_key_path
 
@@ -82,6 +84,8 @@ class HostPlan:
     secrets_file: FileSpec
     properties: FileSpec
     """The final properties file."""
+    tls_port: Optional[int] = None
+    """Brokers: the port their TLS listener serves on (the health gate dials it)."""
 
     @property
     def name(self) -> str:
@@ -116,7 +120,7 @@ def plan(config: ClusterConfig, server_base: Mapping[str, str], connect_base: Ma
     """What to do to every host, and in which order to restart them."""
     tls, paths = config.tls, config.paths
     locations = StoreLocations.for_host(paths, tls.store_type)
-    bootstrap = ssl_bootstrap_servers(config.brokers, tls)
+    bootstrap = ssl_bootstrap_servers(config.brokers, tls, server_base)
     secrets_file = FileSpec(locations.secrets_file, "600", paths.owner, secret=Secret.STORE_PASSWORDS)
 
     def properties_file(path: str, text: str) -> FileSpec:
@@ -126,7 +130,7 @@ def plan(config: ClusterConfig, server_base: Mapping[str, str], connect_base: Ma
     for host in config.brokers:
         text = render_server_properties(server_base, host, tls, locations)
         hosts.append(HostPlan(host, Role.BROKER, key_spec(host, tls), locations, secrets_file,
-                              properties_file(paths.server_properties, text)))
+                              properties_file(paths.server_properties, text), tls_listener_port(server_base, host, tls)))
     for host in config.connect_workers:
         text = render_connect_properties(connect_base, host, tls, locations, bootstrap, config.schema_registry_url)
         hosts.append(HostPlan(host, Role.CONNECT, key_spec(host, tls), locations, secrets_file,
@@ -144,7 +148,18 @@ def plan(config: ClusterConfig, server_base: Mapping[str, str], connect_base: Ma
     # Workers move to SSL only once every broker serves it.
     steps += [RestartStep(h.name, Role.CONNECT, "final", h.properties, gated=False)
               for h in hosts if h.role is Role.CONNECT]
-    return ClusterPlan(tuple(hosts), tuple(steps), bootstrap, client_settings(config.brokers, tls))
+    return ClusterPlan(tuple(hosts), tuple(steps), bootstrap, client_settings(config.brokers, tls, server_base))
+
+
+def plan_problems(config: ClusterConfig, server_base: Mapping[str, str]) -> list[str]:
+    """What in the config and the base files would break the brokers' listeners or the rollout
+    (properties.listener_problems), once per problem; empty when the plan can be made."""
+    base_key = "serverBaseFile" if config.server_base_file else "serverProperties"
+    problems: list[str] = []
+    for i, host in enumerate(config.brokers):
+        where = f"{NAMESPACE}:brokers[{i}]"
+        problems += [p for p in listener_problems(server_base, host.properties, config.tls, where, base_key) if p not in problems]
+    return problems
 
 
 # --- What a change restarts, and why ---------------------------------------------------------

@@ -370,16 +370,17 @@ def keep_original_script(path: str) -> str:
     return _PRELUDE + _keep_original(path)
 
 
-def stage_script(path: str, restart_command: str, gate: TlsGate, owner: str) -> str:
+def stage_script(path: str, restart_command: str, gate: TlsGate, owner: str, tls_listener: str = "SSL") -> str:
     """One step of the plaintext-to-SSL rollout (see properties.rollout_stages).
 
     stdin: the intermediate server.properties. Skipped on a host whose current file already sends
-    inter-broker traffic over SSL: it is past this stage.
+    inter-broker traffic over the TLS listener (``tls_listener``): it is past this stage.
     """
     f = q(path)
+    keys = "inter\\.broker\\.listener\\.name" + ("|security\\.inter\\.broker\\.protocol" if tls_listener == "SSL" else "")
     already_ssl = (
-        f"grep -Eq '^[[:space:]]*(inter\\.broker\\.listener\\.name|security\\.inter\\.broker\\.protocol)"
-        f"[[:space:]]*[=:][[:space:]]*SSL[[:space:]]*$' {f} 2>/dev/null"
+        f"grep -Eq '^[[:space:]]*({keys})"
+        f"[[:space:]]*[=:][[:space:]]*{tls_listener}[[:space:]]*$' {f} 2>/dev/null"
     )
     return (
         _PRELUDE

@@ -373,3 +373,15 @@ def test_a_restart_steps_update_rewrites_the_file_and_restarts_nothing(tmp_path)
     assert owner_and_mode(str(path)) == ("daemon", "daemon", "0o600")
     run(STAGE_PASSED_SCRIPT, "a=2\n")
     assert path.read_text() == "a=1\n"
+
+
+def test_a_stage_is_skipped_when_replication_already_runs_on_the_named_tls_listener(tmp_path, tls_server):
+    target = tmp_path / "server.properties"
+    target.write_text("inter.broker.listener.name=EXTERNAL\n")
+    port, fingerprint = tls_server
+    gate = TlsGate("127.0.0.1", port, "localhost", fingerprint, 5)
+    out = run(stage_script(str(target), "echo RESTARTED", gate, "", "EXTERNAL"), "inter.broker.listener.name=INTERNAL\n")
+    assert "stage skipped" in out.stdout and "RESTARTED" not in out.stdout
+    target.write_text("inter.broker.listener.name=SSL\n")  # SSL is not the TLS listener here
+    out = run(stage_script(str(target), "echo RESTARTED", gate, "", "EXTERNAL"), "inter.broker.listener.name=INTERNAL\n")
+    assert "RESTARTED" in out.stdout

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from components.config import validate_config
-from components.plan import Role, Secret, explain, fingerprint, left_behind, plan
+from components.plan import Role, Secret, explain, fingerprint, left_behind, plan, plan_problems
 from components.properties import parse_properties
 from tests.unit.sample import sample
 
@@ -100,3 +100,28 @@ def test_a_path_change_names_what_it_leaves_behind_and_nothing_else():
     assert left_behind(None, moved.host("broker-1")) == {}
     lines = explain(moved, previous, fingerprints(moved))
     assert "then removes the old /etc/kafka/ssl," in lines[0]
+
+
+NAMED_BASE = {
+    "process.roles": "broker,controller",
+    "controller.quorum.voters": "1@kafka-1.example.com:9094,2@kafka-2.example.com:9094,3@kafka-3.example.com:9094",
+    "controller.listener.names": "CONTROLLER",
+    "listeners": "INTERNAL://:9092,EXTERNAL://:9095,CONTROLLER://:9094",
+    "listener.security.protocol.map": "INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT",
+    "inter.broker.listener.name": "INTERNAL",
+}
+
+
+def test_a_converted_listener_is_dialled_on_its_own_port():
+    config = validate_config(sample(serverProperties=NAMED_BASE, tls={"listenerName": "EXTERNAL", "interBrokerProtocol": "PLAINTEXT"}))
+    p = plan(config, config.server_properties, config.connect_properties)
+    assert [h.tls_port for h in p.hosts if h.role is Role.BROKER] == [9095, 9095, 9095]
+    assert p.ssl_bootstrap_servers == "kafka-1.example.com:9095,kafka-2.example.com:9095,kafka-3.example.com:9095"
+    assert parse_properties(p.host("connect-1").properties.text)["bootstrap.servers"] == p.ssl_bootstrap_servers
+    assert plan_problems(config, config.server_properties) == []
+
+
+def test_listener_problems_are_reported_once_for_all_brokers():
+    config = validate_config(sample(serverProperties=NAMED_BASE, tls={"listenerName": "INTERNAL"}))
+    problems = plan_problems(config, config.server_properties)
+    assert len(problems) == 1 and problems[0].startswith("kafka-tls:tls.listenerName: INTERNAL is the inter-broker listener")
