@@ -176,6 +176,44 @@ def test_second_up_changes_nothing_and_restarts_nothing(plaintext_lab):
     assert result.outputs["restart_plan"].value == [f"{b}: nothing" for b in BROKERS]
 
 
+def test_files_belong_to_the_service_and_the_operator_escalated_with_sudo(plaintext_lab):
+    """The strict lab: kafka-tls logs in as kafka-admin, escalates with sudo, and leaves the stores
+    to the kafka account the brokers run as."""
+    lab = plaintext_lab
+    for b in BROKERS:
+        listing = lab.ssh(b, "stat -c '%n %U:%G %a' /etc/kafka/ssl /etc/kafka/ssl/* /etc/kafka/server.properties",
+                          check=True).stdout
+        modes = {line.split()[0]: tuple(line.split()[1:]) for line in listing.splitlines()}
+        assert modes["/etc/kafka/ssl"] == ("root:kafka", "750")
+        assert modes["/etc/kafka/ssl/kafka.keystore.p12"] == ("kafka:kafka", "600")
+        assert modes["/etc/kafka/ssl/kafka.truststore.p12"] == ("kafka:kafka", "640")
+        assert modes["/etc/kafka/ssl/kafka-tls-secrets.properties"] == ("kafka:kafka", "600")
+        assert modes["/etc/kafka/server.properties"] == ("kafka:kafka", "640")
+        pid = lab.service_pid(b)
+        assert lab.ssh(b, f"ps -o user= -p {pid}", check=True).stdout.strip() == "kafka"
+        sshd_log = (lab.sshd_dir(lab_host(lab, b)) / "sshd.log").read_text()
+        assert "Accepted publickey for kafka-admin" in sshd_log
+
+
+def test_gate_timeout_restart_command_and_ssh_changes_restart_nothing(plaintext_lab):
+    """Only what the service reads triggers a restart: these change the steps' scripts, so each
+    step's update runs (it rewrites the same file), and every broker keeps its process."""
+    lab = plaintext_lab
+    pids = broker_pids(lab)
+    settings = brokers_only(lab).stack_settings()["config"]
+    restart = dict(settings["kafka-tls:restart"], gateTimeoutSeconds=300,
+                   kafka="KAFKA_SERVICE_START_TIMEOUT=120 /opt/kafka/bin/kafka-service restart kafka")
+    for overrides in ({"restart": restart, "ssh": {"port": 22, "sudo": True}}, {}):
+        stack = LabStack(lab, STACK, overrides={"connectWorkers": [], **overrides})
+        events: list = []
+        result = stack.up(on_event=events.append)
+        ops = changes(events)
+        assert ops and set(ops.values()) == {"update"}, ops
+        assert all("-rollout-" in urn for urn in ops), ops
+        assert result.outputs["restart_plan"].value == [f"{b}: nothing" for b in BROKERS]
+        assert broker_pids(lab) == pids, "a broker restarted"
+
+
 def test_adding_the_connect_worker_creates_and_restarts_only_it(plaintext_lab, tmp_path):
     lab = plaintext_lab
     pids = broker_pids(lab)
@@ -294,3 +332,34 @@ def test_custody_modes_and_store_types_against_the_real_cluster(plaintext_lab, t
     create_topic(config, topic(name))
     assert len(roundtrip(config, topic(name), 100)) == 100
     stack.destroy()
+
+
+def test_named_listeners_are_kept_and_the_chosen_one_moves_to_tls(plaintext_lab, tmp_path):
+    """A cluster with its own listener names: INTERNAL (replication) and EXTERNAL (clients).
+    kafka-tls converts EXTERNAL in place and keeps INTERNAL, its port and its role."""
+    lab = plaintext_lab
+    lab.reset_plaintext(layout="named")
+    stack = LabStack(lab, "e2e-named", overrides={
+        "connectWorkers": [],
+        "serverBaseFile": "labstack/server.named.base.properties",
+        "tls": {"listenerName": "EXTERNAL", "interBrokerProtocol": "PLAINTEXT"},
+    })
+    result = stack.up()
+    outputs = {k: v.value for k, v in result.outputs.items()}
+    assert outputs["ssl_bootstrap_servers"] == ",".join(f"{b}.kafka.lab:9095" for b in BROKERS)
+    ca_file = write_ca(outputs, tmp_path)
+    for b in BROKERS:
+        props = host_properties(lab, b, "/etc/kafka/server.properties")
+        assert props["listeners"].split(",") == [
+            f"INTERNAL://{ADDRESSES[b]}:9092", f"EXTERNAL://{ADDRESSES[b]}:9095", f"CONTROLLER://{ADDRESSES[b]}:9094"]
+        assert props["listener.security.protocol.map"].split(",")[:3] == [
+            "INTERNAL:PLAINTEXT", "EXTERNAL:SSL", "CONTROLLER:PLAINTEXT"]
+        assert props["inter.broker.listener.name"] == "INTERNAL"
+        check = openssl_verify(f"{b}.kafka.lab", 9095, ca_file, name=f"{b}.kafka.lab")
+        assert check.returncode == 0, check.stderr
+    config = ssl_client_config(outputs, ca_file)
+    create_topic(config, topic("e2e-named"))
+    assert len(roundtrip(config, topic("e2e-named"), 100)) == 100
+    lab.roundtrip()  # INTERNAL still serves plaintext on 9092
+    stack.destroy()
+    lab.reset_plaintext()
