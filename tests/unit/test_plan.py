@@ -125,3 +125,22 @@ def test_listener_problems_are_reported_once_for_all_brokers():
     config = validate_config(sample(serverProperties=NAMED_BASE, tls={"listenerName": "INTERNAL"}))
     problems = plan_problems(config, config.server_properties)
     assert len(problems) == 1 and problems[0].startswith("kafka-tls:tls.listenerName: INTERNAL is the inter-broker listener")
+
+
+def test_the_dev_example_stack_is_complete_and_plans_without_problems():
+    """Pulumi.dev.yaml is the README's worked example: it must pass validation as it stands
+    (plus the three secrets an operator sets), and its base file must keep its listeners."""
+    import yaml
+    from components.properties import read_base_properties
+
+    settings = yaml.safe_load(open("Pulumi.dev.yaml"))["config"]
+    raw = {key.split(":", 1)[1]: value for key, value in settings.items()}
+    raw.update(sshPrivateKey="key", keystorePassword="dev-Keystore-1", truststorePassword="dev-Truststore-1")
+    config = validate_config(raw)
+    server_base = read_base_properties(config.server_base_file, config.server_properties)
+    assert plan_problems(config, server_base) == []
+    p = plan(config, server_base, config.connect_properties)
+    broker = parse_properties(p.host("broker-1").properties.text)
+    assert broker["listeners"] == "INTERNAL://:9092,EXTERNAL://:9095,CONTROLLER://:9094"
+    assert broker["inter.broker.listener.name"] == "INTERNAL"
+    assert p.ssl_bootstrap_servers.endswith("kafka-3.dev.example.com:9095")
