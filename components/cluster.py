@@ -14,11 +14,15 @@ from components.host_certificate import HostCertificate, HostCertificateArgs
 from components.host_file import host_file, original_file
 from components.host_command import HostAccess
 from components.plan import ClusterPlan, RestartStep, Role, explain, fingerprint, left_behind
-from components.properties import format_properties, secrets_file_values
+from components.properties import connect_rest_endpoint, format_properties, secrets_file_values
 from components.rolling_restart import RestartCommand, RollingRestart
 from components.scripts import (
     STAGE_PASSED_SCRIPT,
+    ConnectGate,
+    Gate,
+    KafkaGate,
     TlsGate,
+    resume_or,
     remove_left_behind_script,
     rewrite_file_script,
     stage_script,
@@ -114,33 +118,45 @@ class KafkaTlsCluster(pulumi.ComponentResource):
             self.certificates[h.name] = cert
             # Everything a restart on this host needs in place first.
             ready[h.name] = [cert.keystore_ready, trust, passwords, original]
+            if h.tool_config:
+                ready[h.name].append(host_file(f"{prefix}-gate-client-config", h.tool_config, access[h.name], child))
 
-        def gate(host: Host) -> pulumi.Output[TlsGate]:
-            return self.certificates[host.name].sha256_fingerprint.apply(
-                lambda fp: TlsGate(
-                    address=host.bind_address or host.address,
-                    port=plan.host(host.name).tls_port,
-                    server_name=host.host,
-                    sha256_fingerprint=fp,
-                    timeout_seconds=config.restart.gate_timeout_seconds,
-                )
-            )
+        def gate(step: RestartStep) -> pulumi.Output[Gate]:
+            """What a restarted host must pass before the rollout goes on."""
+            h = plan.host(step.host)
+            address = h.host.bind_address or h.host.address
+            timeout = config.restart.gate_timeout_seconds
+            if step.role is Role.CONNECT:
+                return pulumi.Output.from_input(ConnectGate(h.name, *connect_rest_endpoint(h.properties.text or "", address), timeout))
+
+            def broker_gate(fp: str) -> Gate:
+                tls = TlsGate(address=address, port=h.tls_port, server_name=h.host.host, sha256_fingerprint=fp, timeout_seconds=timeout)
+                if h.tool_config is None:
+                    return tls
+                return KafkaGate(h.name, tls, h.host.node_id, config.restart.kafka_bin, h.tool_config.path)
+
+            return self.certificates[h.name].sha256_fingerprint.apply(broker_gate)
 
         previous_fingerprints = pulumi.Output.from_input((previous or ({}, None))[0])
 
-        def script(step: RestartStep) -> pulumi.Input[str]:
-            """Write the step's properties file, restart, wait for the gate (a stage first checks
-            whether the host is already past it); a final step then removes what a path change
-            left behind."""
+        def scripts(step: RestartStep) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+            """The step's create and update scripts. Create: write the properties file, restart,
+            wait for the gate (a stage first checks whether the host is already past it); a final
+            step then removes what a path change left behind. Update: the same, if the last
+            restart of this host did not pass its gate; else restart nothing."""
             h, f = plan.host(step.host), step.properties
             restart = config.restart.kafka if step.role is Role.BROKER else config.restart.connect
-            if step.skip_if_inter_broker_ssl:
-                return gate(h.host).apply(lambda g: stage_script(f.path, restart, g, f.owner, tls_cfg.listener_name))
-            gate_output = gate(h.host) if step.gated else pulumi.Output.from_input(None)
-            return pulumi.Output.all(gate_output, previous_fingerprints).apply(
-                lambda v: write_and_restart_script(f.path, f.mode, f.owner, restart, v[0])
-                + remove_left_behind_script(left_behind(v[1] or None, h))
-            )
+
+            def make(g: Gate, previous_fps: Optional[dict]) -> tuple[str, str]:
+                if step.skip_if_inter_broker_ssl:
+                    create = stage_script(f.path, restart, g, f.owner, tls_cfg.listener_name, h.restart_pending)
+                    return create, resume_or(h.restart_pending, create, STAGE_PASSED_SCRIPT)
+                create = write_and_restart_script(f.path, f.mode, f.owner, restart, g, h.restart_pending)
+                create += remove_left_behind_script(left_behind(previous_fps or None, h))
+                return create, resume_or(h.restart_pending, create, rewrite_file_script(f.path, f.mode, f.owner))
+
+            both = pulumi.Output.all(gate(step), previous_fingerprints).apply(lambda v: make(v[0], v[1]))
+            return both.apply(lambda b: b[0]), both.apply(lambda b: b[1])
 
         commands = []
         for step in plan.steps:
@@ -149,8 +165,8 @@ class KafkaTlsCluster(pulumi.ComponentResource):
             triggers = [] if step.stage != "final" else [
                 f.path, digest(f.text), self.certificates[step.host].keystore_digest, password_digest
             ]
-            update = STAGE_PASSED_SCRIPT if step.stage != "final" else rewrite_file_script(f.path, f.mode, f.owner)
-            commands.append(RestartCommand(step, access[step.host], script(step), update, triggers=triggers,
+            create, update = scripts(step)
+            commands.append(RestartCommand(step, access[step.host], create, update, triggers=triggers,
                                            stdin=f.text, after=ready[step.host]))
         self.rollout_done = RollingRestart(f"{name}-rollout", commands, child).done
 

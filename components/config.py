@@ -235,11 +235,38 @@ class Restart(_Model):
     kafka: str = "systemctl restart kafka"
     connect: str = "systemctl restart kafka-connect"
     gate_timeout_seconds: int = Field(180, ge=1)
+    kafka_bin: str = Field("/opt/kafka/bin", description="Where the broker hosts keep Kafka's CLI tools (the health gate runs them).")
 
 
 class ImportedCa(_Model):
     cert_pem: str
     key_pem: SecretStr
+
+
+# A client's name is its certificate's CN (at most 64 characters), its Kafka principal and part of
+# resource names: nothing RFC 2253 escapes, ssl.principal.mapping.rules splits on (',') or
+# super.users separates (';'); lower case only, since Kafka principals are case sensitive.
+_CLIENT_NAME = re.compile(r"[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?")
+
+
+class Client(_Model):
+    """An application that authenticates with its own certificate (mutual TLS)."""
+
+    name: str = Field(description="The certificate's CN and the Kafka principal User:<name>.")
+    validity_days: Optional[int] = Field(None, description="Certificate validity; default tls.certValidityDays.")
+    early_renewal_days: Optional[int] = Field(None, description="Re-issue this early; default tls.certEarlyRenewalDays.")
+    key_algorithm: Optional[KeyAlgorithm] = Field(None, description="Default tls.keyAlgorithm (RSA: tls.rsaBits).")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _CLIENT_NAME.fullmatch(v):
+            raise ValueError(
+                f"'{v}' is not a client name: use 1 to 64 lower-case letters, digits, '.', '_' and '-', starting and "
+                "ending with a letter or digit (it becomes the certificate's CN and the principal User:<name>), "
+                "e.g. 'orders-service'"
+            )
+        return v
 
 
 class ClusterConfig(_Model):
@@ -261,6 +288,7 @@ class ClusterConfig(_Model):
     connect_base_file: Optional[str] = None
     connect_properties: dict[str, str] = Field(default_factory=dict)
     schema_registry_url: Optional[str] = None
+    clients: list[Client] = Field(default_factory=list, description="Client identities (mTLS), one certificate each.")
 
     @field_validator("keystore_password", "truststore_password")
     @classmethod
@@ -409,6 +437,53 @@ def _imported_ca_problems(cert_pem: str, key_pem: str) -> list[str]:
     return problems
 
 
+def _client_problems(raw: dict[str, Any]) -> list[str]:
+    """Clients: each name once, none a host's principal, the renewal window inside the validity."""
+    clients = raw.get("clients")
+    if not isinstance(clients, list):
+        return []
+    try:
+        tls = Tls.model_validate(raw.get("tls") or {})
+    except ValidationError:
+        tls = None  # reported already
+    hosts: dict[str, str] = {}
+    for group in ("brokers", "connectWorkers"):
+        for h in raw.get(group) if isinstance(raw.get(group), list) else []:
+            if isinstance(h, dict) and isinstance(h.get("host"), str):
+                hosts.setdefault(h["host"].lower().rstrip("."), str(h.get("name", h["host"])))
+    problems: list[str] = []
+    seen: dict[str, str] = {}
+    for i, c in enumerate(clients):
+        here = f"{NAMESPACE}:clients[{i}]"
+        name = c.get("name") if isinstance(c, dict) else None
+        if isinstance(name, str) and name in seen:
+            problems.append(f"{here}.name: '{name}' is also {seen[name]}; each client needs its own name")
+        elif isinstance(name, str):
+            seen[name] = f"{here}.name"
+        if isinstance(name, str) and name in hosts:
+            problems.append(
+                f"{here}.name: '{name}' is the DNS name of host {hosts[name]}: the client would have that host's "
+                f"principal User:{name}, a super user; choose another name"
+            )
+        try:
+            client = Client.model_validate(c)
+        except ValidationError:
+            continue  # its field errors are reported already
+        if tls is None or (client.validity_days is None and client.early_renewal_days is None):
+            continue  # tls.certValidityDays and certEarlyRenewalDays are checked with tls
+        validity = tls.cert_validity_days if client.validity_days is None else client.validity_days
+        renewal = tls.cert_early_renewal_days if client.early_renewal_days is None else client.early_renewal_days
+        if validity <= 0:
+            problems.append(f"{here}.validityDays: must be a positive number of days (got {validity})")
+        elif not 0 <= renewal < validity:
+            source = "" if client.early_renewal_days is not None else " (tls.certEarlyRenewalDays, the default)"
+            problems.append(
+                f"{here}.earlyRenewalDays: must be at least 0 and less than the validity ({validity} days); got "
+                f"{renewal}{source}; set clients[{i}].earlyRenewalDays, e.g. {validity // 3}"
+            )
+    return problems
+
+
 def config_keys() -> dict[str, bool]:
     """Every top-level config key (camelCase) -> whether its value is structured (a list or map)."""
     scalar = (str, SecretStr, Optional[str])
@@ -435,6 +510,7 @@ def validate_config(raw: dict[str, Any]) -> ClusterConfig:
             problems.append(f"{key_path(e['loc'])}: {msg}")
     problems += _section_problems(raw)
     problems += [p for p in _cross_host_problems(raw) if p not in problems]
+    problems += _client_problems(raw)
     if problems or config is None:
         raise ConfigError(problems)
     return config

@@ -25,8 +25,11 @@ from components.properties import (
     parse_properties,
     render_connect_properties,
     render_server_properties,
+    TOOL_CONFIG_NAME,
+    render_tool_properties,
     rollout_stages,
     ssl_bootstrap_servers,
+    tls_listener_is_sasl,
     tls_listener_port,
 )
 from components.scripts import KeySpec, pem_key_path
@@ -86,6 +89,14 @@ class HostPlan:
     """The final properties file."""
     tls_port: Optional[int] = None
     """Brokers: the port their TLS listener serves on (the health gate dials it)."""
+    tool_config: Optional[FileSpec] = None
+    """Brokers: the client config of the health gate's Kafka tools (None: the TLS listener needs
+    SASL credentials kafka-tls does not have, so the gate checks the certificate only)."""
+
+    @property
+    def restart_pending(self) -> str:
+        """Marks a restart begun and not yet through its gate (scripts.resume_or)."""
+        return f"{self.locations.keystore.rsplit('/', 1)[0]}/kafka-tls-restart.pending"
 
     @property
     def name(self) -> str:
@@ -126,11 +137,15 @@ def plan(config: ClusterConfig, server_base: Mapping[str, str], connect_base: Ma
     def properties_file(path: str, text: str) -> FileSpec:
         return FileSpec(path, "640", paths.owner, text=text, restore_on_delete=True)
 
+    tool_config = FileSpec(f"{paths.ssl_dir}/{TOOL_CONFIG_NAME}", "640", paths.owner, text=render_tool_properties(locations, tls))
+
     hosts = []
     for host in config.brokers:
         text = render_server_properties(server_base, host, tls, locations)
+        tools = None if tls_listener_is_sasl(server_base, host, tls) else tool_config
         hosts.append(HostPlan(host, Role.BROKER, key_spec(host, tls), locations, secrets_file,
-                              properties_file(paths.server_properties, text), tls_listener_port(server_base, host, tls)))
+                              properties_file(paths.server_properties, text), tls_listener_port(server_base, host, tls),
+                              tools))
     for host in config.connect_workers:
         text = render_connect_properties(connect_base, host, tls, locations, bootstrap, config.schema_registry_url)
         hosts.append(HostPlan(host, Role.CONNECT, key_spec(host, tls), locations, secrets_file,
@@ -179,6 +194,8 @@ def managed_paths(host: HostPlan) -> dict[str, str]:
         "secrets": loc.secrets_file,
         "properties": host.properties.path,
     }
+    if host.tool_config:
+        paths["tool_config"] = host.tool_config.path
     if loc.store_type is StoreType.PEM:
         paths["key"] = pem_key_path(loc)
     return paths

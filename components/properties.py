@@ -23,6 +23,7 @@ from components.config import NAMESPACE, ClientAuth, Host, ListenerMode, Paths, 
 
 CONFIG_PROVIDER = "kafkatls"
 SECRETS_FILE_NAME = "kafka-tls-secrets.properties"
+TOOL_CONFIG_NAME = "kafka-tls-client.properties"
 HEADER = "Managed by kafka-tls: edits here are overwritten. Change the base file or the stack config."
 # Keys whose ZooKeeper-era or alternative spelling must not stand beside ours.
 _CONFLICTING_SERVER_KEYS = ("security.inter.broker.protocol",)
@@ -98,6 +99,30 @@ def format_properties(values: Mapping[str, str], header: str = HEADER) -> str:
 
 def _secret_ref(locations: StoreLocations, key: str) -> str:
     return "${%s:%s:%s}" % (CONFIG_PROVIDER, locations.secrets_file, key)
+
+
+# A certificate whose subject is just a CN (Java prints it RFC 2253: 'CN=orders-service') is the
+# principal User:<CN>: a client identity's name, a broker's or worker's DNS name. Any other subject
+# keeps its full DN (DEFAULT), as Kafka has it without rules.
+PRINCIPAL_MAPPING_RULES = "RULE:^CN=([^,]+)$/$1/,DEFAULT"
+
+
+def principal_mapping_settings(tls: Tls, current: Mapping[str, str]) -> dict[str, str]:
+    """``ssl.principal.mapping.rules`` for a broker, when brokers ask for client certificates.
+
+    With ``clientAuth: none`` no certificate is asked for and every TLS connection is
+    User:ANONYMOUS, so the rule would only restart brokers for nothing. A rule in the user's own
+    base (or the host's properties) wins: principals in their ACLs stay as they are.
+    """
+    if tls.client_auth is ClientAuth.NONE or "ssl.principal.mapping.rules" in current:
+        return {}
+    return {"ssl.principal.mapping.rules": PRINCIPAL_MAPPING_RULES}
+
+
+def super_users(hosts: list[Host]) -> str:
+    """The brokers' and workers' principals under PRINCIPAL_MAPPING_RULES, as ``super.users``
+    takes them (';'-separated): what an authorizer must let replicate and run Connect."""
+    return ";".join(f"User:{h.host}" for h in hosts)
 
 
 def secrets_file_values(keystore_password: str, truststore_password: str) -> dict[str, str]:
@@ -327,6 +352,28 @@ def _host_layouts(base: Mapping[str, str], host: Host, tls: Tls) -> tuple[dict[s
     return current, before, before.with_tls(tls)
 
 
+def tls_listener_is_sasl(base: Mapping[str, str], host: Host, tls: Tls) -> bool:
+    """Whether the TLS listener is SASL_SSL (its clients need SASL credentials kafka-tls lacks)."""
+    _, before, _ = _host_layouts(base, host, tls)
+    protocols = before.protocol_map or {"SASL_PLAINTEXT": "SASL_PLAINTEXT", "SASL_SSL": "SASL_SSL"}
+    return protocols.get(tls.listener_name, "").startswith("SASL_")
+
+
+def render_tool_properties(locations: StoreLocations, tls: Tls) -> str:
+    """The client config the health gate's Kafka tools use on a broker host (--command-config):
+    TLS to the broker's own TLS listener, passwords through the config provider, its own
+    certificate when brokers require client certificates."""
+    return format_properties(
+        {
+            "security.protocol": "SSL",
+            **_tls_protocol_settings(tls),
+            **store_settings(locations, keystore=tls.client_auth is not ClientAuth.NONE),
+            **_config_provider_settings({}),
+        },
+        header="kafka-tls: client settings of the health gate's Kafka tools",
+    )
+
+
 def tls_listener_port(base: Mapping[str, str], host: Host, tls: Tls) -> int:
     """The port the TLS listener serves on this host: a converted listener keeps its own."""
     _, _, after = _host_layouts(base, host, tls)
@@ -361,6 +408,7 @@ def render_server_properties(
             "listener.security.protocol.map": ",".join(f"{n}:{p}" for n, p in after.protocol_map.items()),
             "inter.broker.listener.name": after.inter_broker,
             "ssl.client.auth": tls.client_auth.value,
+            **principal_mapping_settings(tls, current),
             **_tls_protocol_settings(tls),
             **store_settings(locations),
             **_config_provider_settings(current),
@@ -601,6 +649,16 @@ def render_connect_properties(
     managed.update(_config_provider_settings({**base, **host.properties}))
     overrides = {k: v for k, v in host.properties.items() if k != "config.providers"}
     return _merge(base, managed, overrides)
+
+
+def connect_rest_endpoint(connect_properties: str, default_address: str) -> tuple[str, int]:
+    """address, port of a worker's REST API, from its rendered properties' ``listeners``
+    (Connect's default http://:8083; an empty or wildcard host means the host's own address)."""
+    first = (parse_properties(connect_properties).get("listeners") or "http://:8083").split(",")[0].strip()
+    host_port = first.split("://", 1)[-1]
+    address, _, port = host_port.rpartition(":")
+    address = address.strip("[]")
+    return (default_address if address in ("", "0.0.0.0", "::") else address), int(port or 8083)
 
 
 def client_settings(

@@ -29,8 +29,9 @@ class RestartCommand:
     access: HostAccess
     script: pulumi.Input[str]
     """Write the properties file, restart, health gate; see scripts.write_and_restart_script."""
-    update_script: str
-    """What runs when only settings the service never reads changed (no restart)."""
+    update_script: pulumi.Input[str]
+    """What runs when an input other than the triggers changed: restarts only a host whose last
+    restart did not pass its gate (scripts.resume_or)."""
     triggers: Sequence[Any] = ()
     """Values whose change means the service must re-read its files."""
     stdin: Optional[pulumi.Input[str]] = None

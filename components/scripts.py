@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import shlex
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Union
 
 from components.config import KeyAlgorithm, StoreType
 from components.properties import StoreLocations
@@ -308,7 +308,7 @@ def remove_left_behind_script(old: Mapping[str, str]) -> str:
 
 @dataclass(frozen=True)
 class TlsGate:
-    """A restarted broker is healthy when its SSL listener presents the expected certificate."""
+    """The restarted broker's TLS listener presents the expected certificate."""
 
     address: str
     port: int
@@ -317,52 +317,176 @@ class TlsGate:
     timeout_seconds: int
 
 
-def _gate_text(gate: Optional[TlsGate]) -> str:
-    if gate is None:
-        return ""
+@dataclass(frozen=True)
+class KafkaGate:
+    """A restarted broker may be left behind only when, within the timeout, all of these hold:
+    its TLS listener presents the expected certificate; it is registered and unfenced (it is in
+    the cluster metadata a client gets); the KRaft quorum has a leader and this node is caught up
+    (lag 0 in ``describe --replication``); no partition is under-replicated or below
+    ``min.insync.replicas``. The Kafka checks run with the host's own tools, over TLS."""
+
+    host: str
+    tls: TlsGate
+    node_id: int
+    kafka_bin: str
+    client_config: str
+    """Client properties on the host (SSL settings, passwords through the config provider)."""
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.tls.server_name}:{self.tls.port}"
+
+
+@dataclass(frozen=True)
+class ConnectGate:
+    """A restarted Connect worker: its REST API answers (it has joined its group and read its
+    configs) and every connector and task is RUNNING."""
+
+    host: str
+    address: str
+    port: int
+    timeout_seconds: int
+
+
+Gate = Optional[Union[TlsGate, KafkaGate, ConnectGate]]
+
+# Kafka's CLI tools are JVMs: C1 and the serial GC halve their start-up, which a gate pays a few
+# times per check.
+_TOOL_ENV = "export KAFKA_JVM_PERFORMANCE_OPTS='-XX:TieredStopAtLevel=1 -XX:+UseSerialGC' KAFKA_HEAP_OPTS='-Xmx256m'\n"
+
+
+def _fingerprint_check(gate: TlsGate) -> str:
     target = q(f"{gate.address}:{gate.port}")
     return (
-        f"deadline=$((SECONDS + {gate.timeout_seconds}))\n"
-        "while :; do\n"
         f"  fp=$(openssl s_client -connect {target} -servername {q(gate.server_name)} </dev/null 2>/dev/null "
         "| openssl x509 -noout -fingerprint -sha256 2>/dev/null || true)\n"
-        f"  [ \"${{fp#*=}}\" = {q(gate.sha256_fingerprint)} ] && break\n"
-        "  if [ $SECONDS -ge $deadline ]; then\n"
-        f"    echo \"health gate: {gate.address}:{gate.port} did not present the expected certificate within "
-        f"{gate.timeout_seconds}s (saw: ${{fp:-no TLS handshake}})\" >&2\n"
-        "    exit 1\n"
-        "  fi\n"
-        "  sleep 2\n"
-        "done\n"
-        f"echo \"health gate passed: {gate.address}:{gate.port} presents {gate.sha256_fingerprint[:23]}...\"\n"
+        f"  [ \"${{fp#*=}}\" = {q(gate.sha256_fingerprint)} ] || why=\"{gate.address}:{gate.port} does not present the "
+        "expected certificate (saw: ${fp:-no TLS handshake})\"\n"
     )
 
 
-def restart_script(restart_command: str, gate: Optional[TlsGate]) -> str:
+def _kafka_checks(gate: KafkaGate) -> str:
+    tool = lambda name: f"{q(gate.kafka_bin + '/' + name)} --bootstrap-server {q(gate.bootstrap)} --command-config {q(gate.client_config)}"  # noqa: E731
+    node = gate.node_id
+    return (
+        '  if [ -z "$why" ]; then\n'
+        f"    ids=$({tool('kafka-broker-api-versions.sh')} 2>/dev/null | grep -o '(id: [0-9]*' | tr -dc '0-9\\n' || true)\n"
+        f"    echo \"$ids\" | grep -qx {node} || why=\"node {node} is not registered and unfenced (brokers serving: $(echo $ids))\"\n"
+        "  fi\n"
+        '  if [ -z "$why" ]; then\n'
+        f"    quorum=$({tool('kafka-metadata-quorum.sh')} describe --status 2>&1 || true)\n"
+        "    leader=$(echo \"$quorum\" | awk -F: '/^LeaderId/ {gsub(/ /, \"\", $2); print $2}')\n"
+        "    case \"$leader\" in ''|-1) why=\"the KRaft quorum has no leader ($(echo \"$quorum\" | tail -n 1))\" ;; esac\n"
+        "  fi\n"
+        '  if [ -z "$why" ]; then\n'
+        f"    lag=$({tool('kafka-metadata-quorum.sh')} describe --replication 2>/dev/null "
+        f"| awk '$1 == \"{node}\" {{print $4}}' || true)\n"
+        f"    [ \"$lag\" = 0 ] || why=\"node {node} is not caught up with the metadata quorum (lag: ${{lag:-unknown}})\"\n"
+        "  fi\n"
+        '  if [ -z "$why" ]; then\n'
+        f"    urp=$({tool('kafka-topics.sh')} --describe --under-replicated-partitions 2>&1 || echo failed)\n"
+        f"    umi=$({tool('kafka-topics.sh')} --describe --under-min-isr-partitions 2>&1 || echo failed)\n"
+        "    [ -z \"$urp\" ] || why=\"under-replicated partitions: $(echo \"$urp\" | head -n 3 | tr -s ' \\t\\n' ' ')\"\n"
+        "    [ -n \"$why\" ] || [ -z \"$umi\" ] || why=\"partitions below min.insync.replicas: $(echo \"$umi\" | head -n 3 | tr -s ' \\t\\n' ' ')\"\n"
+        "  fi\n"
+    )
+
+
+def _connect_checks(gate: ConnectGate) -> str:
+    # bash's /dev/tcp: no curl needed on the host. HTTP/1.0, so the server closes when done.
+    return (
+        f"  status=$(timeout 10 bash -c 'exec 3<>/dev/tcp/{gate.address}/{gate.port} && "
+        f"printf \"GET /connectors?expand=status HTTP/1.0\\r\\nHost: {gate.address}\\r\\n\\r\\n\" >&3 && cat <&3' 2>/dev/null || true)\n"
+        '  case "$status" in\n'
+        '    "HTTP/1."?" 200"*) states=$(echo "$status" | grep -o \'"state":"[A-Z_]*"\' | sort -u | grep -v \'"RUNNING"\' || true)\n'
+        '      [ -z "$states" ] || why="connectors or tasks not RUNNING: $(echo $states)" ;;\n'
+        f'    *) why="the REST API at {gate.address}:{gate.port} does not answer 200 yet: $(echo "$status" | head -n 1)" ;;\n'
+        "  esac\n"
+    )
+
+
+def _gate_text(gate: Gate) -> str:
+    """Poll every check until all pass or the timeout ends (then exit 1, naming host and check)."""
+    if gate is None:
+        return ""
+    if isinstance(gate, KafkaGate):
+        checks, timeout, host = _fingerprint_check(gate.tls) + _kafka_checks(gate), gate.tls.timeout_seconds, gate.host
+        passed = f"{gate.host} presents {gate.tls.sha256_fingerprint[:23]}..., is unfenced and caught up, no partition under-replicated"
+    elif isinstance(gate, ConnectGate):
+        checks, timeout, host = _connect_checks(gate), gate.timeout_seconds, gate.host
+        passed = f"{gate.host}: REST answers, every connector and task RUNNING"
+    else:
+        checks, timeout, host = _fingerprint_check(gate), gate.timeout_seconds, f"{gate.address}:{gate.port}"
+        passed = f"{gate.address}:{gate.port} presents {gate.sha256_fingerprint[:23]}..."
+    return (
+        (_TOOL_ENV if isinstance(gate, KafkaGate) else "")
+        + f"deadline=$((SECONDS + {timeout}))\n"
+        + "while :; do\n"
+        + '  why=""\n'
+        + checks
+        + '  [ -z "$why" ] && break\n'
+        + "  if [ $SECONDS -ge $deadline ]; then\n"
+        + f'    echo "health gate failed on {host} after {timeout}s: $why" >&2\n'
+        + "    exit 1\n"
+        + "  fi\n"
+        + "  sleep 2\n"
+        + "done\n"
+        + f'echo "health gate passed: {passed}"\n'
+    )
+
+
+def restart_script(restart_command: str, gate: Gate) -> str:
     """Restart the service, then wait for the health gate; non-zero exit stops the rollout."""
     return "set -euo pipefail\n" + restart_command + "\n" + _gate_text(gate)
 
 
-def write_and_restart_script(path: str, mode: str, owner: str, restart_command: str, gate: Optional[TlsGate]) -> str:
+def write_and_restart_script(
+    path: str, mode: str, owner: str, restart_command: str, gate: Gate, pending: Optional[str] = None
+) -> str:
     """Write the service's new properties file, restart it, wait for the health gate.
 
     stdin: the properties text. Writing in the same step as the restart means no host reads its
-    new file before its turn in the rollout (even if it restarts on its own).
+    new file before its turn in the rollout (even if it restarts on its own). ``pending`` marks a
+    restart begun and not yet through its gate: removed only once the gate passes, so whatever
+    interrupts the step (a failed gate, a lost connection), the next ``up`` restarts this host
+    again even if nothing else changed (see ``resume_or``).
     """
     write = write_file_script(path, mode, owner, backup=True).replace(_PRELUDE, "")
-    return _PRELUDE + write + "trap - EXIT\n" + restart_script(restart_command, gate).replace("set -euo pipefail\n", "")
+    return (
+        _PRELUDE
+        + write
+        + "trap - EXIT\n"
+        + (f": > {q(pending)}\n" if pending else "")
+        + restart_script(restart_command, gate).replace("set -euo pipefail\n", "")
+        + (f"rm -f {q(pending)}\n" if pending else "")
+    )
+
+
+def resume_or(pending: str, resume: str, otherwise: str) -> str:
+    """Update action of a restart step: the engine runs it when an input other than the triggers
+    changed, or when the step failed last time (Pulumi updates a resource left with errors). If a
+    restart on this host is still pending, do it (``resume``); else ``otherwise``, which
+    restarts nothing."""
+    return (
+        _PRELUDE
+        + f"if [ -e {q(pending)} ]; then\n"
+        + "  echo 'the last restart of this host did not pass its health gate: restarting again'\n"
+        + resume.replace(_PRELUDE, "")
+        + "else\n"
+        + otherwise.replace(_PRELUDE, "")
+        + "fi\n"
+    )
 
 
 def rewrite_file_script(path: str, mode: str, owner: str) -> str:
-    """Update action of a restart step whose triggers did not change (only the restart command,
-    the gate or SSH settings did): the same properties text again, mode and owner re-applied, and
-    no restart, because the service reads nothing new."""
+    """When a restart step's triggers did not change (only the restart command, the gate or SSH
+    settings did): the same properties text again, mode and owner re-applied, and no restart,
+    because the service reads nothing new."""
     return write_file_script(path, mode, owner, backup=True)
 
 
 STAGE_PASSED_SCRIPT = "cat >/dev/null\necho 'stage passed before: nothing to do'\n"
-"""Update action of a plaintext-to-SSL stage step: a stage runs once; later changes to its
-restart settings do nothing."""
+"""When a plaintext-to-SSL stage step's settings changed after it ran: a stage runs once."""
 
 
 def keep_original_script(path: str) -> str:
@@ -370,7 +494,9 @@ def keep_original_script(path: str) -> str:
     return _PRELUDE + _keep_original(path)
 
 
-def stage_script(path: str, restart_command: str, gate: TlsGate, owner: str, tls_listener: str = "SSL") -> str:
+def stage_script(
+    path: str, restart_command: str, gate: Gate, owner: str, tls_listener: str = "SSL", pending: Optional[str] = None
+) -> str:
     """One step of the plaintext-to-SSL rollout (see properties.rollout_stages).
 
     stdin: the intermediate server.properties. Skipped on a host whose current file already sends
@@ -385,5 +511,5 @@ def stage_script(path: str, restart_command: str, gate: TlsGate, owner: str, tls
     return (
         _PRELUDE
         + f"if {already_ssl}; then echo 'inter-broker traffic already on SSL: stage skipped'; cat >/dev/null; exit 0; fi\n"
-        + write_and_restart_script(path, "640", owner, restart_command, gate).replace(_PRELUDE, "")
+        + write_and_restart_script(path, "640", owner, restart_command, gate, pending).replace(_PRELUDE, "")
     )

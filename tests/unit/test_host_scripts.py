@@ -24,6 +24,7 @@ from components.properties import StoreLocations
 from components.scripts import (
     BACKUP_SUFFIX,
     STAGE_PASSED_SCRIPT,
+    ConnectGate,
     KeySpec,
     TlsGate,
     as_root,
@@ -32,6 +33,7 @@ from components.scripts import (
     restart_script,
     remove_left_behind_script,
     restore_file_script,
+    resume_or,
     rewrite_file_script,
     stack_keystore_script,
     stage_script,
@@ -261,7 +263,7 @@ def test_health_gate_fails_on_another_certificate(tls_server):
     gate = TlsGate("127.0.0.1", port, "localhost", other, timeout_seconds=3)
     result = subprocess.run(["bash", "-c", restart_script("true", gate)], capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
-    assert "did not present the expected certificate" in result.stderr
+    assert "does not present the expected certificate" in result.stderr
 
 
 def test_stage_is_skipped_when_inter_broker_traffic_is_already_ssl(tmp_path, tls_server):
@@ -385,3 +387,53 @@ def test_a_stage_is_skipped_when_replication_already_runs_on_the_named_tls_liste
     target.write_text("inter.broker.listener.name=SSL\n")  # SSL is not the TLS listener here
     out = run(stage_script(str(target), "echo RESTARTED", gate, "", "EXTERNAL"), "inter.broker.listener.name=INTERNAL\n")
     assert "RESTARTED" in out.stdout
+
+
+def test_a_failed_gate_leaves_the_restart_pending_and_the_next_update_resumes_it(tmp_path, tls_server):
+    """Pulumi updates a step that failed last time; its update restarts again only then."""
+    port, fingerprint = tls_server
+    path, pending = tmp_path / "server.properties", str(tmp_path / "kafka-tls-restart.pending")
+    failing = TlsGate("127.0.0.1", port, "localhost", "00:" * 31 + "00", timeout_seconds=2)
+    passing = TlsGate("127.0.0.1", port, "localhost", fingerprint, timeout_seconds=20)
+    first = subprocess.run(["bash", "-c", write_and_restart_script(str(path), "640", "", "echo RESTARTED", failing, pending)],
+                           input="a=1\n", capture_output=True, text=True, timeout=60)
+    assert first.returncode != 0 and "health gate failed on 127.0.0.1" in first.stderr
+    assert Path(pending).exists()
+    update = resume_or(pending, write_and_restart_script(str(path), "640", "", "echo RESTARTED", passing, pending),
+                       rewrite_file_script(str(path), "640", ""))
+    assert "RESTARTED" in run(update, "a=1\n").stdout
+    assert not Path(pending).exists()
+    assert "RESTARTED" not in run(update, "a=1\n").stdout  # passed: a later update restarts nothing
+
+
+def test_connect_gate_waits_for_every_connector_and_task_running(tmp_path):
+    """The gate's REST parsing, against a local HTTP server playing the worker's answers."""
+    import http.server
+
+    answers = iter([
+        (200, '{"c1":{"status":{"connector":{"state":"RUNNING"},"tasks":[{"id":0,"state":"UNASSIGNED"}]}}}'),
+        (200, '{"c1":{"status":{"connector":{"state":"RUNNING"},"tasks":[{"id":0,"state":"RUNNING"}]}}}'),
+    ])
+
+    class Worker(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            status, body = next(answers, (200, "{}"))
+            self.send_response(status)
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Worker)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        gate = ConnectGate("connect-1", "127.0.0.1", server.server_address[1], timeout_seconds=20)
+        out = run(restart_script("true", gate))
+        assert "health gate passed: connect-1" in out.stdout
+        assert next(answers, None) is None, "the gate passed before every task was RUNNING"
+        stuck = ConnectGate("connect-1", "127.0.0.1", 1, timeout_seconds=2)  # nothing listens on port 1
+        result = subprocess.run(["bash", "-c", restart_script("true", stuck)], capture_output=True, text=True, timeout=60)
+        assert result.returncode != 0 and "REST API at 127.0.0.1:1 does not answer" in result.stderr
+    finally:
+        server.shutdown()

@@ -95,6 +95,7 @@ def test_a_path_change_names_what_it_leaves_behind_and_nothing_else():
         "keystore": "/etc/kafka/ssl/kafka.keystore.p12",
         "truststore": "/etc/kafka/ssl/kafka.truststore.p12",
         "secrets": "/etc/kafka/ssl/kafka-tls-secrets.properties",
+        "tool_config": "/etc/kafka/ssl/kafka-tls-client.properties",
     }
     assert left_behind(previous, before.host("broker-1")) == {}
     assert left_behind(None, moved.host("broker-1")) == {}
