@@ -119,12 +119,6 @@ def principal_mapping_settings(tls: Tls, current: Mapping[str, str]) -> dict[str
     return {"ssl.principal.mapping.rules": PRINCIPAL_MAPPING_RULES}
 
 
-def super_users(hosts: list[Host]) -> str:
-    """The brokers' and workers' principals under PRINCIPAL_MAPPING_RULES, as ``super.users``
-    takes them (';'-separated): what an authorizer must let replicate and run Connect."""
-    return ";".join(f"User:{h.host}" for h in hosts)
-
-
 def secrets_file_values(keystore_password: str, truststore_password: str) -> dict[str, str]:
     """The contents of the host's secrets file (read by Kafka's FileConfigProvider)."""
     return {
