@@ -649,8 +649,9 @@ class Lab:
         def run(h):
             r = self.service(h.name, action)
             if r.returncode != 0:
-                raise LabError(f"kafka-service {action} {h.service} on {h.name} failed ({r.returncode}):\n"
-                               f"{r.stdout}\n{r.stderr}")
+                said = [line for line in (r.stdout + r.stderr).splitlines() if line.startswith("kafka-service")]
+                raise LabError(f"kafka-service {action} {h.service} on {h.name} failed ({r.returncode})"
+                               f"{': ' + said[-1] if said else ''}\n{r.stdout}\n{r.stderr}")
             for line in r.stdout.strip().splitlines()[-1:]:
                 self.log(f"  {line}")
         _parallel(run, hosts)
