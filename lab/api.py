@@ -465,7 +465,10 @@ class Lab:
         """/var/lib/kafka and /var/log/kafka belong to the service user (StorageTool format runs as root,
         older labs ran everything as root)."""
         import pwd
-        pw = pwd.getpwnam(C.SERVICE_USER)
+        try:
+            pw = pwd.getpwnam(C.SERVICE_USER)
+        except KeyError:
+            raise LabError(f"no user {C.SERVICE_USER}: run `python -m lab up` (it creates the accounts)") from None
         for h in self.hosts:
             for top in (self.lib_dir(h), self.logs_dir(h)):
                 for root, dirs, files in os.walk(top):
