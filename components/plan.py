@@ -69,7 +69,8 @@ class RestartStep:
     host: str
     role: Role
     stage: str
-    """'stage1', 'stage2' (the plaintext-to-SSL stages) or 'final'."""
+    """'stage1', 'stage2' (the plaintext-to-SSL stages), 'final', or 'reload' (a broker loads its
+    re-issued certificate without a restart)."""
     properties: FileSpec
     """The properties file this restart makes the service read."""
     gated: bool
@@ -92,6 +93,11 @@ class HostPlan:
     tool_config: Optional[FileSpec] = None
     """Brokers: the client config of the health gate's Kafka tools (None: the TLS listener needs
     SASL credentials kafka-tls does not have, so the gate checks the certificate only)."""
+
+    @property
+    def stores_stamp(self) -> str:
+        """Digests of the stores the broker loaded last (scripts.reload_stores_script)."""
+        return f"{self.locations.keystore.rsplit('/', 1)[0]}/kafka-tls-stores.loaded"
 
     @property
     def restart_pending(self) -> str:
@@ -160,8 +166,11 @@ def plan(config: ClusterConfig, server_base: Mapping[str, str], connect_base: Ma
             steps.append(RestartStep(h.name, Role.BROKER, f"stage{number}", properties_file(paths.server_properties, text),
                                      gated=True, skip_if_inter_broker_ssl=True))
     steps += [RestartStep(h.name, Role.BROKER, "final", h.properties, gated=True) for h in brokers]
+    # A re-issued certificate (renewal, new CA) reaches a running broker without a restart: its
+    # stores are reloaded through a dynamic config update (KIP-226), one broker at a time.
+    steps += [RestartStep(h.name, Role.BROKER, "reload", h.properties, gated=True) for h in brokers if h.tool_config]
     # Workers move to SSL only once every broker serves it.
-    steps += [RestartStep(h.name, Role.CONNECT, "final", h.properties, gated=False)
+    steps += [RestartStep(h.name, Role.CONNECT, "final", h.properties, gated=True)
               for h in hosts if h.role is Role.CONNECT]
     return ClusterPlan(tuple(hosts), tuple(steps), bootstrap, client_settings(config.brokers, tls, server_base))
 
@@ -261,7 +270,7 @@ def explain(
         before = (previous or {}).get(step.host)
         now = current[step.host]
         if before is None:
-            staged = [s for s in stages[step.host] if s != "final"]
+            staged = [s for s in stages[step.host] if s.startswith("stage")]
             how = f" (from plaintext: {len(staged) + 1} restarts unless already on SSL)" if staged else ""
             reasons = [f"new host: first TLS rollout{how}"]
         else:
@@ -274,5 +283,21 @@ def explain(
                 reasons.append("store passwords changed")
             if old := left_behind(previous, cluster.host(step.host)):
                 reasons.append(f"then removes the old {', '.join(sorted(old.values()))}")
-        out.append(f"{step.host}: restart ({'; '.join(reasons)})" if reasons else f"{step.host}: nothing")
+        action = "restart"
+        if reasons and before is not None and "reload" in stages[step.host] and _reload_is_enough(before, now, passwords_changed):
+            action = "reload, no restart"
+        out.append(f"{step.host}: {action} ({'; '.join(reasons)})" if reasons else f"{step.host}: nothing")
     return out
+
+
+def _reload_is_enough(before: Mapping[str, dict], now: Mapping[str, dict], passwords_changed: bool) -> bool:
+    """Only the certificate's validity or its CA changed: the same key, subject and SANs, which a
+    running broker takes through a dynamic keystore update (KIP-226)."""
+    if passwords_changed or _changed_keys(before.get("properties", {}), now["properties"]):
+        return False
+    changed = _changed_keys(before.get("certificate", {}), now["certificate"]).split(", ")
+    return set(changed) <= RELOADABLE
+
+
+RELOADABLE = {"validity", "ca"}
+"""Certificate fingerprint keys whose change a broker takes by reloading its stores."""

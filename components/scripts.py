@@ -441,7 +441,7 @@ def restart_script(restart_command: str, gate: Gate) -> str:
 
 
 def write_and_restart_script(
-    path: str, mode: str, owner: str, restart_command: str, gate: Gate, pending: Optional[str] = None
+    path: str, mode: str, owner: str, restart_command: str, gate: Gate, pending: Optional[str] = None, then: str = ""
 ) -> str:
     """Write the service's new properties file, restart it, wait for the health gate.
 
@@ -458,7 +458,43 @@ def write_and_restart_script(
         + "trap - EXIT\n"
         + (f": > {q(pending)}\n" if pending else "")
         + restart_script(restart_command, gate).replace("set -euo pipefail\n", "")
+        + then
         + (f"rm -f {q(pending)}\n" if pending else "")
+    )
+
+
+def stamp_stores_script(stamp: str, loc: StoreLocations) -> str:
+    """Record the stores a broker has loaded (after its gate passed): a reload step whose stores
+    still match has nothing to do."""
+    return f"sha256sum {q(loc.keystore)} {q(loc.truststore)} > {q(stamp)}\n"
+
+
+def reload_stores_script(gate: KafkaGate, listener: str, loc: StoreLocations, stamp: str) -> str:
+    """Make a running broker load its re-issued keystore and truststore without a restart.
+
+    KIP-226: a dynamic update of the TLS listener's ``ssl.keystore.location`` and
+    ``ssl.truststore.location`` makes the broker re-read the files (the same paths, changed
+    files), checking on its inter-broker listener that subject and SANs are unchanged. The
+    dynamic values are then deleted, so the static file stays the one source of the paths. The
+    gate then waits for the new certificate and a healthy cluster. Skipped when the stores are the
+    ones the broker loaded at its last restart or reload (the stamp).
+    """
+    prefix = f"listener.name.{listener.lower()}.ssl."
+    tool = (
+        f"{q(gate.kafka_bin + '/kafka-configs.sh')} --bootstrap-server {q(gate.bootstrap)} "
+        f"--command-config {q(gate.client_config)} --entity-type brokers --entity-name {gate.node_id}"
+    )
+    paths = f"{prefix}keystore.location={loc.keystore},{prefix}truststore.location={loc.truststore}"
+    return (
+        _PRELUDE
+        + f"if sha256sum --check --status {q(stamp)} 2>/dev/null; then\n"
+        + "  echo 'the broker runs on these stores already: nothing to reload'\n  exit 0\nfi\n"
+        + _TOOL_ENV
+        + f"{tool} --alter --add-config {q(paths)} >/dev/null\n"
+        + f"{tool} --alter --delete-config {q(prefix + 'keystore.location,' + prefix + 'truststore.location')} >/dev/null\n"
+        + f"echo 'node {gate.node_id}: stores reloaded (no restart)'\n"
+        + _gate_text(gate)
+        + stamp_stores_script(stamp, loc)
     )
 
 

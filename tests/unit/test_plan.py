@@ -34,11 +34,11 @@ def test_restart_order_stages_then_brokers_then_workers():
     order = [(s.stage, s.host) for s in p.steps]
     brokers = ["broker-1", "broker-2", "broker-3"]
     assert order == [("stage1", b) for b in brokers] + [("stage2", b) for b in brokers] + \
-        [("final", b) for b in brokers] + [("final", "connect-1")]
+        [("final", b) for b in brokers] + [("reload", b) for b in brokers] + [("final", "connect-1")]
     stage1 = parse_properties(p.steps[0].properties.text)
     assert stage1["inter.broker.listener.name"] == "PLAINTEXT" and "SSL://" in stage1["listeners"]
     assert all(s.skip_if_inter_broker_ssl for s in p.steps[:6])
-    assert [s.gated for s in p.steps if s.role is Role.CONNECT] == [False]
+    assert all(s.gated for s in p.steps)
 
 
 def test_first_up_says_every_host_restarts():
@@ -68,7 +68,7 @@ def test_a_property_change_names_the_key_and_only_the_hosts_it_touches():
 def test_a_validity_change_says_certificates_are_reissued():
     before, after = make(), make(tls={"certValidityDays": 200})
     out = explain(after, fingerprints(before), fingerprints(after))
-    assert out[1] == "broker-2: restart (certificate re-issued: validity changed)" and len(out) == 4
+    assert out[1] == "broker-2: reload, no restart (certificate re-issued: validity changed)" and len(out) == 4
     assert all(line.endswith("(certificate re-issued: validity changed)") for line in out)
 
 
@@ -136,7 +136,7 @@ def test_the_dev_example_stack_is_complete_and_plans_without_problems():
 
     settings = yaml.safe_load(open("Pulumi.dev.yaml"))["config"]
     raw = {key.split(":", 1)[1]: value for key, value in settings.items()}
-    raw.update(sshPrivateKey="key", keystorePassword="dev-Keystore-1", truststorePassword="dev-Truststore-1")
+    raw.update(sshPrivateKey=sample()["sshPrivateKey"], keystorePassword="dev-Keystore-1", truststorePassword="dev-Truststore-1")
     config = validate_config(raw)
     server_base = read_base_properties(config.server_base_file, config.server_properties)
     assert plan_problems(config, server_base) == []
@@ -145,3 +145,16 @@ def test_the_dev_example_stack_is_complete_and_plans_without_problems():
     assert broker["listeners"] == "INTERNAL://:9092,EXTERNAL://:9095,CONTROLLER://:9094"
     assert broker["inter.broker.listener.name"] == "INTERNAL"
     assert p.ssl_bootstrap_servers.endswith("kafka-3.dev.example.com:9095")
+
+
+def test_a_reissued_certificate_reloads_brokers_and_restarts_workers():
+    before = make()
+    renewed = make(tls={"certValidityDays": 200})
+    lines = explain(renewed, fingerprints(before), fingerprints(renewed))
+    assert lines[:3] == [f"broker-{i}: reload, no restart (certificate re-issued: validity changed)" for i in (1, 2, 3)]
+    assert lines[3] == "connect-1: restart (certificate re-issued: validity changed)"
+    new_ca = explain(before, fingerprints(before), fingerprints(before, ca="ca-2"))
+    assert new_ca[0] == "broker-1: reload, no restart (certificate re-issued: ca changed)"
+    # A new SAN is a new key pair: that restarts.
+    moved = make(brokers=[dict(b, extraDnsNames=["kafka.example.com"]) for b in sample()["brokers"]])
+    assert explain(moved, fingerprints(before), fingerprints(moved))[0].startswith("broker-1: restart (")
