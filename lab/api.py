@@ -446,6 +446,7 @@ class Lab:
         for kind, name in reversed(json.loads(rec.read_text())):
             if kind == "file":
                 Path(name).unlink(missing_ok=True)
+                self.log(f"  removed {name}")
                 continue
             database = "group" if kind == "group" else "passwd"
             if not self._exists(database, name):
