@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import math
+from datetime import datetime, timezone
+from typing import Mapping
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -23,3 +26,24 @@ def not_after(cert_pem: str) -> str:
     """The certificate's expiry as an ISO 8601 UTC timestamp."""
     cert = x509.load_pem_x509_certificate(cert_pem.encode())
     return cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def days_left(not_after_iso: str, now: datetime) -> int:
+    """Whole days from ``now`` until the expiry ``not_after`` gives (negative once expired)."""
+    expiry = datetime.strptime(not_after_iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    return math.floor((expiry - now).total_seconds() / 86400)
+
+
+def renewal_warnings(certificates: Mapping[str, Mapping[str, str]], window_days: int, now: datetime) -> list[str]:
+    """One line per certificate inside its renewal window, from the last ``up``'s ``certificates``
+    output ({host: {not_after: ...}}): what this ``up`` will do about it."""
+    out = []
+    for host, cert in sorted(certificates.items()):
+        left = days_left(cert["not_after"], now)
+        if left <= window_days:
+            state = "has expired" if left < 0 else f"expires in {left} days"
+            out.append(
+                f"{host}: certificate {state} ({cert['not_after']}), inside its {window_days}-day renewal window: "
+                "`pulumi up` re-issues it (brokers reload it without a restart, Connect workers restart)"
+            )
+    return out
