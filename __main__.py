@@ -15,6 +15,15 @@ def previous_outputs() -> tuple[pulumi.Output, pulumi.Output]:
     return own.get_output("rollout_fingerprints"), own.get_output("rollout_password_digest")
 
 
+def previous_client_identities() -> pulumi.Output:
+    """The last ``up``'s ``client_identities`` (a secret): a client whose key and certificate did
+    not change keeps its PKCS12 bytes, which a rebuild would change (random salts)."""
+    own = pulumi.StackReference(
+        "previous-client-identities", stack_name=f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
+    )
+    return own.get_output("client_identities")
+
+
 raw, problems = read_stack_config()
 config = None
 try:
@@ -34,7 +43,8 @@ if problems := plan_problems(config, server_base):
         pulumi.log.error(problem)
     raise pulumi.RunError(f"{len(problems)} problem(s) with the brokers' listeners; nothing was changed")
 cluster_plan = plan(config, server_base, read_base_properties(config.connect_base_file, config.connect_properties))
-cluster = KafkaTlsCluster("kafka", config, cluster_plan, previous=previous_outputs())
+cluster = KafkaTlsCluster("kafka", config, cluster_plan, previous=previous_outputs(),
+                          previous_clients=previous_client_identities() if config.clients else None)
 
 pulumi.export("ca_cert_pem", cluster.ca_cert_pem)
 pulumi.export("ssl_bootstrap_servers", cluster.ssl_bootstrap_servers)
@@ -45,5 +55,7 @@ pulumi.export(
 pulumi.export("client_settings", cluster.client_settings)
 pulumi.export("rollout_fingerprints", cluster.rollout_fingerprints)
 pulumi.export("rollout_password_digest", cluster.password_digest)
+pulumi.export("client_identities", cluster.client_identities)
+pulumi.export("super_users", cluster.super_users)
 # Last, so `pulumi preview --diff` ends with which services this change restarts and why.
 pulumi.export("restart_plan", cluster.restart_plan)

@@ -9,6 +9,7 @@ from pulumi_command import remote
 
 from components.cert_info import digest
 from components.certificate_authority import CertificateAuthority, CertificateAuthorityArgs
+from components.client_identity import ClientIdentity, ClientIdentityArgs, client_auth_warning, super_users
 from components.config import ClusterConfig, Host
 from components.host_certificate import HostCertificate, HostCertificateArgs
 from components.host_file import host_file, original_file
@@ -40,6 +41,8 @@ class KafkaTlsCluster(pulumi.ComponentResource):
         plan: what to do (plan.plan(config, ...)).
         previous: the last ``up``'s ``rollout_fingerprints`` and ``rollout_password_digest``
             outputs (for ``restart_plan``); None on a first ``up``.
+        previous_clients: the last ``up``'s ``client_identities`` output (a secret), so that a
+            client whose key and certificate did not change keeps its PKCS12 bytes.
     """
 
     ca_cert_pem: pulumi.Output[str]
@@ -54,6 +57,11 @@ class KafkaTlsCluster(pulumi.ComponentResource):
     """A secret: tells the next ``up`` whether the store passwords changed."""
     restart_plan: pulumi.Output[list]
     """Per host, in rollout order: 'restart' or 'nothing', and why."""
+    clients: dict[str, ClientIdentity]
+    client_identities: pulumi.Output[dict]
+    """A secret: per client its certificate, key, CA, PKCS12 and password (ClientIdentity.outputs)."""
+    super_users: str
+    """The brokers' and workers' principals, for ``super.users`` when an authorizer is on."""
 
     def __init__(
         self,
@@ -62,6 +70,7 @@ class KafkaTlsCluster(pulumi.ComponentResource):
         plan: ClusterPlan,
         previous: Optional[tuple[pulumi.Input[dict], pulumi.Input[str]]] = None,
         opts: Optional[pulumi.ResourceOptions] = None,
+        previous_clients: Optional[pulumi.Input[dict]] = None,
     ):
         super().__init__("kafka-tls:index:KafkaTlsCluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -81,6 +90,22 @@ class KafkaTlsCluster(pulumi.ComponentResource):
         self.ca_cert_pem = ca.cert_pem
         self.ssl_bootstrap_servers = plan.ssl_bootstrap_servers
         self.client_settings = plan.client_settings
+
+        # Client identities (mTLS): per listed client a key and a client certificate from the CA.
+        if warning := client_auth_warning(config.clients, tls_cfg):
+            pulumi.log.warn(warning, self)
+        last_clients = pulumi.Output.from_input(previous_clients).apply(lambda p: p or {})
+        self.clients = {
+            c.name: ClientIdentity(
+                f"{name}-client-{c.name}",
+                ClientIdentityArgs(c, ca, tls_cfg, previous=last_clients.apply(lambda p, n=c.name: p.get(n))),
+                child,
+            )
+            for c in config.clients
+        }
+        outputs = {n: c.outputs for n, c in self.clients.items()}
+        self.client_identities = pulumi.Output.secret(pulumi.Output.all(**outputs) if outputs else {})
+        self.super_users = super_users(config.hosts)
 
         access = {
             h.name: HostAccess(
