@@ -210,8 +210,8 @@ def test_imported_ca_garbage_pem():
 
 
 def test_valid_imported_ca_accepted():
-    ca = make_ca("imported CA")
-    config = validate_config(sample(caImport={"certPem": ca.cert_pem, "keyPem": ca.key_pem}))
+    ca = make_ca("imported CA")  # valid for 30 days: host certificates must end before it does
+    config = validate_config(sample(caImport={"certPem": ca.cert_pem, "keyPem": ca.key_pem}, tls={"certValidityDays": 20, "certEarlyRenewalDays": 5}))
     assert config.ca_import is not None
     assert config.ca_import.cert_pem == ca.cert_pem
     assert config.ca_import.key_pem.get_secret_value() == ca.key_pem
