@@ -558,7 +558,7 @@ def _validity_problems(where: str, validity_key: str, validity: int, renewal_key
     if not 0 <= renewal < validity:
         return [
             f"{where}.{renewal_key}: must be at least 0 and less than {validity_key} ({validity} days); got {renewal}; "
-            f"set it lower, e.g. {validity // 10}"
+            f"set it from 0 to {validity - 1}, e.g. {validity // 10}"
         ]
     return []
 
@@ -599,19 +599,17 @@ def _ca_problems(c: CertificateAuthorityConfig) -> list[str]:
 
 
 def _paths_problems(p: Paths) -> list[str]:
-    problems = []
     if p.ssl_dir in _SHARED_DIRS or p.ssl_dir.startswith(_VOLATILE_DIRS):
-        problems.append(
+        return [
             f"{NAMESPACE}:paths.sslDir: '{p.ssl_dir}' is a shared or temporary directory, and kafka-tls makes its SSL "
             "directory 0750 to the service's group (as root); give a directory of its own, e.g. /etc/kafka/ssl"
-        )
-    problems += [
+        ]
+    return [
         f"{NAMESPACE}:paths.{to_camel(k)}: '{getattr(p, k)}' is inside paths.sslDir ('{p.ssl_dir}'), which holds "
         "kafka-tls's stores and secrets; give a path outside it, e.g. /etc/kafka/server.properties"
         for k in ("server_properties", "connect_properties")
         if getattr(p, k) == p.ssl_dir or getattr(p, k).startswith(p.ssl_dir + "/")
     ]
-    return problems
 
 
 def _section_problems(raw: dict[str, Any]) -> list[str]:
@@ -818,13 +816,14 @@ def _client_problems(raw: dict[str, Any]) -> list[str]:
 
 
 # --- Property overrides -----------------------------------------------------------------------------
-# The keys kafka-tls writes into every TLS section, and the setting that decides each (None: kafka-tls
-# alone). Given in a base they would be replaced; as a host override they would win and undo it.
-_SSL_KEYS: dict[str, Optional[str]] = {
+# The keys kafka-tls writes into every TLS section -> the setting that decides each (a config key), or
+# why kafka-tls alone does (a phrase). In a base they would be replaced; as a host override they would
+# win and undo it.
+_SSL_KEYS: dict[str, str] = {
     "ssl.client.auth": "tls.clientAuth",
     "ssl.enabled.protocols": "tls.enabledProtocols",
     "ssl.protocol": "tls.enabledProtocols",
-    "ssl.endpoint.identification.algorithm": None,  # always https: host names are verified
+    "ssl.endpoint.identification.algorithm": "kafka-tls always turns host name verification on (https)",
     "ssl.keystore.type": "tls.storeType",
     "ssl.truststore.type": "tls.storeType",
     "ssl.keystore.location": "paths.sslDir",
@@ -835,13 +834,13 @@ _SSL_KEYS: dict[str, Optional[str]] = {
     "ssl.keystore.key": "tls.storeType",  # inline PEM stores would replace the managed ones
     "ssl.keystore.certificate.chain": "tls.storeType",
     "ssl.truststore.certificates": "tls.storeType",
-    "ssl.engine.factory.class": None,  # would replace the managed stores altogether
+    "ssl.engine.factory.class": "it would replace the stores kafka-tls manages",
 }
 # Connect workers: the worker and the clients it runs; each gets its own TLS section.
 _CONNECT_PREFIXES = ("", "producer.", "consumer.", "admin.")
-_CONNECT_KEYS: dict[str, Optional[str]] = {
-    "bootstrap.servers": None,  # the brokers' TLS listeners
-    "security.protocol": None,  # SSL
+_CONNECT_KEYS: dict[str, str] = {
+    "bootstrap.servers": "kafka-tls points the worker at the brokers' TLS listeners",
+    "security.protocol": "kafka-tls makes the worker and its clients use SSL",
     # Not ssl.client.auth: a worker's own applies to its REST listener, which kafka-tls leaves alone.
     **{k: v for k, v in _SSL_KEYS.items() if k != "ssl.client.auth"},
 }
@@ -850,15 +849,17 @@ _LISTENER_PREFIX = re.compile(r"listener\.name\.[^.]+\.")
 _WEAK_SUITE_PARTS = frozenset({"NULL", "ANON", "EXPORT", "EXPORT1024", "RC2", "RC4", "DES", "DES40", "3DES", "MD5", "IDEA"})
 
 
-def _owner_of(key: str, role: str, registry_https: bool) -> Optional[tuple[str, Optional[str]]]:
-    """(the key kafka-tls writes, the setting that decides it) when ``key`` is one; else None."""
+def _owner_of(key: str, role: str, registry_https: bool) -> Optional[tuple[str, str]]:
+    """(the key kafka-tls writes, the setting or reason that decides it) when ``key`` is one of
+    them, under any prefix; else None."""
     if key.startswith("config.providers.kafkatls."):
-        return key, None
+        return key, "kafkatls is kafka-tls's own config provider; give yours another name"
     if role == "server":
         plain = _LISTENER_PREFIX.sub("", key, count=1) if _LISTENER_PREFIX.match(key) else key
         if plain in _SSL_KEYS:
             return plain, _SSL_KEYS[plain]
-        return (key, "nodeId") if key in ("node.id", "broker.id") else None
+        # broker.id is node.id's old name: Kafka refuses the two when they differ.
+        return ("node.id", "nodeId") if key in ("node.id", "broker.id") else None
     for prefix in _CONNECT_PREFIXES:
         if key.startswith(prefix) and key[len(prefix):] in _CONNECT_KEYS:
             return key[len(prefix):], _CONNECT_KEYS[key[len(prefix):]]
@@ -898,14 +899,10 @@ def _overrides_problems(
             plain, setting = owned
             if setting == "nodeId":
                 instead = f"set {node_id} instead"
-            elif setting:
+            elif " " not in setting:
                 instead = f"set {NAMESPACE}:{setting} instead"
-            elif plain == "ssl.endpoint.identification.algorithm":
-                instead = "kafka-tls always verifies host names (https)"
-            elif plain.startswith("config.providers.kafkatls."):
-                instead = "kafkatls is kafka-tls's own config provider; give yours another name"
             else:
-                instead = "kafka-tls decides it"
+                instead = setting
             problems.append(f"{here}: kafka-tls writes {plain}; remove it {remove_from} ({instead})")
         elif key == "ssl.cipher.suites" or key.endswith(".ssl.cipher.suites"):
             weak = [s.strip() for s in value.split(",") if _WEAK_SUITE_PARTS & set(s.strip().upper().split("_"))]
