@@ -804,8 +804,8 @@ def _client_problems(raw: dict[str, Any]) -> list[str]:
             continue  # tls.certValidityDays and certEarlyRenewalDays are checked with tls
         validity = tls.cert_validity_days if client.validity_days is None else client.validity_days
         renewal = tls.cert_early_renewal_days if client.early_renewal_days is None else client.early_renewal_days
-        if validity <= 0:
-            problems.append(f"{here}.validityDays: must be a positive number of days (got {validity})")
+        if not 0 < validity <= MAX_VALIDITY_DAYS:
+            problems.append(f"{here}.validityDays: must be 1 to {MAX_VALIDITY_DAYS} days (got {validity}); set it, e.g. 30")
         elif not 0 <= renewal < validity:
             source = "" if client.early_renewal_days is not None else " (tls.certEarlyRenewalDays, the default)"
             problems.append(

@@ -158,9 +158,10 @@ class TestConfig:
         assert problems[0].startswith("kafka-tls:clients[0].earlyRenewalDays: must be at least 0 and less than the validity (7 days)")
         assert "tls.certEarlyRenewalDays, the default" in problems[0] and "e.g. 2" in problems[0]
 
-    def test_validity_must_be_positive(self):
-        problems = problems_of(sample(clients=[{"name": "a", "validityDays": 0, "earlyRenewalDays": 0}]))
-        assert problems == ["kafka-tls:clients[0].validityDays: must be a positive number of days (got 0)"]
+    @pytest.mark.parametrize("days", [0, -1, 36501])
+    def test_validity_must_be_a_sane_number_of_days(self, days):
+        problems = problems_of(sample(clients=[{"name": "a", "validityDays": days, "earlyRenewalDays": 0}]))
+        assert problems == [f"kafka-tls:clients[0].validityDays: must be 1 to 36500 days (got {days}); set it, e.g. 30"]
 
     def test_clients_must_be_a_list_of_maps(self):
         problems = problems_of(sample(clients={"name": "a"}))
