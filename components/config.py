@@ -350,7 +350,9 @@ class Paths(_Model):
             raise ValueError(f"'{_shown(v)}' must be an absolute path on the host; give one such as {example}")
         parts = v.split("/")[1:]
         if v == "/" or v.endswith("/") or any(part in ("", ".", "..") for part in parts):
-            raise ValueError(f"'{_shown(v)}' is not a plain path (no '//', '.', '..' or trailing '/'); give one such as {example}")
+            raise ValueError(
+                f"'{_shown(v)}' is not a plain path (no '//', '.', '..' or trailing '/'); give one such as {example}"
+            )
         if not all(_PATH_PART.fullmatch(part) for part in parts):
             raise ValueError(
                 f"'{_shown(v)}' has characters the host scripts do not take (spaces, quotes, shell characters); "
@@ -515,6 +517,10 @@ class ClusterConfig(_Model):
         return [*self.brokers, *self.connect_workers]
 
 
+# The armour of the private key forms SSH takes (PEM: PKCS#8, RSA, EC, DSA; OpenSSH's own).
+_PRIVATE_KEY = re.compile(r"-----BEGIN ((?:RSA |EC |DSA |OPENSSH )?)PRIVATE KEY-----\r?\n.+\n-----END \1PRIVATE KEY-----", re.S)
+
+
 def ssh_private_key_problem(text: str) -> Optional[str]:
     """Why ``text`` is not an SSH private key pulumi-command can log in with; None if it looks like one.
 
@@ -545,7 +551,7 @@ def ssh_private_key_problem(text: str) -> Optional[str]:
             "is protected by a passphrase, which kafka-tls cannot pass to SSH; give an unencrypted copy "
             "('cp KEYFILE COPY && ssh-keygen -p -N \"\" -f COPY'), then " + run.replace("KEYFILE", "COPY")
         )
-    if not re.fullmatch(r"-----BEGIN ((?:RSA |EC |DSA |OPENSSH )?)PRIVATE KEY-----\r?\n.+\n-----END \1PRIVATE KEY-----", stripped, re.S):
+    if not _PRIVATE_KEY.fullmatch(stripped):
         return f"is not a private key in PEM or OpenSSH form (-----BEGIN ... PRIVATE KEY-----); {run}"
     return None
 
@@ -679,7 +685,9 @@ def _cross_host_problems(raw: dict[str, Any]) -> list[str]:
                 continue
             here = f"{NAMESPACE}:{group}[{i}]"
             if group != "brokers" and h.get("nodeId") is not None:
-                problems.append(f"{here}.nodeId: Connect workers have no KRaft node.id; remove it (or list the host under brokers)")
+                problems.append(
+                    f"{here}.nodeId: Connect workers have no KRaft node.id; remove it (or list the host under brokers)"
+                )
             for field in ("name", "host", "address", "nodeId"):
                 value = h.get(field)
                 if value is None or (field == "nodeId" and group != "brokers"):
@@ -742,7 +750,9 @@ def _imported_ca_problems(
             problems.append(f"{where}.certPem: the CA's key is RSA {public_key.key_size}, which Java refuses; {usable}")
     elif isinstance(public_key, ec.EllipticCurvePublicKey):
         if public_key.curve.name not in CA_CURVES:
-            problems.append(f"{where}.certPem: the CA's key is on curve {public_key.curve.name}, which Java's TLS does not take; {usable}")
+            problems.append(
+                f"{where}.certPem: the CA's key is on curve {public_key.curve.name}, which Java's TLS does not take; {usable}"
+            )
     else:
         problems.append(f"{where}.certPem: the CA's key is {type(public_key).__name__.removesuffix('PublicKey')}; {usable}")
     try:
@@ -846,6 +856,7 @@ _CONNECT_KEYS: dict[str, str] = {
 }
 _LISTENER_PREFIX = re.compile(r"listener\.name\.[^.]+\.")
 # Cipher suite name parts that mean no encryption, no authentication or a broken algorithm.
+_EACH_NODE_ID = f"{NAMESPACE}:brokers[i].nodeId (each broker's)"
 _WEAK_SUITE_PARTS = frozenset({"NULL", "ANON", "EXPORT", "EXPORT1024", "RC2", "RC4", "DES", "DES40", "3DES", "MD5", "IDEA"})
 
 
@@ -929,8 +940,7 @@ def property_problems(
         (connect_base, config.connect_base_file, "connectProperties", "connect"),
     ):
         where = f"{NAMESPACE}:{'serverBaseFile' if role == 'server' else 'connectBaseFile'}" if file else f"{NAMESPACE}:{inline}"
-        problems += _overrides_problems(where, base, role, https, f"{NAMESPACE}:brokers[i].nodeId (each broker's)",
-                                        remove_from=f"from {file}" if file else "here")
+        problems += _overrides_problems(where, base, role, https, _EACH_NODE_ID, remove_from=f"from {file}" if file else "here")
     for group, role, hosts in (("brokers", "server", config.brokers), ("connectWorkers", "connect", config.connect_workers)):
         for i, host in enumerate(hosts):
             here = f"{NAMESPACE}:{group}[{i}]"
@@ -946,7 +956,7 @@ def _raw_property_problems(raw: dict[str, Any]) -> list[str]:
     problems: list[str] = []
     for key, role in (("serverProperties", "server"), ("connectProperties", "connect")):
         if isinstance(raw.get(key), dict):
-            problems += _overrides_problems(f"{NAMESPACE}:{key}", raw[key], role, https, f"{NAMESPACE}:brokers[i].nodeId (each broker's)")
+            problems += _overrides_problems(f"{NAMESPACE}:{key}", raw[key], role, https, _EACH_NODE_ID)
     for group, role in (("brokers", "server"), ("connectWorkers", "connect")):
         hosts = raw.get(group)
         for i, h in enumerate(hosts if isinstance(hosts, list) else []):
