@@ -354,6 +354,11 @@ class Lab:
             krc = opt / "bin" / "kafka-run-class"
             krc.write_text(templates.java_cmd_script(C.LIBS_ON_HOST, f"{C.OPT_KAFKA}/config/log4j2-tools.properties"))
             krc.chmod(0o755)
+            # The CLI tools a Kafka install has under bin/ (kafka-tls's health gates run these).
+            for script, main_class in templates.KAFKA_TOOLS.items():
+                tool = opt / "bin" / script
+                tool.write_text(templates.tool_script(main_class))
+                tool.chmod(0o755)
             hk = self.sshd_dir(h) / "ssh_host_ed25519_key"
             if not hk.exists():
                 subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{h.name}",

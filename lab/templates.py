@@ -329,3 +329,20 @@ case "$ACTION" in
   *) usage ;;
 esac
 """
+
+
+# Kafka's bin/*.sh tools the lab provides, by main class (the Maven jars carry no scripts).
+KAFKA_TOOLS = {
+    "kafka-topics.sh": "org.apache.kafka.tools.TopicCommand",
+    "kafka-configs.sh": "org.apache.kafka.tools.ConfigCommand",
+    "kafka-metadata-quorum.sh": "org.apache.kafka.tools.MetadataQuorumCommand",
+    "kafka-broker-api-versions.sh": "org.apache.kafka.tools.BrokerApiVersionsCommand",
+}
+
+
+def tool_script(main_class: str) -> str:
+    """bin/<tool>.sh as a Kafka install has it: the main class through kafka-run-class (which
+    honours KAFKA_HEAP_OPTS, like the real scripts)."""
+    return f"""#!/bin/sh
+exec {C.OPT_KAFKA}/bin/kafka-run-class {main_class} "$@"
+"""
