@@ -23,10 +23,12 @@ from components.scripts import (
     Gate,
     KafkaGate,
     TlsGate,
-    resume_or,
+    reload_stores_script,
     remove_left_behind_script,
+    resume_or,
     rewrite_file_script,
     stage_script,
+    stamp_stores_script,
     write_and_restart_script,
 )
 from components.truststore import truststore
@@ -173,10 +175,15 @@ class KafkaTlsCluster(pulumi.ComponentResource):
             restart = config.restart.kafka if step.role is Role.BROKER else config.restart.connect
 
             def make(g: Gate, previous_fps: Optional[dict]) -> tuple[str, str]:
+                if step.stage == "reload":
+                    create = reload_stores_script(g, tls_cfg.listener_name, h.locations, h.stores_stamp)
+                    return create, resume_or(h.restart_pending, create, "cat >/dev/null\n")
+                # A broker loaded its stores when it passed the gate: a reload step has nothing to do then.
+                stamp = stamp_stores_script(h.stores_stamp, h.locations) if isinstance(g, KafkaGate) else ""
                 if step.skip_if_inter_broker_ssl:
                     create = stage_script(f.path, restart, g, f.owner, tls_cfg.listener_name, h.restart_pending)
                     return create, resume_or(h.restart_pending, create, STAGE_PASSED_SCRIPT)
-                create = write_and_restart_script(f.path, f.mode, f.owner, restart, g, h.restart_pending)
+                create = write_and_restart_script(f.path, f.mode, f.owner, restart, g, h.restart_pending, then=stamp)
                 create += remove_left_behind_script(left_behind(previous_fps or None, h))
                 return create, resume_or(h.restart_pending, create, rewrite_file_script(f.path, f.mode, f.owner))
 
@@ -185,11 +192,17 @@ class KafkaTlsCluster(pulumi.ComponentResource):
 
         commands = []
         for step in plan.steps:
-            f = step.properties
-            # Triggers: exactly what the service reads. A stage runs once (on create).
-            triggers = [] if step.stage != "final" else [
-                f.path, digest(f.text), self.certificates[step.host].keystore_digest, password_digest
-            ]
+            f, cert = step.properties, self.certificates[step.host]
+            # Triggers: exactly what the service reads. A stage runs once (on create). A broker
+            # reloads a re-issued certificate (same key, subject and SANs) and restarts for the
+            # rest; a Connect worker has no reload, so a new certificate restarts it.
+            key = plan.host(step.host).key
+            identity = digest(key.common_name, key.keytool_san, key.algorithm.value, str(key.rsa_bits))
+            triggers = {
+                "final": [f.path, digest(f.text), password_digest,
+                          identity if any(s.stage == "reload" and s.host == step.host for s in plan.steps) else cert.keystore_digest],
+                "reload": [cert.keystore_digest],
+            }.get(step.stage, [])
             create, update = scripts(step)
             commands.append(RestartCommand(step, access[step.host], create, update, triggers=triggers,
                                            stdin=f.text, after=ready[step.host]))
