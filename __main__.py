@@ -1,27 +1,29 @@
 """kafka-tls: read and validate the stack config, plan, build the cluster, export its outputs."""
 
+from datetime import datetime, timezone
+
 import pulumi
 
+from components.cert_info import days_left, renewal_warnings
 from components.cluster import KafkaTlsCluster
-from components.config import ConfigError, validate_config
+from components.config import ConfigError, property_problems, validate_config
 from components.plan import plan, plan_problems
 from components.properties import read_base_properties
 from components.stack_config import read_stack_config
 
 
-def previous_outputs() -> tuple[pulumi.Output, pulumi.Output]:
-    """The last ``up``'s rollout fingerprints, read from this stack itself (empty on a first up)."""
-    own = pulumi.StackReference(f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}")
-    return own.get_output("rollout_fingerprints"), own.get_output("rollout_password_digest")
+def own_stack() -> pulumi.StackReference:
+    """This stack's own last outputs (all empty on a first up): what the next plan compares with."""
+    return pulumi.StackReference(f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}")
 
 
-def previous_client_identities() -> pulumi.Output:
-    """The last ``up``'s ``client_identities`` (a secret): a client whose key and certificate did
-    not change keeps its PKCS12 bytes, which a rebuild would change (random salts)."""
-    own = pulumi.StackReference(
-        "previous-client-identities", stack_name=f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
+def warn_about_expiry(previous_certificates: pulumi.Output, window_days: int) -> None:
+    """A preview names every certificate inside its renewal window (from the last up's outputs:
+    a certificate pulumi-tls is about to re-issue has no known expiry in the preview itself)."""
+    now = datetime.now(timezone.utc)
+    previous_certificates.apply(
+        lambda certs: [pulumi.log.warn(line) for line in renewal_warnings(certs or {}, window_days, now)]
     )
-    return own.get_output("client_identities")
 
 
 raw, problems = read_stack_config()
@@ -38,19 +40,34 @@ if problems or config is None:
     raise pulumi.RunError(f"{len(problems)} problem(s) in the stack config; nothing was changed")
 
 server_base = read_base_properties(config.server_base_file, config.server_properties)
-if problems := plan_problems(config, server_base):
+connect_base = read_base_properties(config.connect_base_file, config.connect_properties)
+# The base files' own content, then the listener layout they and the config make together.
+if problems := property_problems(config, server_base, connect_base) + plan_problems(config, server_base):
     for problem in problems:
         pulumi.log.error(problem)
-    raise pulumi.RunError(f"{len(problems)} problem(s) with the brokers' listeners; nothing was changed")
-cluster_plan = plan(config, server_base, read_base_properties(config.connect_base_file, config.connect_properties))
-cluster = KafkaTlsCluster("kafka", config, cluster_plan, previous=previous_outputs(),
-                          previous_clients=previous_client_identities() if config.clients else None)
+    raise pulumi.RunError(f"{len(problems)} problem(s) in the base files or listeners; nothing was changed")
+cluster_plan = plan(config, server_base, connect_base)
+own = own_stack()
+warn_about_expiry(own.get_output("certificates"), config.tls.cert_early_renewal_days)
+cluster = KafkaTlsCluster(
+    "kafka", config, cluster_plan,
+    previous=(own.get_output("rollout_fingerprints"), own.get_output("rollout_password_digest")),
+    previous_clients=own.get_output("client_identities") if config.clients else None,
+)
 
 pulumi.export("ca_cert_pem", cluster.ca_cert_pem)
 pulumi.export("ssl_bootstrap_servers", cluster.ssl_bootstrap_servers)
 pulumi.export(
     "certificates",
-    {name: {"sha256_fingerprint": c.sha256_fingerprint, "not_after": c.not_after} for name, c in cluster.certificates.items()},
+    {
+        name: {
+            "sha256_fingerprint": c.sha256_fingerprint,
+            "not_after": c.not_after,
+            # As of this run: a scheduled `pulumi up` keeps it current.
+            "days_left": c.not_after.apply(lambda na: days_left(na, datetime.now(timezone.utc))),
+        }
+        for name, c in cluster.certificates.items()
+    },
 )
 pulumi.export("client_settings", cluster.client_settings)
 pulumi.export("rollout_fingerprints", cluster.rollout_fingerprints)

@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lab import Lab  # noqa: E402
 from labstack import LabStack  # noqa: E402
+from tests.unit.sample import HOST_KEY  # noqa: E402  (well formed, held by nobody: synthetic hosts are never dialled)
 
-HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBenchmarkBenchmarkBenchmarkBenchmarkBench"
 COMMAND = "command:remote:Command"
 SKIP = {"PULUMI_SKIP_CHECKPOINTS": "true"}  # as README "Scale" advises for previews
 
