@@ -139,7 +139,8 @@ class KafkaTlsCluster(pulumi.ComponentResource):
             trust = truststore(
                 f"{prefix}-truststore", h.locations, access[h.name], ca.cert_pem, truststore_password, paths.owner, child
             )
-            passwords = host_file(f"{prefix}-store-passwords", h.secrets_file, access[h.name], child, secrets_text)
+            passwords = host_file(f"{prefix}-store-passwords", h.secrets_file, access[h.name], child, secrets_text,
+                                  also_remove=(h.restart_pending, h.stores_stamp))
             kind = "server" if h.role is Role.BROKER else "connect"
             original = original_file(f"{prefix}-{kind}-properties", h.properties, access[h.name], child)
             self.certificates[h.name] = cert

@@ -29,11 +29,14 @@ def host_file(
     access: HostAccess,
     opts: pulumi.ResourceOptions,
     secret_content: Optional[pulumi.Output[str]] = None,
+    also_remove: tuple[str, ...] = (),
 ) -> remote.Command:
     """Write ``spec`` to the host.
 
     Args:
         secret_content: the content when ``spec.secret`` is set (an Output, kept secret).
+        also_remove: more files destroy removes with it (the rollout's markers, which no
+            resource of their own writes).
     """
     if (spec.secret is None) != (secret_content is None):
         raise ValueError(f"{name}: give secret_content exactly when the spec is secret ({spec.path})")
@@ -42,7 +45,7 @@ def host_file(
         name,
         access,
         write_file_script(spec.path, spec.mode, spec.owner, backup=spec.restore_on_delete),
-        delete=restore_file_script(spec.path) if spec.restore_on_delete else remove_files_script(spec.path),
+        delete=restore_file_script(spec.path) if spec.restore_on_delete else remove_files_script(spec.path, *also_remove),
         stdin=stdin,
         # Secret files: nothing of what the command prints reaches the logs.
         logging=remote.Logging.NONE if spec.secret else remote.Logging.STDERR,

@@ -299,8 +299,9 @@ def test_destroy_removes_key_material_and_restores_the_original_files(plaintext_
     lab = plaintext_lab
     LabStack(lab, STACK).destroy()
     for host in [*BROKERS, "connect-1"]:
-        left = lab.ssh(host, "find /etc/kafka -name '*.p12' -o -name '*.jks' -o -name '*.pem' -o -name '*.csr' "
-                             "-o -name 'kafka-tls-*' -o -name '*.kafka-tls.*'").stdout.split()
+        # Everything kafka-tls put on the host: stores, keys, CSRs, secrets, markers, originals.
+        left = lab.ssh(host, "find /etc/kafka/ssl -type f; find /etc/kafka -name '*.p12' -o -name '*.jks' "
+                             "-o -name '*.pem' -o -name 'kafka-tls-*' -o -name '*.kafka-tls.*'").stdout.split()
         assert left == [], f"{host} keeps {left}"
         h = next(x for x in lab.inventory()["hosts"] if x["short_name"] == host)
         path = h["paths"]["server_properties"] or h["paths"]["connect_properties"]

@@ -1,0 +1,128 @@
+"""The certificate lifecycle on a live cluster, under load: renewal without a restart, a Connect
+worker's renewal, and a host whose broker cannot start stopping the rollout at that host.
+
+While each `up` runs, an idempotent acks=all producer writes numbered records to an RF=3,
+min.insync.replicas=2 topic and a sampler probes every broker about every 200 ms; afterwards a
+consumer reads everything back. The tests build on each other, in file order.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from pulumi import automation as auto
+
+from labstack import LabStack
+from tests.e2e.helpers import create_topic, openssl_verify, ssl_client_config, wait_for, write_ca
+from tests.e2e.load import Sampler, Traffic
+
+pytestmark = pytest.mark.e2e
+
+BROKERS = ["broker-1", "broker-2", "broker-3"]
+ADDRESSES = {"broker-1": "127.0.0.11", "broker-2": "127.0.0.12", "broker-3": "127.0.0.13"}
+STACK = "e2e-life"
+TOPIC = f"e2e-life-{uuid.uuid4().hex[:8]}"
+
+
+class Run:
+    outputs: dict = {}
+
+
+@pytest.fixture(scope="module")
+def secured_lab(lab):
+    """A plaintext lab, then the whole stack (brokers and the worker) up once."""
+    lab.reset_plaintext()
+    result = LabStack(lab, STACK).up()
+    Run.outputs = {k: v.value for k, v in result.outputs.items()}
+    yield lab
+    lab.reset_plaintext()
+
+
+def stack(lab, **tls) -> LabStack:
+    settings = LabStack(lab, STACK).stack_settings()["config"]
+    return LabStack(lab, STACK, overrides={"tls": {**settings["kafka-tls:tls"], **tls}})
+
+
+def under_load(lab, tmp_path, action):
+    """Run ``action()`` while traffic flows and the sampler probes; return (result, verdict, sampler)."""
+    config = ssl_client_config(Run.outputs, write_ca(Run.outputs, tmp_path))
+    create_topic(config, TOPIC, partitions=3)
+    sampler = Sampler({b: (ADDRESSES[b], 9093) for b in BROKERS}).start()
+    traffic = Traffic(config, TOPIC, rate=100).start()
+    try:
+        result = action()
+    finally:
+        traffic.stop()
+        sampler.stop()
+    return result, traffic.verify(), sampler
+
+
+def assert_no_loss(verdict, sampler):
+    assert verdict.sent > 500, verdict
+    assert verdict.lost == [] and verdict.duplicated == [], (len(verdict.lost), len(verdict.duplicated), verdict.errors[:3])
+    assert verdict.errors == []
+    assert sampler.samples > 100 and sampler.max_down <= 1, sampler.down_at[:5]
+
+
+def test_a_renewal_reloads_every_broker_without_a_restart(secured_lab, tmp_path):
+    """A new validity re-issues every certificate with the same key, subject and SANs: brokers
+    load it through a dynamic keystore update (KIP-226), the worker restarts behind its gate."""
+    lab = secured_lab
+    pids = {b: lab.service_pid(b) for b in BROKERS}
+    worker = lab.service_pid("connect-1")
+    before = {h: c["sha256_fingerprint"] for h, c in Run.outputs["certificates"].items()}
+    renewed = stack(lab, certValidityDays=300)
+    preview = renewed.preview()
+    assert "reload, no restart" in preview.stdout
+
+    result, verdict, sampler = under_load(lab, tmp_path, renewed.up)
+    Run.outputs = {k: v.value for k, v in result.outputs.items()}
+    assert Run.outputs["restart_plan"] == [
+        *(f"{b}: reload, no restart (certificate re-issued: validity changed)" for b in BROKERS),
+        "connect-1: restart (certificate re-issued: validity changed)",
+    ]
+    assert {b: lab.service_pid(b) for b in BROKERS} == pids, "a broker restarted"
+    assert lab.service_pid("connect-1") != worker, "the worker kept its old certificate"
+    ca_file = write_ca(Run.outputs, tmp_path)
+    for b in BROKERS:
+        now = Run.outputs["certificates"][b]["sha256_fingerprint"]
+        assert now != before[b]
+        served = openssl_verify(f"{b}.kafka.lab", 9093, ca_file, name=f"{b}.kafka.lab")
+        assert served.returncode == 0, served.stderr
+        seen = lab.ssh(b, f"openssl s_client -connect {ADDRESSES[b]}:9093 </dev/null 2>/dev/null "
+                          "| openssl x509 -noout -fingerprint -sha256", check=True).stdout
+        assert seen.strip().split("=", 1)[1] == now
+        assert Run.outputs["certificates"][b]["days_left"] in (299, 300)
+    assert_no_loss(verdict, sampler)
+    status = lab.connect_get("/connectors?expand=status")
+    assert status[0] == 200
+
+
+def test_a_broker_that_cannot_start_stops_the_rollout_at_that_host(secured_lab):
+    """broker-2's new property keeps it from starting: the up fails naming broker-2, broker-3 is
+    untouched; once the property is gone, the next up restarts broker-2 and the cluster is whole."""
+    lab = secured_lab
+    settings = LabStack(lab, STACK).stack_settings()["config"]
+    brokers = [dict(b) for b in settings["kafka-tls:brokers"]]
+    brokers[1]["properties"] = {"num.network.threads": "0"}  # Kafka refuses it at start-up
+    third = (lab.service_pid("broker-3"), lab.ssh("broker-3", "md5sum /etc/kafka/server.properties").stdout)
+    first = lab.service_pid("broker-1")
+    broken = LabStack(lab, STACK, overrides={"brokers": brokers, "tls": settings["kafka-tls:tls"]})
+    with pytest.raises(auto.CommandError) as failure:
+        broken.up()
+    text = str(failure.value)
+    assert "kafka-rollout-final-broker-2" in text
+    assert (lab.service_pid("broker-3"), lab.ssh("broker-3", "md5sum /etc/kafka/server.properties").stdout) == third
+    assert lab.service_pid("broker-1") == first
+
+    fixed = stack(lab)
+    result = fixed.up()
+    assert result.summary.result == "succeeded"
+    assert lab.service_pid("broker-2") is not None, "the up succeeded with broker-2 down"
+    config = ssl_client_config(Run.outputs, write_ca(Run.outputs, lab.dir))
+    from tests.e2e.helpers import all_replicas_in_sync
+
+    assert wait_for(lambda: all_replicas_in_sync(config, TOPIC), timeout=180)
+    again = fixed.up()
+    assert again.outputs["restart_plan"].value == [f"{h}: nothing" for h in [*BROKERS, "connect-1"]]
