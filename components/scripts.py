@@ -380,15 +380,14 @@ def _kafka_checks(gate: KafkaGate) -> str:
         f"    ids=$({tool('kafka-broker-api-versions.sh')} 2>/dev/null | grep -o '(id: [0-9]*' | tr -dc '0-9\\n' || true)\n"
         f"    echo \"$ids\" | grep -qx {node} || why=\"node {node} is not registered and unfenced (brokers serving: $(echo $ids))\"\n"
         "  fi\n"
+        # One run: the voters' table names the leader (Status column) and this node's lag.
         '  if [ -z "$why" ]; then\n'
-        f"    quorum=$({tool('kafka-metadata-quorum.sh')} describe --status 2>&1 || true)\n"
-        "    leader=$(echo \"$quorum\" | awk -F: '/^LeaderId/ {gsub(/ /, \"\", $2); print $2}')\n"
-        "    case \"$leader\" in ''|-1) why=\"the KRaft quorum has no leader ($(echo \"$quorum\" | tail -n 1))\" ;; esac\n"
-        "  fi\n"
-        '  if [ -z "$why" ]; then\n'
-        f"    lag=$({tool('kafka-metadata-quorum.sh')} describe --replication 2>/dev/null "
-        f"| awk '$1 == \"{node}\" {{print $4}}' || true)\n"
-        f"    [ \"$lag\" = 0 ] || why=\"node {node} is not caught up with the metadata quorum (lag: ${{lag:-unknown}})\"\n"
+        f"    quorum=$({tool('kafka-metadata-quorum.sh')} describe --replication 2>/dev/null || true)\n"
+        "    if ! echo \"$quorum\" | awk '$NF == \"Leader\" {found = 1} END {exit !found}'; then\n"
+        "      why=\"the KRaft quorum has no leader\"\n"
+        f"    elif [ \"$(echo \"$quorum\" | awk '$1 == \"{node}\" {{print $4}}')\" != 0 ]; then\n"
+        f"      why=\"node {node} is not caught up with the metadata quorum ($(echo \"$quorum\" | awk '$1 == \"{node}\"'))\"\n"
+        "    fi\n"
         "  fi\n"
         '  if [ -z "$why" ]; then\n'
         # stderr carries the client's own warnings; a failed tool is a failed check.

@@ -1,0 +1,184 @@
+"""Faults and secrets, on one real run with known secrets: an unreachable host, then no secret
+where it should not be.
+
+The lab's hosts are processes on this machine, so one sampler of /proc/*/cmdline sees both the
+machine that runs `pulumi` and every host (sshd sessions, sudo, bash, keytool, openssl, the
+Kafka tools of the health gates). A decoy with a secret-like value is planted in short-lived
+processes' command lines throughout the run: the sampler must see it, which shows it is fast
+enough to see a short keytool or sudo call.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from labstack import LabStack
+
+pytestmark = pytest.mark.e2e
+
+STACK = "e2e-secrets"
+# The lab stack's store passwords (Pulumi.lab.yaml, encrypted there with the lab passphrase).
+PASSWORDS = ("lab-Keystore-2026", "lab-Truststore-2026")
+DECOY = "kafka-tls-decoy-Secret-0123456789"
+
+
+class CmdlineSampler:
+    """Reads every process's command line in a loop, as fast as it can."""
+
+    def __init__(self, needles: list[str]):
+        self.needles = [n.encode() for n in needles]
+        self.seen: dict[str, list[str]] = {}
+        self.passes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> "CmdlineSampler":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for pid in os.listdir("/proc"):
+                if not pid.isdigit():
+                    continue
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as f:
+                        line = f.read()
+                except OSError:
+                    continue
+                for needle in self.needles:
+                    if needle in line:
+                        self.seen.setdefault(needle.decode(), []).append(line.replace(b"\0", b" ").decode(errors="replace")[:200])
+            self.passes += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class Decoys:
+    """Every second, a 50 ms process with the decoy in its command line."""
+
+    def __init__(self):
+        self.planted = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> "Decoys":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            subprocess.run(["sh", "-c", "sleep 0.05", "decoy", DECOY], check=False)
+            self.planted += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def ssh_key_lines(lab) -> list[str]:
+    """Lines of the lab's SSH private key long enough to be unmistakable."""
+    text = Path(lab.inventory()["ssh_private_key"]).read_text()
+    return [line for line in text.splitlines() if len(line) > 40]
+
+
+class Scenario:
+    """What one run recorded, for the tests below."""
+
+    output: list[str] = []
+    failure: str = ""
+    second_up_ops: dict = {}
+    pids_before_second_up: dict = {}
+    pids_after: dict = {}
+    exported: str = ""
+    host_logs: dict = {}
+    sampler: CmdlineSampler
+    decoys: Decoys
+    secrets: list[str] = []
+    leftovers: list = []
+
+
+def ops(events: list) -> dict[str, str]:
+    out = {}
+    for event in events:
+        meta = event.resource_pre_event.metadata if event.resource_pre_event else None
+        if meta and meta.op.value not in ("same", "read"):
+            out[meta.urn.rsplit("::", 1)[1]] = meta.op.value
+    return out
+
+
+@pytest.fixture(scope="module")
+def scenario(lab):
+    """preview; up with broker-3's sshd stopped (fails); sshd back; up (converges); export;
+    destroy. A /proc sampler and the decoys run from first to last."""
+    from lab import config as C
+
+    lab.reset_plaintext()
+    stack = LabStack(lab, STACK, overrides={"connectWorkers": []})
+    run = Scenario()
+    run.secrets = [*PASSWORDS, *ssh_key_lines(lab)]
+    run.sampler = CmdlineSampler([*run.secrets, DECOY]).start()
+    run.decoys = Decoys().start()
+    started = time.time()
+    broker_3 = C.find_host("broker-3")
+    try:
+        stack.preview(on_output=run.output.append)
+        os.kill(lab.sshd_pid(broker_3), 9)  # the host is unreachable; its broker keeps running
+        try:
+            stack.up(on_output=run.output.append)
+        except Exception as e:  # noqa: BLE001 - the failure is what this run is about
+            run.failure = str(e)
+        lab.up()  # sshd back (and the lab's own checks: the cluster still serves)
+        run.pids_before_second_up = {b: lab.service_pid(b) for b in ("broker-1", "broker-2", "broker-3")}
+        events: list = []
+        stack.up(on_output=run.output.append, on_event=events.append)
+        run.second_up_ops = ops(events)
+        run.pids_after = {b: lab.service_pid(b) for b in ("broker-1", "broker-2", "broker-3")}
+        run.exported = stack.exported_state()
+        run.host_logs = {
+            h.short: "".join(p.read_text(errors="replace") for p in [*lab.logs_dir(h).rglob("*"), lab.sshd_dir(h) / "sshd.log"]
+                             if p.is_file())
+            for h in lab.hosts
+        }
+        stack.destroy(on_output=run.output.append)
+    finally:
+        run.decoys.stop()
+        run.sampler.stop()
+        run.leftovers = [p for p in Path("/tmp").glob("tmp.*") if p.stat().st_mtime >= started]
+    yield run
+    lab.reset_plaintext()
+
+
+def test_an_unreachable_host_fails_the_up_by_name_and_the_next_up_converges(scenario):
+    run = scenario
+    assert "kafka-broker-3-" in run.failure, run.failure[-2000:]
+    # The second up finishes broker-3 and the final stage; broker-1 and 2's first stage is not redone.
+    assert not any(name.startswith(("kafka-rollout-stage1-broker-1", "kafka-rollout-stage1-broker-2"))
+                   for name in run.second_up_ops), run.second_up_ops
+    assert {"kafka-rollout-stage1-broker-3", "kafka-rollout-final-broker-1"} <= set(run.second_up_ops)
+    assert all(run.pids_after.values()) and all(run.pids_before_second_up.values())
+
+
+def test_no_secret_in_any_command_line_output_state_or_host_log(scenario):
+    run = scenario
+    # The sampler is fast enough: it saw most 50 ms decoys.
+    seen_decoys = len(run.sampler.seen.get(DECOY, []))
+    assert run.decoys.planted >= 20 and seen_decoys >= run.decoys.planted // 2, (run.decoys.planted, seen_decoys)
+    output = "".join(run.output)
+    assert "kafka-rollout-final-broker-1" in output  # the output really is the run's
+    for secret in run.secrets:
+        assert secret not in run.sampler.seen, f"a command line carried a secret: {run.sampler.seen[secret][:2]}"
+        assert secret not in output, "the engine's output (preview/up/destroy --diff) carries a secret"
+        assert secret not in run.exported, "pulumi stack export carries a secret in plaintext"
+        for host, text in run.host_logs.items():
+            assert secret not in text, f"{host}'s logs carry a secret"
+    # No temporary files left behind (the host scripts' mktemp; the hosts' /tmp is this /tmp).
+    assert run.leftovers == []
