@@ -23,7 +23,8 @@ lab-down: venv
 	$(PY) -m lab down
 
 # The tests: unit tests (pure functions, mocks, host scripts), then the lab and end-to-end tests.
-test: venv toolchain
+# The toolchain is built in the background meanwhile (tests/conftest.py), for the end-to-end tests.
+test: venv
 	$(PY) -m pytest
 
 unit-test: venv
