@@ -291,6 +291,73 @@ class CertificateAuthorityConfig(_Model):
         return _rsa_bits(v)
 
 
+# Mozilla's "intermediate" TLS configuration (v5.7) in the names Java 17 uses (IANA's): AEAD ciphers
+# with forward secrecy only. Java applies ssl.cipher.suites to TLS 1.3 as well, so the list must name
+# TLS 1.3's suites too, or TLS 1.3 has none.
+TLS13_CIPHER_SUITES = ("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256")
+TLS12_CIPHER_SUITES = (
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+)
+# Also in Mozilla's intermediate list, but not in the default: they only serve RSA keys (kafka-tls makes
+# ECDSA ones by default), every Kafka client speaks ECDHE, and a DHE handshake costs more.
+TLS12_DHE_CIPHER_SUITES = (
+    "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_DHE_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_DHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+)
+DEFAULT_CIPHER_SUITES = TLS13_CIPHER_SUITES + TLS12_CIPHER_SUITES
+STRONG_CIPHER_SUITES = frozenset(DEFAULT_CIPHER_SUITES + TLS12_DHE_CIPHER_SUITES)
+# OpenSSL's names of the same suites (Mozilla's page shows these): a hint when one is given.
+_OPENSSL_SUITE_NAMES = {
+    "ECDHE-ECDSA-AES128-GCM-SHA256": "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    "ECDHE-RSA-AES128-GCM-SHA256": "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384": "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "ECDHE-RSA-AES256-GCM-SHA384": "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305": "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    "ECDHE-RSA-CHACHA20-POLY1305": "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+    "DHE-RSA-AES128-GCM-SHA256": "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256",
+    "DHE-RSA-AES256-GCM-SHA384": "TLS_DHE_RSA_WITH_AES_256_GCM_SHA384",
+    "DHE-RSA-CHACHA20-POLY1305": "TLS_DHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+}
+
+
+def weak_cipher_suite_reason(name: str) -> Optional[str]:
+    """Why ``name`` may not be in tls.cipherSuites; None for a suite of ``STRONG_CIPHER_SUITES``."""
+    if name in STRONG_CIPHER_SUITES:
+        return None
+    upper = name.strip().upper()
+    if upper in _OPENSSL_SUITE_NAMES:
+        return f"an OpenSSL name: Java needs {_OPENSSL_SUITE_NAMES[upper]}"
+    if upper in STRONG_CIPHER_SUITES:
+        return f"write it as {upper} (Java's names are upper case, without spaces)"
+    parts = set(upper.split("_"))
+    reasons = []
+    if "NULL" in parts:
+        reasons.append("NULL, no encryption")
+    if "ANON" in parts:
+        reasons.append("anon, no authentication")
+    if parts & {"EXPORT", "EXPORT1024"}:
+        reasons.append("export-grade keys")
+    if parts & {"RC2", "RC4", "DES", "DES40", "3DES", "IDEA"}:
+        reasons.append("a broken cipher such as RC4 or 3DES")
+    if "CBC" in parts:
+        reasons.append("CBC mode, open to padding-oracle attacks such as Lucky13")
+    if upper.endswith("_SHA"):
+        reasons.append("a SHA-1 MAC")
+    if upper.endswith("_MD5"):
+        reasons.append("an MD5 MAC")
+    if upper.startswith(("TLS_RSA_", "SSL_RSA_")):
+        reasons.append("RSA key exchange, no forward secrecy")
+    elif upper.startswith(("TLS_ECDH_", "TLS_DH_")) and "ANON" not in parts:
+        reasons.append("static ECDH or DH key exchange, no forward secrecy")
+    return ", ".join(reasons) or "not in Mozilla's intermediate list of suites Java 17 offers"
+
+
 class Tls(_Model):
     listeners: ListenerMode = ListenerMode.PLAINTEXT_AND_SSL
     plaintext_port: int = Field(9092, ge=1, le=65535, description="The PLAINTEXT listener's port when the base has no listeners.")
@@ -304,6 +371,10 @@ class Tls(_Model):
     inter_broker_protocol: Protocol = Protocol.SSL
     client_auth: ClientAuth = ClientAuth.NONE
     enabled_protocols: list[str] = Field(default_factory=lambda: ["TLSv1.3", "TLSv1.2"])
+    cipher_suites: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_CIPHER_SUITES),
+        description="ssl.cipher.suites in Java's (IANA) names, TLS 1.3's included; from STRONG_CIPHER_SUITES only.",
+    )
     store_type: StoreType = StoreType.PKCS12
     key_custody: KeyCustody = KeyCustody.HOST
     key_algorithm: KeyAlgorithm = KeyAlgorithm.ECDSA
@@ -324,6 +395,34 @@ class Tls(_Model):
             raise ValueError(f"use TLSv1.3 and/or TLSv1.2 (got {v}); older versions are disabled in Java 17")
         if len(set(v)) < len(v):
             raise ValueError(f"lists a version twice (got {v}); give each once, e.g. [TLSv1.3, TLSv1.2]")
+        return v
+
+    @field_validator("cipher_suites")
+    @classmethod
+    def _cipher_suites(cls, v: list[str], info) -> list[str]:
+        fix = (
+            "remove the key to get the default (Mozilla's intermediate suites), or list only these: "
+            + ", ".join(DEFAULT_CIPHER_SUITES + TLS12_DHE_CIPHER_SUITES)
+        )
+        if not v:
+            raise ValueError(f"is empty: Java would offer no suite and refuse every handshake; {fix}")
+        weak = [f"{_shown(s)}: {weak_cipher_suite_reason(s)}" for s in v if weak_cipher_suite_reason(s)]
+        if weak:
+            raise ValueError(f"{'; '.join(weak)}; {fix}")
+        if twice := sorted({s for s in v if v.count(s) > 1}):
+            raise ValueError(f"lists {', '.join(twice)} twice; give each suite once")
+        protocols = info.data.get("enabled_protocols") or []  # absent when it failed: reported there
+        if "TLSv1.3" in protocols and not set(v) & set(TLS13_CIPHER_SUITES):
+            raise ValueError(
+                "has no TLS 1.3 suite, and Java applies this list to TLS 1.3 too: TLS 1.3 (tls.enabledProtocols) "
+                f"would have none; add {', '.join(TLS13_CIPHER_SUITES)}"
+            )
+        if "TLSv1.2" in protocols and not set(v) - set(TLS13_CIPHER_SUITES):
+            raise ValueError(
+                "has no TLS 1.2 suite, so clients limited to TLS 1.2 could not connect although tls.enabledProtocols "
+                f"has TLSv1.2; add TLS 1.2 suites, e.g. {', '.join(TLS12_CIPHER_SUITES[:2])}, or set "
+                "tls.enabledProtocols to [TLSv1.3]"
+            )
         return v
 
     @field_validator("listener_name", "controller_listener")

@@ -158,9 +158,18 @@ def _config_provider_settings(current: Mapping[str, str]) -> dict[str, str]:
 
 
 def _tls_protocol_settings(tls: Tls, prefix: str = "") -> dict[str, str]:
+    """Protocols, suites and host name verification: the same on every Java side kafka-tls
+    configures (broker listeners, the gate's tools, a worker and its clients).
+
+    ``ssl.cipher.suites`` decides on the brokers. On a client it is not needed (the broker picks
+    from its own list), but it does no harm, and it keeps a worker's clients on the same suites if
+    a broker's list is ever widened. A worker's own also covers its REST listener once that is
+    https (Connect falls back to the worker's ``ssl.*`` without ``listeners.https.*`` keys).
+    """
     return {
         f"{prefix}ssl.enabled.protocols": ",".join(tls.enabled_protocols),
         f"{prefix}ssl.protocol": "TLSv1.3" if "TLSv1.3" in tls.enabled_protocols else "TLSv1.2",
+        f"{prefix}ssl.cipher.suites": ",".join(tls.cipher_suites),
         # Hostname verification on (Kafka's default since 2.0; written so nobody turns it off by accident).
         f"{prefix}ssl.endpoint.identification.algorithm": "https",
     }

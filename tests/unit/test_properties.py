@@ -11,7 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from components.config import ClientAuth, Host, ListenerMode, Paths, Protocol, StoreType, Tls
+from pydantic import ValidationError
+
+from components.config import (
+    DEFAULT_CIPHER_SUITES,
+    ClientAuth,
+    Host,
+    ListenerMode,
+    Paths,
+    Protocol,
+    StoreType,
+    Tls,
+    validate_config,
+)
 from components.properties import (
     HEADER,
     SECRETS_FILE_NAME,
@@ -22,11 +34,12 @@ from components.properties import (
     parse_properties,
     render_connect_properties,
     render_server_properties,
+    render_tool_properties,
     rollout_stages,
     ssl_bootstrap_servers,
     tls_listener_port,
 )
-from tests.unit.sample import HOST_KEY
+from tests.unit.sample import HOST_KEY, sample
 
 GOLDEN = Path(__file__).parent / "golden"
 PATHS = Paths()
@@ -109,6 +122,7 @@ def assert_store_settings(props: dict, prefix: str = "", keystore: bool = True, 
 def assert_tls_protocols(props: dict, prefix: str = ""):
     assert props[f"{prefix}ssl.enabled.protocols"] == "TLSv1.3,TLSv1.2"
     assert props[f"{prefix}ssl.protocol"] == "TLSv1.3"
+    assert props[f"{prefix}ssl.cipher.suites"] == ",".join(DEFAULT_CIPHER_SUITES)
     assert props[f"{prefix}ssl.endpoint.identification.algorithm"] == "https"
 
 
@@ -763,3 +777,160 @@ def test_problem_advertised_override_misses_the_tls_listener():
     tls = Tls(listeners=ListenerMode.SSL_ONLY)
     problems = listener_problems(NAMED_BASE, {"advertised.listeners": "INTERNAL://a:9092,SSL://a:9093"}, tls, WHERE)
     assert len(problems) == 1 and "names INTERNAL, which the final config does not listen on" in problems[0]
+
+
+# --- cipher suites (tls.cipherSuites -> ssl.cipher.suites) ----------------------------------------
+
+# Mozilla's intermediate configuration (guidelines v5.7), as Java 17 names its suites.
+MOZILLA_INTERMEDIATE_TLS13 = ["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"]
+MOZILLA_INTERMEDIATE_ECDHE = [
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+]
+MOZILLA_INTERMEDIATE_DHE = [
+    "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_DHE_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_DHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+]
+# What a broker with Java 17's defaults accepted over TLS 1.2 in the reviewer's sslyze scan.
+SCANNED_CBC_SUITES = [
+    "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
+]
+
+
+def suites_of(props: dict, prefix: str = "") -> list[str]:
+    return props[f"{prefix}ssl.cipher.suites"].split(",")
+
+
+def cipher_suites_problem(suites) -> str:
+    """The one message validate_config gives for tls.cipherSuites (with the key path)."""
+    with pytest.raises(ValueError) as info:
+        validate_config(sample(tls={"cipherSuites": suites}))
+    hits = [p for p in info.value.problems if p.startswith("kafka-tls:tls.cipherSuites: ")]
+    assert len(hits) == 1, info.value.problems
+    return hits[0]
+
+
+class TestCipherSuites:
+    def test_the_default_is_mozilla_intermediate_for_java_17_without_dhe(self):
+        assert Tls().cipher_suites == MOZILLA_INTERMEDIATE_TLS13 + MOZILLA_INTERMEDIATE_ECDHE
+
+    def test_the_default_has_only_aead_suites_with_forward_secrecy(self):
+        for suite in Tls().cipher_suites:
+            parts = suite.split("_")
+            assert "CBC" not in parts and not suite.endswith(("_SHA", "_MD5")), suite
+            assert suite in MOZILLA_INTERMEDIATE_TLS13 or suite.startswith("TLS_ECDHE_"), suite
+
+    def test_broker_renders_the_list_in_order_with_tls13_first(self):
+        props = parse_properties(render_server_properties(SEED_BASE, BROKER, Tls(), locations()))
+        assert suites_of(props) == MOZILLA_INTERMEDIATE_TLS13 + MOZILLA_INTERMEDIATE_ECDHE
+        assert not any(k.endswith("ssl.cipher.suites") and k != "ssl.cipher.suites" for k in props)
+
+    def test_a_configured_list_is_rendered_as_given(self):
+        suites = MOZILLA_INTERMEDIATE_TLS13[:1] + MOZILLA_INTERMEDIATE_DHE + MOZILLA_INTERMEDIATE_ECDHE[:1]
+        tls = Tls.model_validate({"cipherSuites": suites})
+        props = parse_properties(render_server_properties(SEED_BASE, BROKER, tls, locations()))
+        assert suites_of(props) == suites
+
+    def test_every_rollout_stage_renders_the_suites(self):
+        for stage in rollout_stages(Tls(listeners=ListenerMode.SSL_ONLY)):
+            props = parse_properties(render_server_properties(SEED_BASE, BROKER, stage, locations()))
+            assert suites_of(props) == list(DEFAULT_CIPHER_SUITES)
+
+    def test_a_base_value_is_replaced_in_place(self):
+        base = {**SEED_BASE, "ssl.cipher.suites": ",".join(SCANNED_CBC_SUITES)}
+        text = render_server_properties(base, BROKER, Tls(), locations())
+        assert suites_of(parse_properties(text)) == list(DEFAULT_CIPHER_SUITES)
+        assert text.count("ssl.cipher.suites=") == 1
+
+    def test_connect_worker_and_its_three_clients_get_the_list_the_registry_client_does_not(self):
+        props = parse_properties(render_connect(registry="https://schema-registry.example.com:8081"))
+        for prefix in CONNECT_SECTIONS:
+            assert suites_of(props, prefix) == list(DEFAULT_CIPHER_SUITES)
+        # The registry is a server kafka-tls does not configure: its suites are its own business.
+        assert not any(k.startswith(("key.converter.", "value.converter.")) and "cipher" in k for k in props)
+
+    def test_the_health_gate_tools_get_the_list(self):
+        props = parse_properties(render_tool_properties(locations(), Tls()))
+        assert suites_of(props) == list(DEFAULT_CIPHER_SUITES)
+
+    def test_application_client_settings_leave_the_choice_to_the_broker(self):
+        for settings in client_settings(BROKERS, Tls()).values():
+            assert "ssl.cipher.suites" not in settings
+
+    def test_tls13_only(self):
+        tls = Tls.model_validate({"enabledProtocols": ["TLSv1.3"], "cipherSuites": MOZILLA_INTERMEDIATE_TLS13})
+        props = parse_properties(render_server_properties(SEED_BASE, BROKER, tls, locations()))
+        assert props["ssl.enabled.protocols"] == "TLSv1.3"
+        assert suites_of(props) == MOZILLA_INTERMEDIATE_TLS13
+
+
+class TestCipherSuitesValidation:
+    def test_every_mozilla_intermediate_suite_is_accepted(self):
+        suites = MOZILLA_INTERMEDIATE_TLS13 + MOZILLA_INTERMEDIATE_ECDHE + MOZILLA_INTERMEDIATE_DHE
+        assert validate_config(sample(tls={"cipherSuites": suites})).tls.cipher_suites == suites
+
+    @pytest.mark.parametrize("suite", SCANNED_CBC_SUITES)
+    def test_the_scanned_cbc_suites_are_refused(self, suite):
+        message = cipher_suites_problem(MOZILLA_INTERMEDIATE_TLS13 + [suite])
+        assert suite in message and "CBC" in message
+        assert ("SHA-1" in message) == suite.endswith("_SHA")
+        # The fix: the suites that are accepted, named.
+        assert "remove the key to get the default" in message and MOZILLA_INTERMEDIATE_ECDHE[0] in message
+
+    @pytest.mark.parametrize("suite, reason", [
+        ("TLS_RSA_WITH_AES_128_GCM_SHA256", "RSA key exchange"),
+        ("SSL_RSA_WITH_3DES_EDE_CBC_SHA", "RSA key exchange"),
+        ("TLS_ECDHE_RSA_WITH_NULL_SHA", "NULL, no encryption"),
+        ("TLS_ECDH_anon_WITH_AES_128_CBC_SHA", "anon, no authentication"),
+        ("SSL_RSA_EXPORT_WITH_RC4_40_MD5", "export-grade"),
+        ("TLS_ECDHE_RSA_WITH_RC4_128_SHA", "broken cipher"),
+        ("TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA", "broken cipher"),
+        ("TLS_ECDH_ECDSA_WITH_AES_128_GCM_SHA256", "static ECDH or DH"),
+        ("TLS_AES_128_CCM_SHA256", "not in Mozilla's intermediate list"),
+        ("TLS_EMPTY_RENEGOTIATION_INFO_SCSV", "not in Mozilla's intermediate list"),
+        ("ECDHE-RSA-AES128-GCM-SHA256", "Java needs TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"),
+        ("tls_aes_128_gcm_sha256", "write it as TLS_AES_128_GCM_SHA256"),
+        (" TLS_AES_128_GCM_SHA256", "write it as TLS_AES_128_GCM_SHA256"),
+    ])
+    def test_weak_or_unknown_suites_are_refused_with_the_reason(self, suite, reason):
+        message = cipher_suites_problem(list(DEFAULT_CIPHER_SUITES) + [suite])
+        assert f"{suite}: " in message and reason in message
+
+    def test_every_refused_suite_is_named_in_one_message(self):
+        message = cipher_suites_problem(SCANNED_CBC_SUITES[:2] + list(DEFAULT_CIPHER_SUITES))
+        assert all(s in message.split(";")[i] for i, s in enumerate(SCANNED_CBC_SUITES[:2]))
+
+    def test_an_empty_list_is_refused(self):
+        assert "is empty" in cipher_suites_problem([])
+
+    def test_a_suite_twice_is_refused(self):
+        assert "TLS_AES_128_GCM_SHA256 twice" in cipher_suites_problem(list(DEFAULT_CIPHER_SUITES) + ["TLS_AES_128_GCM_SHA256"])
+
+    def test_tls13_enabled_needs_a_tls13_suite(self):
+        message = cipher_suites_problem(MOZILLA_INTERMEDIATE_ECDHE)
+        assert "no TLS 1.3 suite" in message and "TLS_AES_128_GCM_SHA256" in message
+
+    def test_tls12_enabled_needs_a_tls12_suite(self):
+        message = cipher_suites_problem(MOZILLA_INTERMEDIATE_TLS13)
+        assert "no TLS 1.2 suite" in message and "[TLSv1.3]" in message
+
+    def test_tls12_only_needs_no_tls13_suite(self):
+        tls = Tls.model_validate({"enabledProtocols": ["TLSv1.2"], "cipherSuites": MOZILLA_INTERMEDIATE_ECDHE})
+        assert tls.cipher_suites == MOZILLA_INTERMEDIATE_ECDHE
+
+    def test_a_bad_protocol_list_is_reported_there_only(self):
+        with pytest.raises(ValidationError) as info:
+            Tls.model_validate({"enabledProtocols": ["TLSv1.1"], "cipherSuites": MOZILLA_INTERMEDIATE_ECDHE})
+        assert [e["loc"] for e in info.value.errors()] == [("enabledProtocols",)]
+
+    def test_not_a_list_is_refused(self):
+        with pytest.raises(ValidationError):
+            Tls.model_validate({"cipherSuites": ",".join(DEFAULT_CIPHER_SUITES)})
