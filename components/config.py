@@ -930,6 +930,7 @@ def _client_problems(raw: dict[str, Any]) -> list[str]:
 # win and undo it.
 _SSL_KEYS: dict[str, str] = {
     "ssl.client.auth": "tls.clientAuth",
+    "ssl.cipher.suites": "tls.cipherSuites",
     "ssl.enabled.protocols": "tls.enabledProtocols",
     "ssl.protocol": "tls.enabledProtocols",
     "ssl.endpoint.identification.algorithm": "kafka-tls always turns host name verification on (https)",
