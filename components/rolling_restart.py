@@ -61,7 +61,11 @@ class RollingRestart(pulumi.ComponentResource):
                 stdin=c.stdin,
                 triggers=list(c.triggers) or None,
                 logging=remote.Logging.STDOUT_AND_STDERR,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[*previous, *c.after]),
+                # Delete (a no-op) before replace: when the new step fails, the engine keeps no
+                # record of it, so the next `up` creates it again and restarts this host, even
+                # if the fix restores exactly the triggers of the last success. (Replaced the
+                # other way round, the old record stays and the next `up` sees nothing to do.)
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[*previous, *c.after], delete_before_replace=True),
             )
             self.steps.append(command)
             if i + 1 == len(commands):

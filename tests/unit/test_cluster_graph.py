@@ -84,6 +84,7 @@ class Recorded:
     stdin: object
     depends_on: list
     resource: pulumi.Resource
+    delete_before_replace: bool = False
 
 
 @pytest.fixture
@@ -97,7 +98,7 @@ def recording(monkeypatch):
         resource = real(name, opts=opts, **kwargs)
         names[id(resource)] = name
         depends = [names.get(id(d)) for d in ((opts.depends_on or []) if opts else [])]
-        created.append(Recorded(name, kwargs.get("stdin"), depends, resource))
+        created.append(Recorded(name, kwargs.get("stdin"), depends, resource, bool(opts and opts.delete_before_replace)))
         return resource
 
     monkeypatch.setattr(remote, "Command", command)
@@ -199,6 +200,8 @@ def check_chain(recording):
     assert parse_properties(final.stdin)["inter.broker.listener.name"] == "SSL"
     assert {"kafka-broker-2-server-properties", "kafka-broker-2-keystore", "kafka-broker-2-truststore",
             "kafka-broker-2-store-passwords"} <= set(final.depends_on)
+    # A failed step leaves no record (delete before replace), so the next up runs it again.
+    assert all(r.delete_before_replace for r in recording if r.name.startswith("kafka-rollout-"))
     # The chain holds one resource per step: nothing else sits between two restarts.
     assert by_name["kafka-rollout-final-broker-2"].depends_on[0] == "kafka-rollout-final-broker-1"
 
