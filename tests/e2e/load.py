@@ -37,6 +37,9 @@ class Traffic:
         self.config, self.topic, self.rate = config, topic, rate
         self.sent = 0
         self.acked: set[int] = set()
+        self.max_latency = 0.0
+        """Longest time from produce() to its acknowledgement, in seconds."""
+        self._sent_at: dict[int, float] = {}
         self.errors: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -54,11 +57,14 @@ class Traffic:
         if err is not None:
             self.errors.append(str(err))
         else:
-            self.acked.add(int(msg.value()))
+            number = int(msg.value())
+            self.acked.add(number)
+            self.max_latency = max(self.max_latency, time.monotonic() - self._sent_at.pop(number, time.monotonic()))
 
     def _run(self) -> None:
         interval, next_at = 1.0 / self.rate, time.monotonic()
         while not self._stop.is_set():
+            self._sent_at[self.sent] = time.monotonic()
             self._producer.produce(self.topic, str(self.sent).encode(), on_delivery=self._delivered)
             self.sent += 1
             self._producer.poll(0)
