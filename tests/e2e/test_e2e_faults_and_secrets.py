@@ -154,7 +154,6 @@ def scenario(lab):
         run.sampler.stop()
         run.leftovers = [p for p in Path("/tmp").glob("tmp.*") if p.stat().st_mtime >= started]
     yield run
-    lab.reset_plaintext()
 
 
 def test_an_unreachable_host_fails_the_up_by_name_and_the_next_up_converges(scenario):
@@ -217,4 +216,3 @@ def test_an_interrupted_up_converges_after_the_documented_recovery(lab):
     again = stack.up()
     assert again.outputs["restart_plan"].value == [f"broker-{i}: nothing" for i in (1, 2, 3)]
     stack.destroy()
-    lab.reset_plaintext()

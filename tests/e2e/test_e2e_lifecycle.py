@@ -36,7 +36,6 @@ def secured_lab(lab):
     result = LabStack(lab, STACK).up()
     Run.outputs = {k: v.value for k, v in result.outputs.items()}
     yield lab
-    lab.reset_plaintext()
 
 
 def stack(lab, **tls) -> LabStack:

@@ -62,7 +62,6 @@ def plaintext_lab(lab):
     shutil.rmtree(LabStack(lab, STACK).root, ignore_errors=True)
     lab.reset_plaintext()
     yield lab
-    lab.reset_plaintext()  # leave plaintext behind for whatever runs next
 
 
 def brokers_only(lab) -> LabStack:
@@ -364,4 +363,3 @@ def test_named_listeners_are_kept_and_the_chosen_one_moves_to_tls(plaintext_lab,
     assert len(roundtrip(config, topic("e2e-named"), 100)) == 100
     lab.roundtrip()  # INTERNAL still serves plaintext on 9092
     stack.destroy()
-    lab.reset_plaintext()

@@ -228,17 +228,14 @@ def jvm_named_groups(lab, broker: str) -> Optional[list[str]]:
 
 @pytest.fixture(scope="module")
 def scanned(lab, tmp_path_factory) -> Iterator[Scan]:
-    """A plaintext lab, the brokers-only stack up, every broker scanned; plaintext again afterwards."""
+    """A plaintext lab, the brokers-only stack up, every broker scanned (the next module resets)."""
     lab.reset_plaintext()
-    try:
-        stack = LabStack(lab, STACK, overrides={"connectWorkers": []})
-        outputs = {k: v.value for k, v in stack.up().outputs.items()}
-        ca_file = write_ca(outputs, tmp_path_factory.mktemp("scan"))
-        tls = Tls.model_validate(stack.stack_settings()["config"].get("kafka-tls:tls") or {})
-        results = scan_brokers({b: (f"{b}.kafka.lab", ip) for b, ip in ADDRESSES.items()}, PORT, ca_file)
-        yield Scan(outputs, ca_file, tls, results, {b: jvm_named_groups(lab, b) for b in ADDRESSES})
-    finally:
-        lab.reset_plaintext()
+    stack = LabStack(lab, STACK, overrides={"connectWorkers": []})
+    outputs = {k: v.value for k, v in stack.up().outputs.items()}
+    ca_file = write_ca(outputs, tmp_path_factory.mktemp("scan"))
+    tls = Tls.model_validate(stack.stack_settings()["config"].get("kafka-tls:tls") or {})
+    results = scan_brokers({b: (f"{b}.kafka.lab", ip) for b, ip in ADDRESSES.items()}, PORT, ca_file)
+    yield Scan(outputs, ca_file, tls, results, {b: jvm_named_groups(lab, b) for b in ADDRESSES})
 
 
 def test_every_broker_runs_the_configured_suites(lab, scanned):
