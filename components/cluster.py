@@ -201,7 +201,7 @@ class KafkaTlsCluster(pulumi.ComponentResource):
             identity = digest(key.common_name, key.keytool_san, key.algorithm.value, str(key.rsa_bits))
             triggers = {
                 "final": [f.path, digest(f.text), password_digest,
-                          identity if any(s.stage == "reload" and s.host == step.host for s in plan.steps) else cert.keystore_digest],
+                          identity if plan.host(step.host).tool_config else cert.keystore_digest],
                 "reload": [cert.keystore_digest],
             }.get(step.stage, [])
             create, update = scripts(step)

@@ -6,6 +6,7 @@ from components.config import validate_config
 from components.plan import Role, Secret, explain, fingerprint, left_behind, plan, plan_problems
 from components.properties import parse_properties
 from tests.unit.sample import sample
+from tests.unit.test_properties import NAMED_BASE
 
 
 def make(**overrides):
@@ -102,15 +103,6 @@ def test_a_path_change_names_what_it_leaves_behind_and_nothing_else():
     lines = explain(moved, previous, fingerprints(moved))
     assert "then removes the old /etc/kafka/ssl," in lines[0]
 
-
-NAMED_BASE = {
-    "process.roles": "broker,controller",
-    "controller.quorum.voters": "1@kafka-1.example.com:9094,2@kafka-2.example.com:9094,3@kafka-3.example.com:9094",
-    "controller.listener.names": "CONTROLLER",
-    "listeners": "INTERNAL://:9092,EXTERNAL://:9095,CONTROLLER://:9094",
-    "listener.security.protocol.map": "INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT",
-    "inter.broker.listener.name": "INTERNAL",
-}
 
 
 def test_a_converted_listener_is_dialled_on_its_own_port():
