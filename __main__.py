@@ -4,6 +4,7 @@ from datetime import datetime, timezone
 
 import pulumi
 
+from components.ca_rotation import ca_spec, next_rotation
 from components.cert_info import days_left, renewal_warnings
 from components.cluster import KafkaTlsCluster
 from components.config import ConfigError, property_problems, validate_config
@@ -12,9 +13,20 @@ from components.properties import read_base_properties
 from components.stack_config import read_stack_config
 
 
+def own_stack_name() -> str:
+    return f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
+
+
 def own_stack() -> pulumi.StackReference:
     """This stack's own last outputs (all empty on a first up): what the next plan compares with."""
-    return pulumi.StackReference(f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}")
+    return pulumi.StackReference(own_stack_name())
+
+
+def last_output(name: str):
+    """One of this stack's last outputs, now (not as an Output): the CA rotation's phase decides
+    which resources and options the program declares. None on a first up."""
+    result = pulumi.runtime.invoke("pulumi:pulumi:readStackOutputs", {"name": own_stack_name()})
+    return ((result.value or {}).get("outputs") or {}).get(name)
 
 
 def warn_about_expiry(previous_certificates: pulumi.Output, window_days: int) -> None:
@@ -48,14 +60,21 @@ if problems := property_problems(config, server_base, connect_base) + plan_probl
     raise pulumi.RunError(f"{len(problems)} problem(s) in the base files or listeners; nothing was changed")
 cluster_plan = plan(config, server_base, connect_base)
 own = own_stack()
+rotation = next_rotation(last_output("ca_rotation"), ca_spec(config))
+if notice := rotation.notice():
+    pulumi.log.warn(notice)
 warn_about_expiry(own.get_output("certificates"), config.tls.cert_early_renewal_days)
 cluster = KafkaTlsCluster(
     "kafka", config, cluster_plan,
     previous=(own.get_output("rollout_fingerprints"), own.get_output("rollout_password_digest")),
     previous_clients=own.get_output("client_identities") if config.clients else None,
+    rotation=rotation,
 )
 
 pulumi.export("ca_cert_pem", cluster.ca_cert_pem)
+# What clients must trust: during a CA rotation the old and the new CA, else the CA alone.
+pulumi.export("ca_bundle_pem", cluster.ca_bundle_pem)
+pulumi.export("ca_rotation", cluster.ca_rotation)
 pulumi.export("ssl_bootstrap_servers", cluster.ssl_bootstrap_servers)
 pulumi.export(
     "certificates",

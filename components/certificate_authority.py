@@ -8,6 +8,7 @@ from typing import Optional
 import pulumi
 import pulumi_tls as tls
 
+from components.ca_rotation import Rotation, issuer_of
 from components.config import CertificateAuthorityConfig, ImportedCa, KeyAlgorithm
 
 HOURS_PER_DAY = 24
@@ -19,6 +20,8 @@ class CertificateAuthorityArgs:
     """Subject, key algorithm, validity and early renewal of a generated CA."""
     imported: Optional[ImportedCa] = None
     """An existing CA (cert + key); when given, nothing is generated."""
+    rotation: Optional[Rotation] = None
+    """The phase of a CA rotation this `up` runs (ca_rotation.next_rotation); None: no rotation."""
 
 
 def key_args(algorithm: KeyAlgorithm, rsa_bits: int) -> dict:
@@ -35,6 +38,14 @@ class CertificateAuthority(pulumi.ComponentResource):
     """The CA certificate (public): truststores and clients use it."""
     private_key_pem: pulumi.Output[str]
     """The CA key, a secret, used only to sign host certificates."""
+    trusted_pems: pulumi.Output[list]
+    """Every CA the truststores hold: this one, and the old one during a rotation."""
+    bundle_pem: pulumi.Output[str]
+    """``trusted_pems`` as one PEM bundle: what clients trust."""
+    rotation_state: pulumi.Output[dict]
+    """The ``ca_rotation`` output the next `up` reads."""
+    keep_issued: bool
+    """Phase 1 of a rotation: certificates stay as the old CA issued them."""
 
     def __init__(self, name: str, args: CertificateAuthorityArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kafka-tls:index:CertificateAuthority", name, None, opts)
@@ -59,4 +70,20 @@ class CertificateAuthority(pulumi.ComponentResource):
             )
             self.cert_pem = cert.cert_pem
             self.private_key_pem = pulumi.Output.secret(key.private_key_pem)
-        self.register_outputs({"cert_pem": self.cert_pem})
+        rotation = args.rotation
+        self.trusted_pems = self.cert_pem.apply(lambda pem: rotation.trusted(pem) if rotation else [pem.strip() + "\n"])
+        self.bundle_pem = self.trusted_pems.apply("".join)
+        self.rotation_state = self.cert_pem.apply(lambda pem: rotation.state(pem) if rotation else {})
+        self.keep_issued = bool(rotation and rotation.keep_issued_certificates)
+        self.register_outputs({"cert_pem": self.cert_pem, "bundle_pem": self.bundle_pem})
+
+    def issuing_options(self, opts: pulumi.ResourceOptions) -> pulumi.ResourceOptions:
+        """Options of a certificate this CA signs. In phase 1 of a rotation the CA inputs name the
+        new CA, but the certificate must stay as the old one issued it (its key may be gone)."""
+        if not self.keep_issued:
+            return opts
+        return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(ignore_changes=["caCertPem", "caPrivateKeyPem"]))
+
+    def chain_ca(self, cert_pem: pulumi.Output[str]) -> pulumi.Output[str]:
+        """The CA certificate that ends ``cert_pem``'s chain: the trusted CA that signed it."""
+        return pulumi.Output.all(cert_pem, self.trusted_pems).apply(lambda v: issuer_of(v[0], v[1]))

@@ -204,20 +204,23 @@ class ClientIdentity(pulumi.ComponentResource):
             early_renewal_hours=args.early_renewal_days * HOURS_PER_DAY,
             allowed_uses=CLIENT_CERT_USES,
             set_subject_key_id=True,
-            opts=child,
+            opts=args.ca.issuing_options(child),
         )
         self.principal = principal(client)
         self.cert_pem = cert.cert_pem
         self.private_key_pem = pulumi.Output.secret(key.private_key_pem_pkcs8)
         self.not_after = cert.cert_pem.apply(not_after)
-        parts = pulumi.Output.all(self.private_key_pem, cert.cert_pem, args.ca.cert_pem, args.previous)
+        # The PKCS12 chain ends in the CA that signed the certificate; the client trusts every CA
+        # the brokers may present (both during a CA rotation).
+        parts = pulumi.Output.all(self.private_key_pem, cert.cert_pem, args.ca.chain_ca(cert.cert_pem), args.previous,
+                                  args.ca.bundle_pem)
         self.outputs = pulumi.Output.secret(
             parts.apply(
                 lambda v: {
                     "principal": self.principal,
                     "certificate_pem": v[1],
                     "private_key_pem": v[0],
-                    "ca_cert_pem": v[2],
+                    "ca_cert_pem": v[4],
                     **pkcs12_keystore(client, v[0], v[1], v[2], v[3]),
                     "not_after": not_after(v[1]),
                 }

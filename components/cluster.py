@@ -7,6 +7,7 @@ from typing import Optional
 import pulumi
 from pulumi_command import remote
 
+from components.ca_rotation import Rotation
 from components.cert_info import digest
 from components.certificate_authority import CertificateAuthority, CertificateAuthorityArgs
 from components.client_identity import ClientIdentity, ClientIdentityArgs, client_auth_warning, super_users
@@ -45,9 +46,14 @@ class KafkaTlsCluster(pulumi.ComponentResource):
             outputs (for ``restart_plan``); None on a first ``up``.
         previous_clients: the last ``up``'s ``client_identities`` output (a secret), so that a
             client whose key and certificate did not change keeps its PKCS12 bytes.
+        rotation: the phase of a CA rotation this ``up`` runs (ca_rotation.next_rotation).
     """
 
     ca_cert_pem: pulumi.Output[str]
+    ca_bundle_pem: pulumi.Output[str]
+    """Every CA clients must trust: the current one, and the old one during a CA rotation."""
+    ca_rotation: pulumi.Output[dict]
+    """Where a CA rotation stands, once the rollout is done (the next ``up`` reads it)."""
     ssl_bootstrap_servers: str
     certificates: dict[str, HostCertificate]
     client_settings: dict[str, dict[str, str]]
@@ -73,6 +79,7 @@ class KafkaTlsCluster(pulumi.ComponentResource):
         previous: Optional[tuple[pulumi.Input[dict], pulumi.Input[str]]] = None,
         opts: Optional[pulumi.ResourceOptions] = None,
         previous_clients: Optional[pulumi.Input[dict]] = None,
+        rotation: Optional[Rotation] = None,
     ):
         super().__init__("kafka-tls:index:KafkaTlsCluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -88,8 +95,14 @@ class KafkaTlsCluster(pulumi.ComponentResource):
             lambda v: format_properties(secrets_file_values(v[0], v[1]), header="kafka-tls: store passwords")
         )
 
-        ca = CertificateAuthority(f"{name}-ca", CertificateAuthorityArgs(config.ca, config.ca_import), child)
+        # A new generation is a new CA (a new key): the old one's resources go once nothing needs them.
+        generation = "" if config.ca_import or config.ca.generation == 1 else f"-g{config.ca.generation}"
+        ca = CertificateAuthority(
+            f"{name}-ca{generation}", CertificateAuthorityArgs(config.ca, config.ca_import, rotation), child
+        )
         self.ca_cert_pem = ca.cert_pem
+        self.ca_bundle_pem = ca.bundle_pem
+        trust_digest = ca.bundle_pem.apply(digest)
         self.ssl_bootstrap_servers = plan.ssl_bootstrap_servers
         self.client_settings = plan.client_settings
 
@@ -137,7 +150,7 @@ class KafkaTlsCluster(pulumi.ComponentResource):
                 child,
             )
             trust = truststore(
-                f"{prefix}-truststore", h.locations, access[h.name], ca.cert_pem, truststore_password, paths.owner, child
+                f"{prefix}-truststore", h.locations, access[h.name], ca.bundle_pem, truststore_password, paths.owner, child
             )
             passwords = host_file(f"{prefix}-store-passwords", h.secrets_file, access[h.name], child, secrets_text,
                                   also_remove=(h.restart_pending, h.stores_stamp))
@@ -195,27 +208,35 @@ class KafkaTlsCluster(pulumi.ComponentResource):
         for step in plan.steps:
             f, cert = step.properties, self.certificates[step.host]
             # Triggers: exactly what the service reads. A stage runs once (on create). A broker
-            # reloads a re-issued certificate (same key, subject and SANs) and restarts for the
-            # rest; a Connect worker has no reload, so a new certificate restarts it.
+            # reloads a re-issued certificate (same key, subject and SANs) or a new set of trusted
+            # CAs, and restarts for the rest; a Connect worker has no reload, so it restarts.
             key = plan.host(step.host).key
             identity = digest(key.common_name, key.keytool_san, key.algorithm.value, str(key.rsa_bits))
+            stores = [cert.keystore_digest, trust_digest]
             triggers = {
                 "final": [f.path, digest(f.text), password_digest,
-                          identity if plan.host(step.host).tool_config else cert.keystore_digest],
-                "reload": [cert.keystore_digest],
+                          *([identity] if plan.host(step.host).tool_config else stores)],
+                "reload": stores,
             }.get(step.stage, [])
             create, update = scripts(step)
             commands.append(RestartCommand(step, access[step.host], create, update, triggers=triggers,
                                            stdin=f.text, after=ready[step.host]))
         self.rollout_done = RollingRestart(f"{name}-rollout", commands, child).done
 
-        ca_spec = digest(config.ca.model_dump_json(), config.ca_import.cert_pem if config.ca_import else "")
-        self.rollout_fingerprints = {h.name: fingerprint(h, ca_spec) for h in plan.hosts}
+        # The CA that issues the certificates (in phase 1 of a rotation still the old one), and the
+        # CAs the truststores hold: what restart_plan reports as re-issued or newly trusted.
+        issuer = digest(rotation.signing_spec if rotation else "", config.ca.validity_days, config.ca.early_renewal_days,
+                        config.ca_import.cert_pem if config.ca_import else "")
+        trusted = digest(rotation.old_ca_pem or "", rotation.spec) if rotation else ""
+        # Only once every host passed its gate: a failed `up` leaves the last phase for the next one.
+        self.ca_rotation = pulumi.Output.all(self.rollout_done, ca.rotation_state).apply(lambda v: v[1])
+        self.rollout_fingerprints = {h.name: fingerprint(h, issuer, trusted) for h in plan.hosts}
         self.password_digest = password_digest
         self.restart_plan = self._restart_plan(plan, previous)
         self.register_outputs(
             {
                 "ca_cert_pem": self.ca_cert_pem,
+                "ca_bundle_pem": self.ca_bundle_pem,
                 "ssl_bootstrap_servers": self.ssl_bootstrap_servers,
                 "client_settings": self.client_settings,
                 "restart_plan": self.restart_plan,

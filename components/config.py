@@ -267,6 +267,10 @@ def _rsa_bits(v: int) -> int:
 
 
 class CertificateAuthorityConfig(_Model):
+    generation: int = Field(
+        1, ge=1, le=1_000_000,
+        description="Raise by one to rotate the CA: the next `pulumi up` runs begin a three-phase rotation.",
+    )
     common_name: str = "kafka-tls CA"
     organization: str = ""
     key_algorithm: KeyAlgorithm = KeyAlgorithm.ECDSA

@@ -79,20 +79,21 @@ class HostCertificate(pulumi.ComponentResource):
             early_renewal_hours=args.early_renewal_days * HOURS_PER_DAY,
             allowed_uses=HOST_CERT_USES,
             set_subject_key_id=True,
-            opts=self._child,
+            opts=args.ca.issuing_options(self._child),
         )
+        chain_ca = args.ca.chain_ca(cert.cert_pem)
         loc = args.host.locations
         self.keystore_ready = host_command(
             f"{name}-keystore",
             args.access,
             script,
-            stdin=pulumi.Output.secret(chain_stdin(cert.cert_pem)),
+            stdin=pulumi.Output.secret(chain_stdin(cert.cert_pem, chain_ca)),
             delete=remove_files_script(loc.keystore),
             logging=remote.Logging.NONE,
             opts=pulumi.ResourceOptions(parent=self, depends_on=keypair),
         )
         self.cert_pem = cert.cert_pem
-        self.keystore_digest = pulumi.Output.all(cert.cert_pem, args.ca.cert_pem).apply(lambda v: digest(*v))
+        self.keystore_digest = pulumi.Output.all(cert.cert_pem, chain_ca).apply(lambda v: digest(*v))
         self.sha256_fingerprint = cert.cert_pem.apply(sha256_fingerprint)
         self.not_after = cert.cert_pem.apply(not_after)
         self.register_outputs(
@@ -114,8 +115,8 @@ class HostCertificate(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
 
-        def chain(cert_pem: pulumi.Output[str]) -> pulumi.Output[str]:
-            return pulumi.Output.all(args.keystore_password, cert_pem, args.ca.cert_pem).apply(
+        def chain(cert_pem: pulumi.Output[str], ca_pem: pulumi.Output[str]) -> pulumi.Output[str]:
+            return pulumi.Output.all(args.keystore_password, cert_pem, ca_pem).apply(
                 lambda v: f"{v[0]}\n{v[1].strip()}\n{v[2].strip()}\n"
             )
 
@@ -133,8 +134,8 @@ class HostCertificate(pulumi.ComponentResource):
             opts=self._child,
         )
 
-        def key_and_chain(cert_pem: pulumi.Output[str]) -> pulumi.Output[str]:
-            return pulumi.Output.all(args.keystore_password, key.private_key_pem_pkcs8, cert_pem, args.ca.cert_pem).apply(
+        def key_and_chain(cert_pem: pulumi.Output[str], ca_pem: pulumi.Output[str]) -> pulumi.Output[str]:
+            return pulumi.Output.all(args.keystore_password, key.private_key_pem_pkcs8, cert_pem, ca_pem).apply(
                 lambda v: f"{v[0]}\n{v[1].strip()}\n{v[2].strip()}\n{v[3].strip()}\n"
             )
 

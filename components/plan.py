@@ -218,10 +218,11 @@ def left_behind(previous: Optional[Mapping[str, dict]], host: HostPlan) -> dict[
     return {kind: path for kind, path in before.items() if path not in now.values()}
 
 
-def fingerprint(host: HostPlan, ca_spec: str) -> dict:
+def fingerprint(host: HostPlan, ca_spec: str, trust_spec: str = "") -> dict:
     """What this host's service reads, reduced to digests: the restart triggers, by name.
 
-    ``ca_spec`` describes the CA the host trusts (its settings, or the imported certificate).
+    ``ca_spec`` describes the CA that issues the host's certificate (its settings, or the imported
+    certificate); ``trust_spec`` the set of CAs its truststore holds (two during a CA rotation).
     Passwords are not here: their digest stays a secret (see ``explain``). ``files`` are the
     paths in use, so the next ``up`` knows what a path change left behind.
     """
@@ -237,6 +238,7 @@ def fingerprint(host: HostPlan, ca_spec: str) -> dict:
             "ca": _short(ca_spec),
             "stores": _short(f"{host.locations.store_type.value}:{host.locations.keystore}:{host.locations.truststore}"),
         },
+        "trust": _short(trust_spec),
     }
 
 
@@ -279,6 +281,8 @@ def explain(
                 reasons.append(f"properties changed: {keys}")
             if keys := _changed_keys(before.get("certificate", {}), now["certificate"]):
                 reasons.append(f"certificate re-issued: {keys} changed")
+            if before.get("trust", now["trust"]) != now["trust"]:
+                reasons.append("trusted CAs changed")
             if passwords_changed:
                 reasons.append("store passwords changed")
             if old := left_behind(previous, cluster.host(step.host)):
@@ -295,8 +299,8 @@ def _reload_is_enough(before: Mapping[str, dict], now: Mapping[str, dict], passw
     running broker takes through a dynamic keystore update (KIP-226)."""
     if passwords_changed or _changed_keys(before.get("properties", {}), now["properties"]):
         return False
-    changed = _changed_keys(before.get("certificate", {}), now["certificate"]).split(", ")
-    return set(changed) <= RELOADABLE
+    changed = _changed_keys(before.get("certificate", {}), now["certificate"])
+    return set(filter(None, changed.split(", "))) <= RELOADABLE
 
 
 RELOADABLE = {"validity", "ca"}

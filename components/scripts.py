@@ -223,9 +223,10 @@ def stack_keystore_script(alias: str, loc: StoreLocations, owner: str) -> str:
 
 
 def truststore_script(loc: StoreLocations, owner: str) -> str:
-    """(Re)build the truststore with the CA as its one trusted entry.
+    """(Re)build the truststore with the trusted CAs as its only entries.
 
-    stdin: the truststore password (one line), then the CA certificate in PEM. keytool builds
+    stdin: the truststore password (one line), then the CA certificates in PEM (two during a CA
+    rotation; keytool imports only the first certificate of a file, so each goes alone). keytool builds
     PKCS12 truststores because Java ignores PKCS12 certificate entries without its own
     trusted-key-usage attribute, which other writers leave out.
     """
@@ -237,7 +238,14 @@ def truststore_script(loc: StoreLocations, owner: str) -> str:
         build = 'mv "$tmp/ca.pem" "$tmp/truststore"\n'
     else:
         ts = f'-keystore "$tmp/truststore" -storetype {loc.store_type.value} {_storepass_args()}'
-        build = f'{KEYTOOL} -importcert -noprompt -alias {CA_ALIAS} -file "$tmp/ca.pem" {ts} >/dev/null\n'
+        build = (
+            "awk -v dir=\"$tmp\" '/-----BEGIN CERTIFICATE-----/ {n++} n {print > (dir \"/ca-\" n \".pem\")}' \"$tmp/ca.pem\"\n"
+            + 'for f in "$tmp"/ca-*.pem; do\n'
+            + '  n=${f##*/ca-}; n=${n%.pem}\n'
+            + f'  alias={CA_ALIAS}; [ "$n" = 1 ] || alias={CA_ALIAS}-$n\n'
+            + f'  {KEYTOOL} -importcert -noprompt -alias "$alias" -file "$f" {ts} >/dev/null\n'
+            + "done\n"
+        )
     # Public, but 0640 to the service like the rest of the directory.
     return (
         head

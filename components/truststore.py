@@ -1,4 +1,4 @@
-"""The truststore on one host: the CA as its one trusted entry, built there with keytool."""
+"""The truststore on one host: the trusted CAs (two during a CA rotation), built there with keytool."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ def truststore(
     name: str,
     locations: StoreLocations,
     access: HostAccess,
-    ca_cert_pem: pulumi.Input[str],
+    ca_bundle_pem: pulumi.Input[str],
     truststore_password: pulumi.Output[str],
     owner: str,
     opts: pulumi.ResourceOptions,
 ) -> remote.Command:
     """The command that (re)builds the truststore; destroy removes it. Depend on it before restarting."""
-    stdin = pulumi.Output.all(truststore_password, ca_cert_pem).apply(lambda v: f"{v[0]}\n{v[1].strip()}\n")
+    stdin = pulumi.Output.all(truststore_password, ca_bundle_pem).apply(lambda v: f"{v[0]}\n{v[1].strip()}\n")
     return host_command(
         name,
         access,

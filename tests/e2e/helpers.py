@@ -16,8 +16,9 @@ from components.properties import parse_properties
 
 
 def write_ca(outputs: dict, directory: Path) -> Path:
+    """What a client trusts: the CA bundle (the old and the new CA during a CA rotation)."""
     path = directory / "ca.pem"
-    path.write_text(outputs["ca_cert_pem"])
+    path.write_text(outputs.get("ca_bundle_pem") or outputs["ca_cert_pem"])
     return path
 
 

@@ -1,5 +1,6 @@
 """The certificate lifecycle on a live cluster, under load: renewal without a restart, a Connect
-worker's renewal, and a host whose broker cannot start stopping the rollout at that host.
+worker's renewal, a host whose broker cannot start stopping the rollout at that host, and a CA
+rotation through its three phases.
 
 While each `up` runs, an idempotent acks=all producer writes numbered records to an RF=3,
 min.insync.replicas=2 topic and a sampler probes every broker about every 200 ms; afterwards a
@@ -43,12 +44,13 @@ def stack(lab, **tls) -> LabStack:
     return LabStack(lab, STACK, overrides={"tls": {**settings["kafka-tls:tls"], **tls}})
 
 
-def under_load(lab, tmp_path, action):
-    """Run ``action()`` while traffic flows and the sampler probes; return (result, verdict, sampler)."""
+def under_load(lab, tmp_path, action, topic: str = TOPIC):
+    """Run ``action()`` while traffic flows and the sampler probes; return (result, verdict, sampler).
+    The client trusts the CA bundle of the last up's outputs, as an operator would hand it out."""
     config = ssl_client_config(Run.outputs, write_ca(Run.outputs, tmp_path))
-    create_topic(config, TOPIC, partitions=3)
+    create_topic(config, topic, partitions=3)
     sampler = Sampler({b: (ADDRESSES[b], 9093) for b in BROKERS}).start()
-    traffic = Traffic(config, TOPIC, rate=100).start()
+    traffic = Traffic(config, topic, rate=100).start()
     try:
         result = action()
     finally:
@@ -127,3 +129,45 @@ def test_a_broker_that_cannot_start_stops_the_rollout_at_that_host(secured_lab):
     assert wait_for(lambda: all_replicas_in_sync(config, TOPIC), timeout=180)
     again = fixed.up()
     assert again.outputs["restart_plan"].value == [f"{h}: nothing" for h in [*BROKERS, "connect-1"]]
+
+
+def test_a_ca_rotation_takes_three_ups_and_no_broker_ever_distrusts_a_peer(secured_lab, tmp_path):
+    """One config change (ca.generation raised), then `pulumi up` three times, each under load:
+    1. every truststore trusts the old and the new CA, certificates unchanged (brokers reload);
+    2. every certificate re-issued under the new CA (brokers reload, no restart);
+    3. the old CA dropped. Clients are handed ``ca_bundle_pem`` after each up."""
+    lab = secured_lab
+    settings = LabStack(lab, STACK).stack_settings()["config"]
+    rotated = LabStack(lab, STACK, overrides={"tls": settings["kafka-tls:tls"], "ca": {"generation": 2}})
+    pids = {b: lab.service_pid(b) for b in BROKERS}
+    old_ca = Run.outputs["ca_cert_pem"]
+    issued = {h: c["sha256_fingerprint"] for h, c in Run.outputs["certificates"].items()}
+    (tmp_path / "old-ca.pem").write_text(old_ca)
+    phases = []
+    for n in (1, 2, 3):
+        preview = rotated.preview()
+        assert f"phase {n} of 3" in preview.stdout, preview.stdout[-2000:]
+        result, verdict, sampler = under_load(lab, tmp_path, rotated.up, topic=f"{TOPIC}-ca{n}")
+        Run.outputs = {k: v.value for k, v in result.outputs.items()}
+        assert_no_loss(verdict, sampler)
+        why = "certificate re-issued: ca changed" if n == 2 else "trusted CAs changed"
+        assert Run.outputs["restart_plan"] == [
+            *(f"{b}: reload, no restart ({why})" for b in BROKERS), f"connect-1: restart ({why})"
+        ]
+        bundle = Run.outputs["ca_bundle_pem"]
+        phases.append((Run.outputs["ca_rotation"]["phase"], bundle.count("BEGIN CERTIFICATE"), old_ca.strip() in bundle))
+        served = {h: c["sha256_fingerprint"] for h, c in Run.outputs["certificates"].items()}
+        new_ca = tmp_path / "new-ca.pem"
+        new_ca.write_text(Run.outputs["ca_cert_pem"])
+        for b in BROKERS:
+            # Phase 1 serves the old certificates; from phase 2 on, certificates of the new CA alone.
+            chain_ca = tmp_path / ("old-ca.pem" if n == 1 else "new-ca.pem")
+            assert openssl_verify(f"{b}.kafka.lab", 9093, chain_ca, name=f"{b}.kafka.lab").returncode == 0, (n, b)
+            assert (served[b] == issued[b]) == (n == 1), (n, b)
+        if n == 1:
+            assert Run.outputs["ca_cert_pem"] != old_ca
+    assert phases == [("trust-both", 2, True), ("reissued", 2, True), ("steady", 1, False)]
+    assert {b: lab.service_pid(b) for b in BROKERS} == pids, "a broker restarted during the CA rotation"
+    assert lab.connect_get("/connectors?expand=status")[0] == 200
+    assert "of 3" not in rotated.preview().stdout, "the rotation is over"
+    assert rotated.up().outputs["restart_plan"].value == [f"{h}: nothing" for h in [*BROKERS, "connect-1"]]

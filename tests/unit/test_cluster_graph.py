@@ -328,11 +328,13 @@ def test_restart_triggers_are_only_what_the_service_reads(mocks, recording):
         for step in a:
             ta, tb, tc = (unwrap(x[step].get("triggers")) or [] for x in (a, b, c))
             if step.startswith("reload"):
-                assert len(ta) == 1, "a reload step re-runs only for a re-issued certificate"
+                # [keystore digest, trusted CAs digest]: a re-issued certificate or a CA rotation.
+                assert len(ta) == 2 and ta[1] == tb[1] == tc[1], "a reload step re-runs only for new stores"
                 continue
-            # [path, text digest, password digest, key identity (brokers) or keystore digest
-            # (Connect)]; the mocks sign each CSR anew, so a keystore digest is left out.
-            keep = lambda t: t[:3] + (t[3:] if step.startswith(("final-broker")) else []) if t else []  # noqa: E731
+            # [path, text digest, password digest, then key identity (brokers) or keystore and
+            # trusted CAs digests (Connect)]; the mocks sign each CSR anew, so a keystore digest is
+            # left out.
+            keep = lambda t: t[:3] + (t[3:] if step.startswith("final-broker") else t[4:]) if t else []  # noqa: E731
             assert keep(ta) == keep(tb), step
             assert a[step]["create"] != b[step]["create"] or step.startswith("final-connect"), step
             # The update restarts only a host whose last restart is still pending (scripts.resume_or).

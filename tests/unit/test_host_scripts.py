@@ -437,3 +437,24 @@ def test_connect_gate_waits_for_every_connector_and_task_running(tmp_path):
         assert result.returncode != 0 and "REST API at 127.0.0.1:1 does not answer" in result.stderr
     finally:
         server.shutdown()
+
+
+@pytest.mark.parametrize("store_type", [StoreType.PKCS12, StoreType.JKS, StoreType.PEM])
+def test_truststore_holds_every_ca_of_a_rotation(tmp_path, store_type):
+    """During a CA rotation the truststore holds the old and the new CA (keytool alone would import
+    only the first certificate of the file); after it, the new one alone."""
+    loc, old, new = locations(tmp_path, store_type), make_ca("kafka-tls CA"), make_ca("kafka-tls CA")
+    run(truststore_script(loc, owner=""), f"{PASSWORD}\n{old.cert_pem}{new.cert_pem}")
+    if store_type is StoreType.PEM:
+        trusted = x509.load_pem_x509_certificates(Path(loc.truststore).read_bytes())
+        assert trusted == [old.cert, new.cert]
+    else:
+        listing = keytool_list(Path(loc.truststore), store_type)
+        assert "Your keystore contains 2 entries" in listing and listing.count("trustedCertEntry") == 2
+        for ca in (old, new):
+            assert sha256_fingerprint(ca.cert_pem) in listing
+    run(truststore_script(loc, owner=""), f"{PASSWORD}\n{new.cert_pem}")
+    if store_type is StoreType.PEM:
+        assert x509.load_pem_x509_certificates(Path(loc.truststore).read_bytes()) == [new.cert]
+    else:
+        assert "Your keystore contains 1 entry" in keytool_list(Path(loc.truststore), store_type)
