@@ -6,6 +6,7 @@ For each scenario, on a secured lab with an idempotent acks=all producer at 100 
 min.insync.replicas=2) and the 200 ms broker sampler running (tests/e2e/load.py):
 - `renewal`: a new certificate validity, which brokers take by reloading (KIP-226);
 - `restart`: a property change, which restarts every broker (for comparison);
+- `ca rotation`: `ca.generation` raised, then its three `up` runs (trust both, re-issue, drop);
 it prints the wall time of the `up`, restarts per broker (PID changes), the longest produce
 latency, the most brokers down in one sample, lost/duplicated records, and each broker's step
 time (reload versus restart) from the engine's events. The lab is reset to plaintext first and
@@ -73,10 +74,13 @@ def main() -> int:
     lab.reset_plaintext()
     first = LabStack(lab, STACK, overrides={"connectWorkers": []}).up()
     outputs = {k: v.value for k, v in first.outputs.items()}
-    outputs = scenario(lab, "renewal (reload)", {"tls": {"certValidityDays": 300}}, outputs)
     settings = LabStack(lab, STACK).stack_settings()["config"]
+    renewed = {"tls": {**settings["kafka-tls:tls"], "certValidityDays": 300}}
+    outputs = scenario(lab, "renewal (reload)", renewed, outputs)
     brokers = [dict(b, properties={"num.io.threads": "5"}) for b in settings["kafka-tls:brokers"]]
-    scenario(lab, "property change (restart)", {"tls": {"certValidityDays": 300}, "brokers": brokers}, outputs)
+    outputs = scenario(lab, "property change (restart)", {**renewed, "brokers": brokers}, outputs)
+    for phase in (1, 2, 3):
+        outputs = scenario(lab, f"ca rotation, phase {phase} of 3", {**renewed, "brokers": brokers, "ca": {"generation": 2}}, outputs)
     lab.reset_plaintext()
     return 0
 

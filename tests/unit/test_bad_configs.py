@@ -273,6 +273,8 @@ CASES = [
     Case("ca common name with a newline", ("ca", "commonName"), "kafka-tls CA\nOU=x", words=("line break",)),
     Case("ca organization too long", ("ca", "organization"), "O" * 70, words=("64",)),
     Case("ca unknown key", ("ca", "validity"), 10, words=("unknown key",)),
+    Case("ca generation zero", ("ca", "generation"), 0, words=("at least 1",)),
+    Case("ca generation in words", ("ca", "generation"), "two", words=("whole number",)),
     Case("ca shorter than the certificates", ("ca", "validityDays"), 300, extra={("ca", "earlyRenewalDays"): 30},
          path="kafka-tls:tls.certValidityDays", words=("300",)),
     Case("ca beside caImport", ("ca", "commonName"), "my CA", path="kafka-tls:ca", words=("caImport",), mutate=imported()),

@@ -14,8 +14,8 @@ def make(**overrides):
     return plan(config, config.server_properties, config.connect_properties)
 
 
-def fingerprints(p, ca="ca-1"):
-    return {h.name: fingerprint(h, ca) for h in p.hosts}
+def fingerprints(p, ca="ca-1", trust="ca-1"):
+    return {h.name: fingerprint(h, ca, trust) for h in p.hosts}
 
 
 def test_every_host_gets_a_secret_passwords_file_and_a_plain_properties_file():
@@ -147,6 +147,10 @@ def test_a_reissued_certificate_reloads_brokers_and_restarts_workers():
     assert lines[3] == "connect-1: restart (certificate re-issued: validity changed)"
     new_ca = explain(before, fingerprints(before), fingerprints(before, ca="ca-2"))
     assert new_ca[0] == "broker-1: reload, no restart (certificate re-issued: ca changed)"
+    # A CA rotation's phases 1 and 3 change only the trusted CAs: a reload, and workers restart.
+    trust = explain(before, fingerprints(before), fingerprints(before, trust="ca-1+ca-2"))
+    assert trust[:3] == [f"broker-{i}: reload, no restart (trusted CAs changed)" for i in (1, 2, 3)]
+    assert trust[3] == "connect-1: restart (trusted CAs changed)"
     # A new SAN is a new key pair: that restarts.
     moved = make(brokers=[dict(b, extraDnsNames=["kafka.example.com"]) for b in sample()["brokers"]])
     assert explain(moved, fingerprints(before), fingerprints(moved))[0].startswith("broker-1: restart (")

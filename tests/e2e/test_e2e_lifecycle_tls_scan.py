@@ -1,6 +1,9 @@
 """sslyze scans every broker's TLS listener after `pulumi up`, as a security reviewer would.
 
-A stack of the three brokers goes up on a plaintext lab, then sslyze (in this process, over
+The cluster scanned is the one test_e2e_lifecycle.py leaves (it runs just before this module): its
+certificates renewed and its CA rotated by `pulumi up`, so the scan also shows that the lifecycle
+ends in a compliant cluster. When the lab no longer runs that stack (this module run alone), a
+stack of the three brokers goes up on a plaintext lab instead. sslyze (in this process, over
 127.0.0.x only) scans broker-1..3.kafka.lab on 9093, sending the broker's name as SNI. Per broker:
 
 - only TLS 1.2 and 1.3 are accepted: the SSL 2.0/3.0 and TLS 1.0/1.1 scans find no suite;
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 import pytest
+from pulumi import automation as auto
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
@@ -45,7 +49,7 @@ from sslyze.mozilla_tls_profile.tls_config_checker import (
 
 from components.config import TLS13_CIPHER_SUITES, KeyAlgorithm, Tls
 from labstack import LabStack
-from tests.e2e.helpers import host_properties, write_ca
+from tests.e2e.helpers import host_properties, openssl_verify, write_ca
 
 pytestmark = [
     pytest.mark.e2e,
@@ -56,6 +60,7 @@ pytestmark = [
 ADDRESSES = {"broker-1": "127.0.0.11", "broker-2": "127.0.0.12", "broker-3": "127.0.0.13"}
 PORT = 9093
 STACK = "e2e-scan"
+LIFECYCLE_STACK = "e2e-life"  # tests/e2e/test_e2e_lifecycle.py
 README = Path(__file__).resolve().parents[2] / "README.md"
 MOZILLA_INTERMEDIATE = MozillaTlsConfiguration.get(TlsConfigurationEnum.MOZILLA_INTERMEDIATE)
 
@@ -226,13 +231,30 @@ def jvm_named_groups(lab, broker: str) -> Optional[list[str]]:
     return found[-1].split(",") if found else None
 
 
+def secured_outputs(lab, directory: Path) -> dict:
+    """The outputs of the stack the lab's brokers serve TLS for: the lifecycle module's, if every
+    broker still presents a certificate of its CA, else a brokers-only stack's on a fresh plaintext
+    lab. Saves a reset and a first `up` (about five minutes) in a full run."""
+    try:
+        outputs = LabStack(lab, LIFECYCLE_STACK).outputs()
+    except auto.errors.CommandError:
+        outputs = {}
+    if outputs and all(
+        openssl_verify(f"{b}.kafka.lab", PORT, write_ca(outputs, directory), name=f"{b}.kafka.lab").returncode == 0
+        for b in ADDRESSES
+    ):
+        return outputs
+    lab.reset_plaintext()
+    return {k: v.value for k, v in LabStack(lab, STACK, overrides={"connectWorkers": []}).up().outputs.items()}
+
+
 @pytest.fixture(scope="module")
 def scanned(lab, tmp_path_factory) -> Iterator[Scan]:
-    """A plaintext lab, the brokers-only stack up, every broker scanned (the next module resets)."""
-    lab.reset_plaintext()
-    stack = LabStack(lab, STACK, overrides={"connectWorkers": []})
-    outputs = {k: v.value for k, v in stack.up().outputs.items()}
-    ca_file = write_ca(outputs, tmp_path_factory.mktemp("scan"))
+    """Brokers on TLS (secured_outputs), every broker scanned (the next module resets)."""
+    directory = tmp_path_factory.mktemp("scan")
+    outputs = secured_outputs(lab, directory)
+    stack = LabStack(lab, STACK)
+    ca_file = write_ca(outputs, directory)
     tls = Tls.model_validate(stack.stack_settings()["config"].get("kafka-tls:tls") or {})
     results = scan_brokers({b: (f"{b}.kafka.lab", ip) for b, ip in ADDRESSES.items()}, PORT, ca_file)
     yield Scan(outputs, ca_file, tls, results, {b: jvm_named_groups(lab, b) for b in ADDRESSES})
