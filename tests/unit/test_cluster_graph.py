@@ -49,7 +49,8 @@ class ClusterMocks(pulumi.runtime.Mocks):
             outs["certPem"] = CA.cert_pem
         elif args.typ == CSR:
             outs["certRequestPem"] = make_csr(
-                "x", args.inputs.get("dnsNames"), args.inputs.get("ipAddresses"), key_pem=unwrap(args.inputs["privateKeyPem"])
+                "x", args.inputs.get("dnsNames") or [], args.inputs.get("ipAddresses") or [],
+                key_pem=unwrap(args.inputs["privateKeyPem"]),
             )[1]
         elif args.typ == SIGNED:
             outs["certPem"] = sign_csr(unwrap(args.inputs["certRequestPem"]), CA)
@@ -348,3 +349,48 @@ def test_restart_triggers_are_only_what_the_service_reads(mocks, recording):
 
     return after.rollout_done.apply(lambda _: changed.rollout_done.apply(lambda _: before.rollout_done.apply(
         lambda _: after_all(before, recording, check))))
+
+
+@pulumi.runtime.test
+def test_phase_1_of_a_ca_rotation_trusts_both_cas_and_keeps_every_certificate(mocks, recording, monkeypatch):
+    """Phase 1: every truststore gets the old and the new CA; each certificate keeps its issuer
+    (the engine ignores the changed CA inputs) and its keystore chain ends in the CA that signed it."""
+    import pulumi_tls
+
+    from components.ca_rotation import Phase, next_rotation
+
+    old = make_ca("kafka-tls CA")
+    kept: dict[str, list] = {}
+    real = pulumi_tls.LocallySignedCert
+
+    def signed(name, opts=None, **kwargs):
+        kept[name] = list((opts.ignore_changes or []) if opts else [])
+        return real(name, opts=opts, **kwargs)
+
+    monkeypatch.setattr(pulumi_tls, "LocallySignedCert", signed)
+    raw = sample(clients=[{"name": "orders"}])
+    config = validate_config(raw)
+    rotation = next_rotation({"phase": "steady", "signing_spec": "old", "signing_ca_pem": old.cert_pem}, "new")
+    assert rotation.phase is Phase.TRUST_BOTH
+    cluster = KafkaTlsCluster("kafka", config, plan(config, read_base_properties(None, config.server_properties),
+                                                    read_base_properties(None, config.connect_properties)),
+                              rotation=rotation)
+
+    def check(recorded):
+        assert set(kept) == {f"kafka-{h}-cert" for h in HOSTS} | {"kafka-client-orders-cert"}
+        assert all(v == ["caCertPem", "caPrivateKeyPem"] for v in kept.values()), kept
+        stdin = {r.name: r.stdin for r in recorded}
+        return pulumi.Output.all(**{n: s for n, s in stdin.items() if n.endswith(("-truststore", "-keystore"))}).apply(
+            lambda values: check_stores(values))
+
+    def check_stores(values):
+        for name, text in values.items():
+            if name.endswith("-truststore"):
+                assert old.cert_pem.strip() in text and CA.cert_pem.strip() in text, name
+            else:  # the mocks sign with CA: the chain ends in it, not in the old CA
+                assert text.rstrip().endswith(CA.cert_pem.strip()) and old.cert_pem.strip() not in text, name
+
+    return pulumi.Output.all(cluster.ca_bundle_pem, cluster.ca_rotation).apply(
+        lambda v: (v[0].count("BEGIN CERTIFICATE") == 2 and v[1]["phase"] == "trust-both" and v[1]["signing_ca_pem"] == old.cert_pem)
+        or pytest.fail(f"bundle/state: {v}")
+    ).apply(lambda _: after_all(cluster, recording, check))
