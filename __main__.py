@@ -13,29 +13,22 @@ from components.properties import read_base_properties
 from components.stack_config import read_stack_config
 
 
-def own_stack_name() -> str:
-    return f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
+def last_outputs() -> dict:
+    """This stack's outputs from its last successful up ({} on a first up): what this plan
+    compares with. Read once, now, before any resource but the stack is registered: the CA
+    rotation's phase decides which resources and options the program declares, and the file
+    backend's checkpoint, rewritten after every step, cannot be read safely while steps run
+    (a StackReference read mid-update failed with "failed to load checkpoint: EOF")."""
+    own = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
+    result = pulumi.runtime.invoke("pulumi:pulumi:readStackOutputs", {"name": own})
+    return (result.value or {}).get("outputs") or {}
 
 
-def own_stack() -> pulumi.StackReference:
-    """This stack's own last outputs (all empty on a first up): what the next plan compares with."""
-    return pulumi.StackReference(own_stack_name())
-
-
-def last_output(name: str):
-    """One of this stack's last outputs, now (not as an Output): the CA rotation's phase decides
-    which resources and options the program declares. None on a first up."""
-    result = pulumi.runtime.invoke("pulumi:pulumi:readStackOutputs", {"name": own_stack_name()})
-    return ((result.value or {}).get("outputs") or {}).get(name)
-
-
-def warn_about_expiry(previous_certificates: pulumi.Output, window_days: int) -> None:
+def warn_about_expiry(previous_certificates: dict, window_days: int) -> None:
     """A preview names every certificate inside its renewal window (from the last up's outputs:
     a certificate pulumi-tls is about to re-issue has no known expiry in the preview itself)."""
-    now = datetime.now(timezone.utc)
-    previous_certificates.apply(
-        lambda certs: [pulumi.log.warn(line) for line in renewal_warnings(certs or {}, window_days, now)]
-    )
+    for line in renewal_warnings(previous_certificates, window_days, datetime.now(timezone.utc)):
+        pulumi.log.warn(line)
 
 
 raw, problems = read_stack_config()
@@ -59,15 +52,16 @@ if problems := property_problems(config, server_base, connect_base) + plan_probl
         pulumi.log.error(problem)
     raise pulumi.RunError(f"{len(problems)} problem(s) in the base files or listeners; nothing was changed")
 cluster_plan = plan(config, server_base, connect_base)
-own = own_stack()
-rotation = next_rotation(last_output("ca_rotation"), ca_spec(config))
+last = last_outputs()
+rotation = next_rotation(last.get("ca_rotation"), ca_spec(config))
 if notice := rotation.notice():
     pulumi.log.warn(notice)
-warn_about_expiry(own.get_output("certificates"), config.tls.cert_early_renewal_days)
+warn_about_expiry(last.get("certificates") or {}, config.tls.cert_early_renewal_days)
 cluster = KafkaTlsCluster(
     "kafka", config, cluster_plan,
-    previous=(own.get_output("rollout_fingerprints"), own.get_output("rollout_password_digest")),
-    previous_clients=own.get_output("client_identities") if config.clients else None,
+    # The digest and the client keys stay secrets in this run, as they were in the outputs.
+    previous=(last.get("rollout_fingerprints"), pulumi.Output.secret(last.get("rollout_password_digest"))),
+    previous_clients=pulumi.Output.secret(last.get("client_identities")) if config.clients else None,
     rotation=rotation,
 )
 
