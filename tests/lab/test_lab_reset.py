@@ -1,4 +1,6 @@
 """reset_plaintext puts the pristine plaintext configs back, removes everything else, and the cluster serves again."""
+import time
+
 import pytest
 
 from lab import config as C
@@ -25,6 +27,11 @@ def test_reset_plaintext(lab):
     r = lab.kafka_tool("org.apache.kafka.tools.ConfigCommand", "--bootstrap-server", lab.bootstrap_servers,
                        "--entity-type", "brokers", "--entity-name", "1", "--alter", "--add-config", "num.io.threads=5")
     assert r.returncode == 0, r.stdout + r.stderr
+    # The controller applies the change; the broker that answers describeConfigs learns it from
+    # the metadata log a moment later, so poll rather than read once.
+    deadline = time.monotonic() + 30
+    while _dynamic(lab, "1") != {"num.io.threads": "5"} and time.monotonic() < deadline:
+        time.sleep(0.5)
     assert _dynamic(lab, "1") == {"num.io.threads": "5"}
     lab.reset_plaintext()
     assert _dynamic(lab, "1") == {}
