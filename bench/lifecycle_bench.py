@@ -15,6 +15,7 @@ left plaintext afterwards.
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 import uuid
@@ -47,7 +48,7 @@ def step_times(events: list) -> dict[str, float]:
 def scenario(lab: Lab, name: str, overrides: dict, outputs: dict) -> dict:
     stack = LabStack(lab, STACK, overrides={"connectWorkers": [], **overrides})
     config = ssl_client_config(outputs, write_ca(outputs, Path("/tmp")))
-    topic = f"bench-{name}-{uuid.uuid4().hex[:6]}"
+    topic = f"bench-{re.sub(r'[^a-z0-9]+', '-', name).strip('-')}-{uuid.uuid4().hex[:6]}"  # Kafka's topic charset
     create_topic(config, topic)
     pids = {b: lab.service_pid(b) for b in BROKERS}
     sampler = Sampler({b: (a, 9093) for b, a in BROKERS.items()}).start()
