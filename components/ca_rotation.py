@@ -80,6 +80,10 @@ class Rotation:
         return list(dict.fromkeys(p.strip() + "\n" for p in pems))
 
 
+NO_ROTATION = Rotation(Phase.STEADY, "", "", None)
+"""A cluster built without a rotation phase (the unit tests' mocks): the CA alone is trusted."""
+
+
 def ca_spec(config: ClusterConfig) -> str:
     """What identifies the CA: a change means a new CA key or name, so it goes through a rotation.
     A new validity or early renewal re-issues the CA certificate under the same key and name,

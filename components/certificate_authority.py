@@ -8,7 +8,7 @@ from typing import Optional
 import pulumi
 import pulumi_tls as tls
 
-from components.ca_rotation import Rotation, issuer_of
+from components.ca_rotation import NO_ROTATION, Rotation, issuer_of
 from components.config import CertificateAuthorityConfig, ImportedCa, KeyAlgorithm
 
 HOURS_PER_DAY = 24
@@ -70,11 +70,11 @@ class CertificateAuthority(pulumi.ComponentResource):
             )
             self.cert_pem = cert.cert_pem
             self.private_key_pem = pulumi.Output.secret(key.private_key_pem)
-        rotation = args.rotation
-        self.trusted_pems = self.cert_pem.apply(lambda pem: rotation.trusted(pem) if rotation else [pem.strip() + "\n"])
+        rotation = args.rotation or NO_ROTATION
+        self.trusted_pems = self.cert_pem.apply(rotation.trusted)
         self.bundle_pem = self.trusted_pems.apply("".join)
-        self.rotation_state = self.cert_pem.apply(lambda pem: rotation.state(pem) if rotation else {})
-        self.keep_issued = bool(rotation and rotation.keep_issued_certificates)
+        self.rotation_state = self.cert_pem.apply(rotation.state)
+        self.keep_issued = rotation.keep_issued_certificates
         self.register_outputs({"cert_pem": self.cert_pem, "bundle_pem": self.bundle_pem})
 
     def issuing_options(self, opts: pulumi.ResourceOptions) -> pulumi.ResourceOptions:

