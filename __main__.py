@@ -10,18 +10,7 @@ from components.cluster import KafkaTlsCluster
 from components.config import ConfigError, property_problems, validate_config
 from components.plan import plan, plan_problems
 from components.properties import read_base_properties
-from components.stack_config import read_stack_config
-
-
-def last_outputs() -> dict:
-    """This stack's outputs from its last successful up ({} on a first up): what this plan
-    compares with. Read once, now, before any resource but the stack is registered: the CA
-    rotation's phase decides which resources and options the program declares, and the file
-    backend's checkpoint, rewritten after every step, cannot be read safely while steps run
-    (a StackReference read mid-update failed with "failed to load checkpoint: EOF")."""
-    own = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
-    result = pulumi.runtime.invoke("pulumi:pulumi:readStackOutputs", {"name": own})
-    return (result.value or {}).get("outputs") or {}
+from components.stack_config import read_last_outputs, read_stack_config
 
 
 def warn_about_expiry(previous_certificates: dict, window_days: int) -> None:
@@ -52,7 +41,7 @@ if problems := property_problems(config, server_base, connect_base) + plan_probl
         pulumi.log.error(problem)
     raise pulumi.RunError(f"{len(problems)} problem(s) in the base files or listeners; nothing was changed")
 cluster_plan = plan(config, server_base, connect_base)
-last = last_outputs()
+last = read_last_outputs()
 rotation = next_rotation(last.get("ca_rotation"), ca_spec(config))
 if notice := rotation.notice():
     pulumi.log.warn(notice)

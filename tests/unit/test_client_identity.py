@@ -428,7 +428,7 @@ def test_no_clients_no_client_resources(mocks):
 
 @pulumi.runtime.test
 def test_an_unchanged_client_keeps_its_pkcs12_bytes(mocks):
-    """The last up's output (read back by __main__.last_outputs) keeps the keystore
+    """The last up's output (read back by stack_config.read_last_outputs) keeps the keystore
     when key and certificate are the same: a second `up` shows no output change."""
     first = build(sample(clients=CLIENTS), name="one")
 

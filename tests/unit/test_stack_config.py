@@ -7,7 +7,9 @@ import json
 import pytest
 from pulumi.runtime import config as runtime_config
 
-from components.stack_config import read_stack_config
+import pulumi
+
+from components.stack_config import CHECKPOINT_READ_ATTEMPTS, read_last_outputs, read_stack_config
 from tests.unit.sample import sample
 
 
@@ -56,3 +58,45 @@ def test_a_misspelt_key_is_a_problem(stack_config):
     stack_config({**sample(), "brokerz": []})
     _, problems = read_stack_config()
     assert problems == ["kafka-tls:brokerz: unknown key (a typo?); see the README's config reference"]
+
+
+class FakeInvoke:
+    """pulumi.runtime.invoke's stand-in: fails with the given errors, then returns outputs."""
+
+    def __init__(self, errors, outputs):
+        self.errors, self.outputs, self.calls = list(errors), outputs, []
+
+    def __call__(self, token, args):
+        self.calls.append((token, args))
+        if self.errors:
+            raise self.errors.pop(0)
+        return type("InvokeResult", (), {"value": {"outputs": self.outputs}})()
+
+
+TORN = Exception("invoke of pulumi:pulumi:readStackOutputs failed: invocation of "
+                 "pulumi:pulumi:readStackOutputs returned an error: failed to load checkpoint: EOF")
+
+
+def test_last_outputs_read_again_after_a_torn_checkpoint():
+    invoke = FakeInvoke([TORN, TORN], {"ca_rotation": {"phase": "steady"}})
+    pauses = []
+    assert read_last_outputs(invoke, pauses.append) == {"ca_rotation": {"phase": "steady"}}
+    assert len(invoke.calls) == 3 and len(pauses) == 2
+    token, args = invoke.calls[0]
+    assert token == "pulumi:pulumi:readStackOutputs" and args["name"].endswith("/" + pulumi.get_stack())
+
+
+def test_last_outputs_give_up_after_the_last_attempt_and_on_other_errors():
+    invoke = FakeInvoke([TORN] * CHECKPOINT_READ_ATTEMPTS, {})
+    with pytest.raises(Exception, match="failed to load checkpoint: EOF"):
+        read_last_outputs(invoke, lambda _: None)
+    assert len(invoke.calls) == CHECKPOINT_READ_ATTEMPTS
+
+    denied = FakeInvoke([Exception("permission denied")], {})
+    with pytest.raises(Exception, match="permission denied"):
+        read_last_outputs(denied, lambda _: None)
+    assert len(denied.calls) == 1
+
+
+def test_a_first_up_has_no_last_outputs():
+    assert read_last_outputs(FakeInvoke([], None), lambda _: None) == {}
