@@ -93,3 +93,15 @@ def connect_put(url: str, body: dict) -> dict:
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
+
+
+def brokers_serving_tls(lab, outputs: dict, directory: Path, brokers: list[str], topic: str) -> dict:
+    """What real clients see of a secured cluster, for a test to assert on: per broker the
+    s_client verification by name (0 = verified) and its keystore type on the host, and how
+    many of 100 acks=all messages came back over SSL with hostname verification."""
+    ca_file = write_ca(outputs, directory)
+    verified = {b: openssl_verify(f"{b}.kafka.lab", 9093, ca_file, name=f"{b}.kafka.lab").returncode for b in brokers}
+    store_types = {b: host_properties(lab, b, "/etc/kafka/server.properties").get("ssl.keystore.type") for b in brokers}
+    config = ssl_client_config(outputs, ca_file)
+    create_topic(config, topic)
+    return {"verified": verified, "store_types": store_types, "roundtrip": len(roundtrip(config, topic, 100))}

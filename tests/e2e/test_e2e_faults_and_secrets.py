@@ -1,6 +1,10 @@
 """Faults and secrets, on one real run with known secrets: an unreachable host, then no secret
 where it should not be.
 
+The two runs also cover the key custody and store types that the other modules' default
+(host custody, PKCS12) does not: the faults run keeps keys in the stack and writes JKS stores,
+the interrupted run keeps keys on the hosts and writes PEM stores.
+
 The lab's hosts are processes on this machine, so one sampler of /proc/*/cmdline sees both the
 machine that runs `pulumi` and every host (sshd sessions, sudo, bash, keytool, openssl, the
 Kafka tools of the health gates). A decoy with a secret-like value is planted in short-lived
@@ -14,15 +18,19 @@ import os
 import subprocess
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 
 from labstack import LabStack
+from tests.e2e.helpers import brokers_serving_tls
 
 pytestmark = pytest.mark.e2e
 
 STACK = "e2e-secrets"
+BROKERS = ["broker-1", "broker-2", "broker-3"]
+RUN = uuid.uuid4().hex[:8]  # topics outlive a reset of the lab: each run has its own
 # The lab stack's store passwords (Pulumi.lab.yaml, encrypted there with the lab passphrase).
 PASSWORDS = ("lab-Keystore-2026", "lab-Truststore-2026")
 DECOY = "kafka-tls-decoy-Secret-0123456789"
@@ -104,6 +112,12 @@ class Scenario:
     decoys: Decoys
     secrets: list[str] = []
     leftovers: list = []
+    served: dict = {}
+
+
+def lab_tls(lab, **changes) -> dict:
+    """The lab stack's tls settings with some changed (an override replaces the whole key)."""
+    return {**LabStack(lab, STACK).stack_settings()["config"]["kafka-tls:tls"], **changes}
 
 
 def ops(events: list) -> dict[str, str]:
@@ -116,13 +130,13 @@ def ops(events: list) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def scenario(lab):
-    """preview; up with broker-3's sshd stopped (fails); sshd back; up (converges); export;
-    destroy. A /proc sampler and the decoys run from first to last."""
+def scenario(lab, tmp_path_factory):
+    """preview; up with broker-3's sshd stopped (fails); sshd back; up (converges); clients;
+    export; destroy. A /proc sampler and the decoys run from first to last."""
     from lab import config as C
 
     lab.reset_plaintext()
-    stack = LabStack(lab, STACK, overrides={"connectWorkers": []})
+    stack = LabStack(lab, STACK, overrides={"connectWorkers": [], "tls": lab_tls(lab, keyCustody="stack", storeType="JKS")})
     run = Scenario()
     run.secrets = [*PASSWORDS, *ssh_key_lines(lab)]
     run.sampler = CmdlineSampler([*run.secrets, DECOY]).start()
@@ -139,8 +153,10 @@ def scenario(lab):
         lab.up()  # sshd back (and the lab's own checks: the cluster still serves)
         run.pids_before_second_up = {b: lab.service_pid(b) for b in ("broker-1", "broker-2", "broker-3")}
         events: list = []
-        stack.up(on_output=run.output.append, on_event=events.append)
+        result = stack.up(on_output=run.output.append, on_event=events.append)
         run.second_up_ops = ops(events)
+        run.served = brokers_serving_tls(lab, {k: v.value for k, v in result.outputs.items()},
+                                         tmp_path_factory.mktemp("clients"), BROKERS, f"e2e-secrets-{RUN}")
         run.pids_after = {b: lab.service_pid(b) for b in ("broker-1", "broker-2", "broker-3")}
         run.exported = stack.exported_state()
         run.host_logs = {
@@ -163,8 +179,16 @@ def test_an_unreachable_host_fails_the_up_by_name_and_the_next_up_converges(scen
     # stores and files of broker-1 and broker-2 stay as they are.
     redone = [n for n in run.second_up_ops if n.startswith(("kafka-broker-1-", "kafka-broker-2-"))]
     assert redone == [], run.second_up_ops
-    assert {"kafka-broker-3-keypair", "kafka-rollout-stage1-broker-3", "kafka-rollout-final-broker-3"} <= set(run.second_up_ops)
+    # Keys in the stack: broker-3's store is built from the key and chain sent over SSH stdin.
+    assert {"kafka-broker-3-keystore", "kafka-rollout-stage1-broker-3", "kafka-rollout-final-broker-3"} <= set(run.second_up_ops)
     assert all(run.pids_after.values()) and all(run.pids_before_second_up.values())
+
+
+def test_stack_custody_with_jks_stores_serves_verified_tls(scenario):
+    served = scenario.served
+    assert served["verified"] == {b: 0 for b in BROKERS}, "a broker failed s_client verification by name"
+    assert served["store_types"] == {b: "JKS" for b in BROKERS}
+    assert served["roundtrip"] == 100
 
 
 def test_no_secret_in_any_command_line_output_state_or_host_log(scenario):
@@ -184,14 +208,14 @@ def test_no_secret_in_any_command_line_output_state_or_host_log(scenario):
     assert run.leftovers == []
 
 
-def test_an_interrupted_up_converges_after_the_documented_recovery(lab):
+def test_an_interrupted_up_converges_after_the_documented_recovery(lab, tmp_path):
     """SIGINT to the engine mid-rollout (while broker-2 restarts): the engine lets the running step
     finish and stops. The README's recovery, `pulumi up` again, ends where an uninterrupted run
-    would, and no broker is down at any point after."""
+    would, and no broker is down at any point after. Keys stay on the hosts, stores are PEM."""
     import signal
 
     lab.reset_plaintext()
-    stack = LabStack(lab, "e2e-interrupt", overrides={"connectWorkers": []})
+    stack = LabStack(lab, "e2e-interrupt", overrides={"connectWorkers": [], "tls": lab_tls(lab, keyCustody="host", storeType="PEM")})
     stack.stack()  # settings and secrets in place; the CLI runs the up itself below
     log = lab.logs_dir(next(h for h in lab.hosts if h.short == "broker-2")) / "kafka.out"
     starts = log.read_text().count("===== start")
@@ -213,6 +237,8 @@ def test_an_interrupted_up_converges_after_the_documented_recovery(lab):
         assert lab.service_pid(b), f"{b} is down"
         props = lab.ssh(b, "grep -E '^inter.broker.listener.name' /etc/kafka/server.properties", check=True).stdout
         assert props.strip() == "inter.broker.listener.name=SSL"
+    served = brokers_serving_tls(lab, {k: v.value for k, v in result.outputs.items()}, tmp_path, BROKERS, f"e2e-interrupt-{RUN}")
+    assert served == {"verified": {b: 0 for b in BROKERS}, "store_types": {b: "PEM" for b in BROKERS}, "roundtrip": 100}
     again = stack.up()
     assert again.outputs["restart_plan"].value == [f"broker-{i}: nothing" for i in (1, 2, 3)]
     stack.destroy()

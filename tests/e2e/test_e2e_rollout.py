@@ -312,28 +312,6 @@ def lab_host(lab, short: str):
     return next(h for h in lab.hosts if h.short == short)
 
 
-# host/PKCS12 is the default every other test runs; the unit tests build every combination's stores.
-@pytest.mark.parametrize("custody,store_type", [("stack", "JKS"), ("host", "PEM")])
-def test_custody_modes_and_store_types_against_the_real_cluster(plaintext_lab, tmp_path, custody, store_type):
-    lab = plaintext_lab
-    lab.reset_plaintext()
-    name = f"e2e-{custody}-{store_type.lower()}"
-    stack = LabStack(lab, name, overrides={"connectWorkers": [], "tls": {"keyCustody": custody, "storeType": store_type}})
-    stack.remove()
-    result = stack.up()
-    outputs = {k: v.value for k, v in result.outputs.items()}
-    ca_file = write_ca(outputs, tmp_path)
-    for b in BROKERS:
-        check = openssl_verify(f"{b}.kafka.lab", 9093, ca_file, name=f"{b}.kafka.lab")
-        assert check.returncode == 0, check.stderr
-        props = host_properties(lab, b, "/etc/kafka/server.properties")
-        assert props["ssl.keystore.type"] == store_type
-    config = ssl_client_config(outputs, ca_file)
-    create_topic(config, topic(name))
-    assert len(roundtrip(config, topic(name), 100)) == 100
-    stack.destroy()
-
-
 def test_named_listeners_are_kept_and_the_chosen_one_moves_to_tls(plaintext_lab, tmp_path):
     """A cluster with its own listener names: INTERNAL (replication) and EXTERNAL (clients).
     kafka-tls converts EXTERNAL in place and keeps INTERNAL, its port and its role."""
