@@ -439,6 +439,21 @@ class Tls(_Model):
         return v
 
 
+def host_path_problem(v: str, example: str) -> Optional[str]:
+    """Why ``v`` cannot be a path the host scripts use as is (None when it can)."""
+    if not v.startswith("/"):
+        return f"'{_shown(v)}' must be an absolute path on the host; give one such as {example}"
+    parts = v.split("/")[1:]
+    if v == "/" or v.endswith("/") or any(part in ("", ".", "..") for part in parts):
+        return f"'{_shown(v)}' is not a plain path (no '//', '.', '..' or trailing '/'); give one such as {example}"
+    if not all(_PATH_PART.fullmatch(part) for part in parts):
+        return (
+            f"'{_shown(v)}' has characters the host scripts do not take (spaces, quotes, shell characters); "
+            f"use letters, digits and . _ + @ - only, e.g. {example}"
+        )
+    return None
+
+
 class Paths(_Model):
     ssl_dir: str = "/etc/kafka/ssl"
     server_properties: str = "/etc/kafka/server.properties"
@@ -449,18 +464,8 @@ class Paths(_Model):
     @classmethod
     def _path(cls, v: str, info) -> str:
         example = "/etc/kafka/ssl" if info.field_name == "ssl_dir" else "/etc/kafka/server.properties"
-        if not v.startswith("/"):
-            raise ValueError(f"'{_shown(v)}' must be an absolute path on the host; give one such as {example}")
-        parts = v.split("/")[1:]
-        if v == "/" or v.endswith("/") or any(part in ("", ".", "..") for part in parts):
-            raise ValueError(
-                f"'{_shown(v)}' is not a plain path (no '//', '.', '..' or trailing '/'); give one such as {example}"
-            )
-        if not all(_PATH_PART.fullmatch(part) for part in parts):
-            raise ValueError(
-                f"'{_shown(v)}' has characters the host scripts do not take (spaces, quotes, shell characters); "
-                f"use letters, digits and . _ + @ - only, e.g. {example}"
-            )
+        if problem := host_path_problem(v, example):
+            raise ValueError(problem)
         if info.field_name != "ssl_dir" and not v.endswith(".properties"):
             raise ValueError(f"'{v}' does not name a .properties file; give the service's properties file, e.g. {example}")
         return v
@@ -482,6 +487,7 @@ class Restart(_Model):
     kafka: str = "systemctl restart kafka"
     connect: str = "systemctl restart kafka-connect"
     gate_timeout_seconds: int = Field(180, ge=1, le=MAX_GATE_TIMEOUT_SECONDS)
+    kafka_bin: str = Field("/opt/kafka/bin", description="Where the broker hosts keep Kafka's CLI tools (the health gate runs them).")
 
     @field_validator("kafka", "connect")
     @classmethod
@@ -507,7 +513,13 @@ class Restart(_Model):
                 "remove the '&'"
             )
         return v
-    kafka_bin: str = Field("/opt/kafka/bin", description="Where the broker hosts keep Kafka's CLI tools (the health gate runs them).")
+
+    @field_validator("kafka_bin")
+    @classmethod
+    def _kafka_bin(cls, v: str) -> str:
+        if problem := host_path_problem(v, "/opt/kafka/bin"):
+            raise ValueError(problem)
+        return v
 
 
 class ImportedCa(_Model):

@@ -182,7 +182,8 @@ def plan_problems(config: ClusterConfig, server_base: Mapping[str, str]) -> list
     problems: list[str] = []
     for i, host in enumerate(config.brokers):
         where = f"{NAMESPACE}:brokers[{i}]"
-        problems += [p for p in listener_problems(server_base, host.properties, config.tls, where, base_key) if p not in problems]
+        problems += [p for p in listener_problems(server_base, host.properties, config.tls, where, base_key, config.ssh.port)
+                     if p not in problems]
     return problems
 
 

@@ -427,6 +427,7 @@ def listener_problems(
     tls: Tls,
     where: str,
     base_key: str = "serverProperties",
+    ssh_port: Optional[int] = None,
 ) -> list[str]:
     """What would break this broker's listeners or its rollout: one message per problem, each
     naming the config key path to change and how. Pure, for preview time.
@@ -436,6 +437,7 @@ def listener_problems(
         host_properties: the broker's own ``properties`` overrides.
         where: the broker's key path, e.g. 'kafka-tls:brokers[1]'.
         base_key: the config key the base came from ('serverBaseFile' for a file).
+        ssh_port: the port sshd listens on (ssh.port); no listener may take it.
     """
     current = {**base, **host_properties}
     if _roles(current) == {"controller"}:
@@ -558,6 +560,24 @@ def listener_problems(
             problems.append(
                 f"{NAMESPACE}:tls.controllerProtocol: PLAINTEXT, but the controller listener {ctrl} already runs "
                 f"{running} ({map_key}); that would downgrade the quorum: set controllerProtocol: SSL"
+            )
+
+    # sshd holds its port on every address: a broker listener there would fail to bind mid-rollout.
+    try:
+        final = before.with_tls(tls).listeners if ssh_port is not None and not problems else ()
+    except ValueError:
+        final = ()  # the TLS listener's protocol, reported above
+    if final:
+        for l in {l.name: l for l in (*before.listeners, *final)}.values():
+            if l.port != ssh_port:
+                continue
+            if any(w.name == l.name for w in written):
+                key = origin("listeners")
+            else:
+                key = tls_key("sslPort" if l.name == name else "controllerPort" if l.name == ctrl else "plaintextPort")
+            problems.append(
+                f"{key}: listener {l.name} on port {l.port} is also the SSH port ({NAMESPACE}:ssh.port), which sshd "
+                "holds: the broker could not bind it; give the listener another port"
             )
 
     # A per-host advertised.listeners wins over ours, so it must fit every stage and the final config.

@@ -291,6 +291,8 @@ CASES = [
     Case("tls ssl port 0", ("tls", "sslPort"), 0),
     Case("tls ssl port out of range", ("tls", "sslPort"), 65536),
     Case("tls ssl port the controller's", ("tls", "sslPort"), 9094, path="kafka-tls:tls.controllerPort", words=("sslPort",)),
+    Case("tls ssl port the ssh port", ("tls", "sslPort"), 22, words=("SSH port", "kafka-tls:ssh.port")),
+    Case("ssh port a broker listener's", ("ssh", "port"), 9092, path="kafka-tls:tls.plaintextPort", words=("SSH port",)),
     Case("tls controller listener lower case", ("tls", "controllerListener"), "controller", words=("upper-case",)),
     Case("tls controller listener a URL", ("tls", "controllerListener"), "CONTROLLER://:9094"),
     Case("tls listener name with a space", ("tls", "listenerName"), "SSL "),
@@ -332,6 +334,9 @@ CASES = [
     Case("gate timeout 0", ("restart", "gateTimeoutSeconds"), 0, words=("at least 1",)),
     Case("gate timeout a day", ("restart", "gateTimeoutSeconds"), 86400, words=("at most 3600",)),
     Case("gate timeout with a unit", ("restart", "gateTimeoutSeconds"), "3m", words=("whole number",)),
+    Case("kafka tools at a relative path", ("restart", "kafkaBin"), "opt/kafka/bin", words=("absolute",)),
+    Case("kafka tools at a path with a space", ("restart", "kafkaBin"), "/opt/kafka tools/bin", words=("characters",)),
+    Case("kafka tools at a path with '..'", ("restart", "kafkaBin"), "/opt/kafka/../bin", words=("plain path",)),
     # --- an imported CA ---------------------------------------------------------------------------------------------------
     Case("imported CA not PEM", ("caImport", "certPem"), "hello", words=("BEGIN CERTIFICATE",),
          extra={("caImport", "keyPem"): "k"}),

@@ -771,6 +771,21 @@ def test_problem_unparsable_listeners_and_map():
     assert problems[0].startswith("kafka-tls:serverBaseFile.listeners:")
 
 
+def test_problem_a_listener_on_the_ssh_port_is_named_where_its_port_comes_from():
+    def clash(base, host_properties, tls, ssh_port):
+        return [p for p in listener_problems(base, host_properties, tls, WHERE, ssh_port=ssh_port) if "SSH port" in p]
+
+    assert clash(NAMED_BASE, {}, Tls(listener_name="EXTERNAL"), 22) == []
+    # the base's own listener; a host's override of listeners; the TLS listener kafka-tls adds
+    [base_listener] = clash(NAMED_BASE, {}, Tls(listener_name="EXTERNAL"), 9095)
+    assert base_listener.startswith("kafka-tls:serverProperties.listeners: listener EXTERNAL on port 9095")
+    [host_listener] = clash(NAMED_BASE, {"listeners": "INTERNAL://:2222,EXTERNAL://:9095,CONTROLLER://:9094"},
+                            Tls(listener_name="EXTERNAL"), 2222)
+    assert host_listener.startswith(f"{WHERE}.properties.listeners: listener INTERNAL on port 2222")
+    [added] = clash(NAMED_BASE, {}, Tls(listener_name="SSL", ssl_port=2222), 2222)
+    assert added.startswith("kafka-tls:tls.sslPort: listener SSL on port 2222")
+
+
 def test_problem_advertised_override_misses_the_tls_listener():
     one_problem(Tls(), NAMED_BASE, {"advertised.listeners": "INTERNAL://a.example.com:9092,EXTERNAL://lb.example.com:443"},
                 f"{WHERE}.properties.advertised.listeners: lacks SSL")
