@@ -351,13 +351,17 @@ def test_restart_triggers_are_only_what_the_service_reads(mocks, recording):
         lambda _: after_all(before, recording, check))))
 
 
+@pytest.mark.parametrize("new_ca", ["generated", "imported"])
 @pulumi.runtime.test
-def test_phase_1_of_a_ca_rotation_trusts_both_cas_and_keeps_every_certificate(mocks, recording, monkeypatch):
+def test_phase_1_of_a_ca_rotation_trusts_both_cas_and_keeps_every_certificate(mocks, recording, monkeypatch, new_ca):
     """Phase 1: every truststore gets the old and the new CA; each certificate keeps its issuer
-    (the engine ignores the changed CA inputs) and its keystore chain ends in the CA that signed it."""
+    (the engine ignores the changed CA inputs) and its keystore chain ends in the CA that signed it.
+    The same for a new caImport: the old CA's key is not needed, nothing is signed with it."""
     import pulumi_tls
+    from pydantic import SecretStr
 
-    from components.ca_rotation import Phase, next_rotation
+    from components.ca_rotation import Phase, ca_spec, next_rotation
+    from components.config import ImportedCa
 
     old = make_ca("kafka-tls CA")
     kept: dict[str, list] = {}
@@ -370,7 +374,9 @@ def test_phase_1_of_a_ca_rotation_trusts_both_cas_and_keeps_every_certificate(mo
     monkeypatch.setattr(pulumi_tls, "LocallySignedCert", signed)
     raw = sample(clients=[{"name": "orders"}])
     config = validate_config(raw)
-    rotation = next_rotation({"phase": "steady", "signing_spec": "old", "signing_ca_pem": old.cert_pem}, "new")
+    if new_ca == "imported":  # the mocks sign with CA, so it is the one imported (its short life is not the subject)
+        config = config.model_copy(update={"ca_import": ImportedCa(cert_pem=CA.cert_pem, key_pem=SecretStr(CA.key_pem))})
+    rotation = next_rotation({"phase": "steady", "signing_spec": "old", "signing_ca_pem": old.cert_pem}, ca_spec(config))
     assert rotation.phase is Phase.TRUST_BOTH
     cluster = KafkaTlsCluster("kafka", config, plan(config, read_base_properties(None, config.server_properties),
                                                     read_base_properties(None, config.connect_properties)),
