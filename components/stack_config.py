@@ -1,4 +1,5 @@
-"""Reading the ``kafka-tls:*`` stack config with ``pulumi.Config`` (validation is config.py's)."""
+"""Reading the stack: its ``kafka-tls:*`` config with ``pulumi.Config`` (validation is config.py's), and its
+last outputs."""
 
 from __future__ import annotations
 
