@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lab import Lab  # noqa: E402
-from labstack import LabStack  # noqa: E402
+from labstack import LabStack, lab_tls  # noqa: E402
 from tests.e2e.helpers import create_topic, ssl_client_config, write_ca  # noqa: E402
 from tests.e2e.load import Sampler, Traffic  # noqa: E402
 
@@ -76,7 +76,7 @@ def main() -> int:
     first = LabStack(lab, STACK, overrides={"connectWorkers": []}).up()
     outputs = {k: v.value for k, v in first.outputs.items()}
     settings = LabStack(lab, STACK).stack_settings()["config"]
-    renewed = {"tls": {**settings["kafka-tls:tls"], "certValidityDays": 300}}
+    renewed = {"tls": lab_tls(certValidityDays=300)}
     outputs = scenario(lab, "renewal (reload)", renewed, outputs)
     brokers = [dict(b, properties={"num.io.threads": "5"}) for b in settings["kafka-tls:brokers"]]
     outputs = scenario(lab, "property change (restart)", {**renewed, "brokers": brokers}, outputs)

@@ -27,6 +27,11 @@ _background_build: Optional[subprocess.Popen] = None
 BUILD_LOG = Path(os.environ.get("KAFKA_TLS_CACHE") or Path.home() / ".cache" / "kafka-tls") / "toolchain-build.log"
 
 
+def lab_tls(**changes) -> dict:
+    """Pulumi.lab.yaml's tls settings with some changed: a stack override replaces the whole key."""
+    return {**yaml.safe_load((REPO / "Pulumi.lab.yaml").read_text())["config"][f"{NS}:tls"], **changes}
+
+
 def start_toolchain_build() -> None:
     """Build (or check) the toolchain in the background, niced, so that a cold build overlaps
     with work that needs no Pulumi (the unit and lab tests); ``toolchain_env`` waits for it."""

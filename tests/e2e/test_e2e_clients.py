@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from components.properties import PRINCIPAL_MAPPING_RULES, parse_properties
-from labstack import LabStack
+from labstack import LabStack, lab_tls
 from tests.e2e.helpers import connect_put, create_topic, host_properties, ssl_client_config, wait_for, write_ca
 
 pytestmark = pytest.mark.e2e
@@ -55,10 +55,9 @@ class Run:
 
 
 def clients_stack(lab, clients: list[str]) -> LabStack:
-    settings = LabStack(lab, STACK).stack_settings()["config"]
     return LabStack(lab, STACK, overrides={
         "serverBaseFile": AUTHZ_BASE,
-        "tls": {**settings["kafka-tls:tls"], "clientAuth": "required"},
+        "tls": lab_tls(clientAuth="required"),
         "clients": [{"name": name} for name in clients],
     })
 

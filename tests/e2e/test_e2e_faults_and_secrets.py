@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from labstack import LabStack
+from labstack import LabStack, lab_tls
 from tests.e2e.helpers import brokers_serving_tls
 
 pytestmark = pytest.mark.e2e
@@ -115,11 +115,6 @@ class Scenario:
     served: dict = {}
 
 
-def lab_tls(lab, **changes) -> dict:
-    """The lab stack's tls settings with some changed (an override replaces the whole key)."""
-    return {**LabStack(lab, STACK).stack_settings()["config"]["kafka-tls:tls"], **changes}
-
-
 def ops(events: list) -> dict[str, str]:
     out = {}
     for event in events:
@@ -136,7 +131,7 @@ def scenario(lab, tmp_path_factory):
     from lab import config as C
 
     lab.reset_plaintext()
-    stack = LabStack(lab, STACK, overrides={"connectWorkers": [], "tls": lab_tls(lab, keyCustody="stack", storeType="JKS")})
+    stack = LabStack(lab, STACK, overrides={"connectWorkers": [], "tls": lab_tls(keyCustody="stack", storeType="JKS")})
     run = Scenario()
     run.secrets = [*PASSWORDS, *ssh_key_lines(lab)]
     run.sampler = CmdlineSampler([*run.secrets, DECOY]).start()
@@ -151,13 +146,13 @@ def scenario(lab, tmp_path_factory):
         except Exception as e:  # noqa: BLE001 - the failure is what this run is about
             run.failure = str(e)
         lab.up()  # sshd back (and the lab's own checks: the cluster still serves)
-        run.pids_before_second_up = {b: lab.service_pid(b) for b in ("broker-1", "broker-2", "broker-3")}
+        run.pids_before_second_up = {b: lab.service_pid(b) for b in BROKERS}
         events: list = []
         result = stack.up(on_output=run.output.append, on_event=events.append)
         run.second_up_ops = ops(events)
         run.served = brokers_serving_tls(lab, {k: v.value for k, v in result.outputs.items()},
                                          tmp_path_factory.mktemp("clients"), BROKERS, f"e2e-secrets-{RUN}")
-        run.pids_after = {b: lab.service_pid(b) for b in ("broker-1", "broker-2", "broker-3")}
+        run.pids_after = {b: lab.service_pid(b) for b in BROKERS}
         run.exported = stack.exported_state()
         run.host_logs = {
             h.short: "".join(p.read_text(errors="replace") for p in [*lab.logs_dir(h).rglob("*"), lab.sshd_dir(h) / "sshd.log"]
@@ -215,7 +210,7 @@ def test_an_interrupted_up_converges_after_the_documented_recovery(lab, tmp_path
     import signal
 
     lab.reset_plaintext()
-    stack = LabStack(lab, "e2e-interrupt", overrides={"connectWorkers": [], "tls": lab_tls(lab, keyCustody="host", storeType="PEM")})
+    stack = LabStack(lab, "e2e-interrupt", overrides={"connectWorkers": [], "tls": lab_tls(keyCustody="host", storeType="PEM")})
     stack.stack()  # settings and secrets in place; the CLI runs the up itself below
     log = lab.logs_dir(next(h for h in lab.hosts if h.short == "broker-2")) / "kafka.out"
     starts = log.read_text().count("===== start")
@@ -229,11 +224,11 @@ def test_an_interrupted_up_converges_after_the_documented_recovery(lab, tmp_path
     engine.send_signal(signal.SIGINT)
     out, _ = engine.communicate(timeout=600)
     assert engine.returncode != 0 and "interrupt" in out.lower(), out[-2000:]
-    assert all(lab.service_pid(b) for b in ("broker-1", "broker-2", "broker-3")), "a broker is down after the interrupt"
+    assert all(lab.service_pid(b) for b in BROKERS), "a broker is down after the interrupt"
 
     result = stack.up()  # the recovery: run up again
     assert result.summary.result == "succeeded"
-    for b in ("broker-1", "broker-2", "broker-3"):
+    for b in BROKERS:
         assert lab.service_pid(b), f"{b} is down"
         props = lab.ssh(b, "grep -E '^inter.broker.listener.name' /etc/kafka/server.properties", check=True).stdout
         assert props.strip() == "inter.broker.listener.name=SSL"

@@ -14,7 +14,7 @@ import uuid
 import pytest
 from pulumi import automation as auto
 
-from labstack import LabStack
+from labstack import LabStack, lab_tls
 from tests.e2e.helpers import create_topic, openssl_verify, ssl_client_config, wait_for, write_ca
 from tests.e2e.load import Sampler, Traffic
 
@@ -40,8 +40,7 @@ def secured_lab(lab):
 
 
 def stack(lab, **tls) -> LabStack:
-    settings = LabStack(lab, STACK).stack_settings()["config"]
-    return LabStack(lab, STACK, overrides={"tls": {**settings["kafka-tls:tls"], **tls}})
+    return LabStack(lab, STACK, overrides={"tls": lab_tls(**tls)})
 
 
 def under_load(lab, tmp_path, action, topic: str = TOPIC):
@@ -137,8 +136,7 @@ def test_a_ca_rotation_takes_three_ups_and_no_broker_ever_distrusts_a_peer(secur
     2. every certificate re-issued under the new CA (brokers reload, no restart);
     3. the old CA dropped. Clients are handed ``ca_bundle_pem`` after each up."""
     lab = secured_lab
-    settings = LabStack(lab, STACK).stack_settings()["config"]
-    rotated = LabStack(lab, STACK, overrides={"tls": settings["kafka-tls:tls"], "ca": {"generation": 2}})
+    rotated = LabStack(lab, STACK, overrides={"tls": lab_tls(), "ca": {"generation": 2}})
     pids = {b: lab.service_pid(b) for b in BROKERS}
     Run.outputs = LabStack(lab, STACK).outputs()  # as the last up (whichever test ran it) left them
     old_ca = Run.outputs["ca_cert_pem"]
