@@ -4,13 +4,17 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: venv toolchain test unit-test lab-up lab-down
+.PHONY: venv tools toolchain test unit-test lab-up lab-down
 
 venv: .venv/.installed
 .venv/.installed: requirements.txt requirements-dev.txt
 	python3 -m venv .venv
 	.venv/bin/pip install -q -r requirements-dev.txt
 	touch $@
+
+# shellcheck: the unit tests lint every host script with it (tests/unit/test_shellcheck.py).
+tools:
+	command -v shellcheck >/dev/null || (apt-get update -qq && apt-get install -y -qq shellcheck)
 
 toolchain:
 	toolchain/build.sh >/dev/null
@@ -24,8 +28,8 @@ lab-down: venv
 
 # The tests: unit tests (pure functions, mocks, host scripts), then the lab and end-to-end tests.
 # The toolchain is built in the background meanwhile (tests/conftest.py), for the end-to-end tests.
-test: venv
+test: venv tools
 	$(PY) -m pytest
 
-unit-test: venv
+unit-test: venv tools
 	$(PY) -m pytest tests/unit

@@ -7,49 +7,38 @@ import pulumi
 from components.ca_rotation import ca_spec, next_rotation
 from components.cert_info import days_left, renewal_warnings
 from components.cluster import KafkaTlsCluster
-from components.config import ConfigError, property_problems, validate_config
-from components.plan import plan, plan_problems
-from components.properties import read_base_properties
+from components.plan import LastRun, plan
 from components.stack_config import read_last_outputs, read_stack_config
+from components.validation import validate_stack
 
 
-def warn_about_expiry(previous_certificates: dict, window_days: int) -> None:
+def warn_about_expiry(previous_certificates: dict, window_days: int, now: datetime) -> None:
     """A preview names every certificate inside its renewal window (from the last up's outputs:
     a certificate pulumi-tls is about to re-issue has no known expiry in the preview itself)."""
-    for line in renewal_warnings(previous_certificates, window_days, datetime.now(timezone.utc)):
+    for line in renewal_warnings(previous_certificates, window_days, now):
         pulumi.log.warn(line)
 
 
-raw, problems = read_stack_config()
-config = None
-try:
-    config = validate_config(raw)
-except ConfigError as err:
-    # A key that could not be read is reported once, not again as "missing".
-    unread = tuple(p.split(": ", 1)[0] for p in problems)
-    problems += [p for p in err.problems if not (unread and p.startswith(unread))]
-if problems or config is None:
-    for problem in problems:
+# The config, then the base files, the listener layout and the settings that must agree
+# (validation.py); a key that could not be read is reported once, not again as "missing".
+validated = validate_stack(*read_stack_config())
+if validated.problems:
+    for problem in validated.problems:
         pulumi.log.error(problem)
-    raise pulumi.RunError(f"{len(problems)} problem(s) in the stack config; nothing was changed")
-
-server_base = read_base_properties(config.server_base_file, config.server_properties)
-connect_base = read_base_properties(config.connect_base_file, config.connect_properties)
-# The base files' own content, then the listener layout they and the config make together.
-if problems := property_problems(config, server_base, connect_base) + plan_problems(config, server_base):
-    for problem in problems:
-        pulumi.log.error(problem)
-    raise pulumi.RunError(f"{len(problems)} problem(s) in the base files or listeners; nothing was changed")
-cluster_plan = plan(config, server_base, connect_base)
+    raise pulumi.RunError(validated.summary)
+config, server_base, connect_base = validated.config, validated.server_base, validated.connect_base
 last = read_last_outputs()
 rotation = next_rotation(last.get("ca_rotation"), ca_spec(config))
 if notice := rotation.notice():
     pulumi.log.warn(notice)
-warn_about_expiry(last.get("certificates") or {}, config.tls.cert_early_renewal_days)
+# One clock for the warnings and for the plan's "pulumi-tls re-issues this one now".
+now = datetime.now(timezone.utc)
+warn_about_expiry(last.get("certificates") or {}, config.tls.cert_early_renewal_days, now)
+cluster_plan = plan(config, server_base, connect_base, LastRun.from_outputs(last, now, generated_ca=config.ca_import is None),
+                    rotation)
 cluster = KafkaTlsCluster(
     "kafka", config, cluster_plan,
-    # The digest and the client keys stay secrets in this run, as they were in the outputs.
-    previous=(last.get("rollout_fingerprints"), pulumi.Output.secret(last.get("rollout_password_digest"))),
+    # The client keys stay secrets in this run, as they were in the outputs.
     previous_clients=pulumi.Output.secret(last.get("client_identities")) if config.clients else None,
     rotation=rotation,
 )

@@ -13,9 +13,10 @@ from components.certificate_authority import CertificateAuthority, CertificateAu
 from components.client_identity import ClientIdentity, ClientIdentityArgs, client_auth_warning, super_users
 from components.config import ClusterConfig, Host
 from components.host_certificate import HostCertificate, HostCertificateArgs
+from components.host_component import host_component, moved_from
 from components.host_file import host_file, original_file
 from components.host_command import HostAccess
-from components.plan import ClusterPlan, RestartStep, Role, explain, fingerprint, left_behind
+from components.plan import ClusterPlan, RestartStep, Role, Trigger, store_password_digest
 from components.properties import connect_rest_endpoint, format_properties, secrets_file_values
 from components.rolling_restart import RestartCommand, RollingRestart
 from components.scripts import (
@@ -41,9 +42,7 @@ class KafkaTlsCluster(pulumi.ComponentResource):
     Args:
         name: prefixes every child resource's name, so two clusters fit in one stack.
         config: the validated stack config.
-        plan: what to do (plan.plan(config, ...)).
-        previous: the last ``up``'s ``rollout_fingerprints`` and ``rollout_password_digest``
-            outputs (for ``restart_plan``); None on a first ``up``.
+        plan: what to do, and what this ``up`` does with each step (plan.plan(config, ...)).
         previous_clients: the last ``up``'s ``client_identities`` output (a secret), so that a
             client whose key and certificate did not change keeps its PKCS12 bytes.
         rotation: the phase of a CA rotation this ``up`` runs (ca_rotation.next_rotation).
@@ -63,8 +62,8 @@ class KafkaTlsCluster(pulumi.ComponentResource):
     """Resolves once every rollout step is registered."""
     password_digest: pulumi.Output[str]
     """A secret: tells the next ``up`` whether the store passwords changed."""
-    restart_plan: pulumi.Output[list]
-    """Per host, in rollout order: 'restart' or 'nothing', and why."""
+    restart_plan: list[str]
+    """Per host, in rollout order: what this ``up`` does to it, and why (the plan's steps)."""
     clients: dict[str, ClientIdentity]
     client_identities: pulumi.Output[dict]
     """A secret: per client its certificate, key, CA, PKCS12 and password (ClientIdentity.outputs)."""
@@ -76,7 +75,6 @@ class KafkaTlsCluster(pulumi.ComponentResource):
         name: str,
         config: ClusterConfig,
         plan: ClusterPlan,
-        previous: Optional[tuple[pulumi.Input[dict], pulumi.Input[str]]] = None,
         opts: Optional[pulumi.ResourceOptions] = None,
         previous_clients: Optional[pulumi.Input[dict]] = None,
         rotation: Optional[Rotation] = None,
@@ -88,9 +86,7 @@ class KafkaTlsCluster(pulumi.ComponentResource):
         truststore_password = pulumi.Output.secret(config.truststore_password.get_secret_value())
         ssh_key = pulumi.Output.secret(config.ssh_private_key.get_secret_value())
         # A password change must restart the services, but its digest must not be readable.
-        password_digest = pulumi.Output.secret(
-            pulumi.Output.all(keystore_password, truststore_password).apply(lambda v: digest(*v))
-        )
+        password_digest = pulumi.Output.secret(store_password_digest(config))
         secrets_text = pulumi.Output.all(keystore_password, truststore_password).apply(
             lambda v: format_properties(secrets_file_values(v[0], v[1]), header="kafka-tls: store passwords")
         )
@@ -133,9 +129,12 @@ class KafkaTlsCluster(pulumi.ComponentResource):
         }
 
         self.certificates = {}
+        self.hosts: dict[str, pulumi.ComponentResource] = {}
         ready: dict[str, list[pulumi.Resource]] = {}
         for h in plan.hosts:
             prefix = f"{name}-{h.name}"
+            self.hosts[h.name] = host_component(h.role, prefix, child)
+            own = moved_from(self.hosts[h.name], self)
             cert = HostCertificate(
                 prefix,
                 HostCertificateArgs(
@@ -147,20 +146,20 @@ class KafkaTlsCluster(pulumi.ComponentResource):
                     owner=paths.owner,
                     early_renewal_days=tls_cfg.cert_early_renewal_days,
                 ),
-                child,
+                own,
             )
             trust = truststore(
-                f"{prefix}-truststore", h.locations, access[h.name], ca.bundle_pem, truststore_password, paths.owner, child
+                f"{prefix}-truststore", h.locations, access[h.name], ca.bundle_pem, truststore_password, paths.owner, own
             )
-            passwords = host_file(f"{prefix}-store-passwords", h.secrets_file, access[h.name], child, secrets_text,
+            passwords = host_file(f"{prefix}-store-passwords", h.secrets_file, access[h.name], own, secrets_text,
                                   also_remove=(h.restart_pending, h.stores_stamp))
             kind = "server" if h.role is Role.BROKER else "connect"
-            original = original_file(f"{prefix}-{kind}-properties", h.properties, access[h.name], child)
+            original = original_file(f"{prefix}-{kind}-properties", h.properties, access[h.name], own)
             self.certificates[h.name] = cert
             # Everything a restart on this host needs in place first.
             ready[h.name] = [cert.keystore_ready, trust, passwords, original]
             if h.tool_config:
-                ready[h.name].append(host_file(f"{prefix}-gate-client-config", h.tool_config, access[h.name], child))
+                ready[h.name].append(host_file(f"{prefix}-gate-client-config", h.tool_config, access[h.name], own))
 
         def gate(step: RestartStep) -> pulumi.Output[Gate]:
             """What a restarted host must pass before the rollout goes on."""
@@ -168,7 +167,7 @@ class KafkaTlsCluster(pulumi.ComponentResource):
             address = h.host.bind_address or h.host.address
             timeout = config.restart.gate_timeout_seconds
             if step.role is Role.CONNECT:
-                return pulumi.Output.from_input(ConnectGate(h.name, *connect_rest_endpoint(h.properties.text or "", address), timeout))
+                return pulumi.Output.from_input(ConnectGate(h.name, *connect_rest_endpoint(h.properties.text or "", address), timeout, h.host.host, h.locations.ca_pem))
 
             def broker_gate(fp: str) -> Gate:
                 tls = TlsGate(address=address, port=h.tls_port, server_name=h.host.host, sha256_fingerprint=fp, timeout_seconds=timeout)
@@ -178,8 +177,6 @@ class KafkaTlsCluster(pulumi.ComponentResource):
 
             return self.certificates[h.name].sha256_fingerprint.apply(broker_gate)
 
-        previous_fingerprints = pulumi.Output.from_input((previous or ({}, None))[0])
-
         def scripts(step: RestartStep) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
             """The step's create and update scripts. Create: write the properties file, restart,
             wait for the gate (a stage first checks whether the host is already past it); a final
@@ -188,7 +185,7 @@ class KafkaTlsCluster(pulumi.ComponentResource):
             h, f = plan.host(step.host), step.properties
             restart = config.restart.kafka if step.role is Role.BROKER else config.restart.connect
 
-            def make(g: Gate, previous_fps: Optional[dict]) -> tuple[str, str]:
+            def make(g: Gate) -> tuple[str, str]:
                 if step.stage == "reload":
                     create = reload_stores_script(g, tls_cfg.listener_name, h.locations, h.stores_stamp)
                     return create, resume_or(h.restart_pending, create, "cat >/dev/null\n")
@@ -198,41 +195,36 @@ class KafkaTlsCluster(pulumi.ComponentResource):
                     create = stage_script(f.path, restart, g, f.owner, tls_cfg.listener_name, h.restart_pending)
                     return create, resume_or(h.restart_pending, create, STAGE_PASSED_SCRIPT)
                 create = write_and_restart_script(f.path, f.mode, f.owner, restart, g, h.restart_pending, then=stamp)
-                create += remove_left_behind_script(left_behind(previous_fps or None, h))
+                create += remove_left_behind_script(dict(step.left_behind))
                 return create, resume_or(h.restart_pending, create, rewrite_file_script(f.path, f.mode, f.owner))
 
-            both = pulumi.Output.all(gate(step), previous_fingerprints).apply(lambda v: make(v[0], v[1]))
+            both = gate(step).apply(make)
             return both.apply(lambda b: b[0]), both.apply(lambda b: b[1])
 
         commands = []
         for step in plan.steps:
             f, cert = step.properties, self.certificates[step.host]
-            # Triggers: exactly what the service reads. A stage runs once (on create). A broker
-            # reloads a re-issued certificate (same key, subject and SANs) or a new set of trusted
-            # CAs, and restarts for the rest; a Connect worker has no reload, so it restarts.
+            # The plan names the triggers (plan.decide reads the same names); here only their values.
             key = plan.host(step.host).key
-            identity = digest(key.common_name, key.keytool_san, key.algorithm.value, str(key.rsa_bits))
-            stores = [cert.keystore_digest, trust_digest]
-            triggers = {
-                "final": [f.path, digest(f.text), password_digest,
-                          *([identity] if plan.host(step.host).tool_config else stores)],
-                "reload": stores,
-            }.get(step.stage, [])
+            values = {
+                Trigger.PROPERTIES_PATH: f.path,
+                Trigger.PROPERTIES_TEXT: digest(f.text),
+                Trigger.STORE_PASSWORDS: password_digest,
+                Trigger.KEY_IDENTITY: digest(key.common_name, key.keytool_san, key.algorithm.value, str(key.rsa_bits)),
+                Trigger.ISSUED_CERTIFICATE: cert.keystore_digest,
+                Trigger.TRUSTED_CAS: trust_digest,
+            }
+            triggers = [values[t] for t in step.triggers]
             create, update = scripts(step)
             commands.append(RestartCommand(step, access[step.host], create, update, triggers=triggers,
-                                           stdin=f.text, after=ready[step.host]))
+                                           stdin=f.text, after=ready[step.host], host=self.hosts[step.host]))
         self.rollout_done = RollingRestart(f"{name}-rollout", commands, child).done
 
-        # The CA that issues the certificates (in phase 1 of a rotation still the old one), and the
-        # CAs the truststores hold: what restart_plan reports as re-issued or newly trusted.
-        issuer = digest(rotation.signing_spec if rotation else "", config.ca.validity_days, config.ca.early_renewal_days,
-                        config.ca_import.cert_pem if config.ca_import else "")
-        trusted = digest(rotation.old_ca_pem or "", rotation.spec) if rotation else ""
         # Only once every host passed its gate: a failed `up` leaves the last phase for the next one.
         self.ca_rotation = pulumi.Output.all(self.rollout_done, ca.rotation_state).apply(lambda v: v[1])
-        self.rollout_fingerprints = {h.name: fingerprint(h, issuer, trusted) for h in plan.hosts}
+        self.rollout_fingerprints = dict(plan.fingerprints)
         self.password_digest = password_digest
-        self.restart_plan = self._restart_plan(plan, previous)
+        self.restart_plan = plan.restart_plan()
         self.register_outputs(
             {
                 "ca_cert_pem": self.ca_cert_pem,
@@ -241,15 +233,4 @@ class KafkaTlsCluster(pulumi.ComponentResource):
                 "client_settings": self.client_settings,
                 "restart_plan": self.restart_plan,
             }
-        )
-
-    def _restart_plan(self, plan: ClusterPlan, previous: Optional[tuple]) -> pulumi.Output[list]:
-        """explain() over the last up's fingerprints. Whether the passwords changed comes from
-        secret digests; only the yes/no is revealed."""
-        fingerprints, password_digest = previous or ({}, None)
-        changed = pulumi.Output.unsecret(
-            pulumi.Output.all(password_digest, self.password_digest).apply(lambda v: v[0] is not None and v[0] != v[1])
-        )
-        return pulumi.Output.all(pulumi.Output.from_input(fingerprints), changed).apply(
-            lambda v: explain(plan, v[0] or None, self.rollout_fingerprints, v[1])
         )

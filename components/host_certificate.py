@@ -17,16 +17,16 @@ import pulumi_tls as tls
 from pulumi_command import remote
 
 from components.certificate_authority import HOURS_PER_DAY, CertificateAuthority, key_args
-from components.config import KeyCustody, StoreType
+from components.config import KeyCustody
 from components.cert_info import digest, not_after, sha256_fingerprint
 from components.plan import HostPlan
 from components.host_command import HostAccess, host_command
 from components.scripts import (
-    csr_glob,
     import_chain_script,
+    keypair_delete_script,
     keypair_script,
-    pem_key_path,
     remove_files_script,
+    stack_key_mark,
     stack_keystore_script,
 )
 
@@ -88,7 +88,7 @@ class HostCertificate(pulumi.ComponentResource):
             args.access,
             script,
             stdin=pulumi.Output.secret(chain_stdin(cert.cert_pem, chain_ca)),
-            delete=remove_files_script(loc.keystore),
+            delete=remove_files_script(loc.keystore, stack_key_mark(loc)),
             logging=remote.Logging.NONE,
             opts=pulumi.ResourceOptions(parent=self, depends_on=keypair),
         )
@@ -102,13 +102,14 @@ class HostCertificate(pulumi.ComponentResource):
 
     def _key_on_host(self, name: str, args: HostCertificateArgs):
         loc, spec = args.host.locations, args.host.key
-        extra = (pem_key_path(loc),) if loc.store_type is StoreType.PEM else ()
         keypair = host_command(
             f"{name}-keypair",
             args.access,
             keypair_script(spec, loc, args.owner),
             stdin=pulumi.Output.secret(pulumi.Output.concat(args.keystore_password, "\n")),
-            delete=remove_files_script(loc.keystore, *extra) + f"rm -f {csr_glob(loc)}\n",
+            # Only while this key pair is the keystore's (its CSR is there): after a move to stack
+            # custody the keystore holds the stack's key, written before this delete runs.
+            delete=keypair_delete_script(spec, loc),
             # A new SAN, algorithm or path means a new key pair; the old one is removed first.
             triggers=[spec.keytool_san, spec.algorithm.value, spec.rsa_bits, loc.keystore, loc.store_type.value],
             logging=remote.Logging.NONE,

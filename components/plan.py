@@ -13,15 +13,15 @@ host and in rollout order, whether this change restarts it and why. It is export
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Mapping, Optional
 
-from components.config import NAMESPACE, ClusterConfig, Host, StoreType, Tls
+from components.config import ClusterConfig, Host, StoreType, Tls
 from components.properties import (
     StoreLocations,
     client_settings,
-    listener_problems,
     parse_properties,
     render_connect_properties,
     render_server_properties,
@@ -33,6 +33,8 @@ from components.properties import (
     tls_listener_port,
 )
 from components.scripts import KeySpec, pem_key_path
+from components.ca_rotation import Phase, Rotation
+from components.cert_info import digest, not_after
 
 
 class Role(str, Enum):
@@ -62,9 +64,41 @@ class FileSpec:
     """destroy puts back the file found before kafka-tls first wrote it (else removes it)."""
 
 
+class Action(str, Enum):
+    """What a step does to its host in this ``up``, strongest first."""
+
+    RESTART = "restart"
+    RELOAD = "reload"
+    """The broker loads re-issued stores through a dynamic config update: no restart."""
+    REWRITE = "rewrite"
+    """Only the step's script changed (restart command, gate, SSH): the file is written again, no restart."""
+    NOTHING = "nothing"
+
+
+class Trigger(str, Enum):
+    """A value whose change re-runs a step (a replace, which restarts or reloads). The plan says
+    which a step has; cluster.py supplies each one's value, so a trigger means one thing."""
+
+    PROPERTIES_PATH = "properties path"
+    PROPERTIES_TEXT = "properties text"
+    STORE_PASSWORDS = "store passwords"
+    KEY_IDENTITY = "key identity"
+    """Subject, SANs and key algorithm: what a broker cannot take by a reload."""
+    ISSUED_CERTIFICATE = "issued certificate"
+    """The certificate and the CA that ends its chain, as issued."""
+    TRUSTED_CAS = "trusted CAs"
+
+
+# The order is the state's: a step whose trigger list changes shape is replaced (restarted).
+BROKER_RESTART_TRIGGERS = (Trigger.PROPERTIES_PATH, Trigger.PROPERTIES_TEXT, Trigger.STORE_PASSWORDS, Trigger.KEY_IDENTITY)
+WORKER_RESTART_TRIGGERS = (Trigger.PROPERTIES_PATH, Trigger.PROPERTIES_TEXT, Trigger.STORE_PASSWORDS,
+                           Trigger.ISSUED_CERTIFICATE, Trigger.TRUSTED_CAS)
+RELOAD_TRIGGERS = (Trigger.ISSUED_CERTIFICATE, Trigger.TRUSTED_CAS)
+
+
 @dataclass(frozen=True)
 class RestartStep:
-    """One host's restart in the rollout; the next step starts only once this one passed."""
+    """One host's restart (or reload) in the rollout; the next step starts only once this one passed."""
 
     host: str
     role: Role
@@ -77,6 +111,20 @@ class RestartStep:
     """Wait for the TLS health gate (brokers) before the next step."""
     skip_if_inter_broker_ssl: bool = False
     """A stage step: skipped on a host already replicating over SSL (it is past the stage)."""
+    triggers: tuple[Trigger, ...] = ()
+    """What re-runs the step (none for a stage: it runs once, when created)."""
+    action: Action = Action.RESTART
+    """What this ``up`` does with the step, decided by ``decide`` from the last ``up``."""
+    reasons: tuple[str, ...] = ()
+    """Why the host's service reads something new (the same for every step of the host)."""
+    left_behind: tuple[tuple[str, str], ...] = ()
+    """A final step: what the last ``up`` kept at paths no longer used (kind, path), removed
+    once the host runs on its new files."""
+
+    @property
+    def key(self) -> str:
+        """The step's name within the rollout (stage and host)."""
+        return f"{self.stage}-{self.host}"
 
 
 @dataclass(frozen=True)
@@ -113,12 +161,34 @@ class HostPlan:
 class ClusterPlan:
     hosts: tuple[HostPlan, ...]
     steps: tuple[RestartStep, ...]
-    """Every restart, in the order they run."""
+    """Every restart and reload, in the order they run, each with what this ``up`` does with it."""
     ssl_bootstrap_servers: str
     client_settings: dict
+    fingerprints: Mapping[str, dict] = field(default_factory=dict)
+    """Per host what its service reads, as digests: the ``rollout_fingerprints`` output, which
+    the next ``up`` compares with (``decide``)."""
 
     def host(self, name: str) -> HostPlan:
         return next(h for h in self.hosts if h.name == name)
+
+    def restart_plan(self) -> list[str]:
+        """One line per host, in rollout order: 'broker-2: restart (properties changed: listeners)',
+        'broker-1: reload, no restart (...)', 'broker-3: nothing'. Read from the steps themselves,
+        so the preview says what the steps do."""
+        out = []
+        for name in dict.fromkeys(s.host for s in self.steps):
+            steps = [s for s in self.steps if s.host == name]
+            action = min((s.action for s in steps), key=list(Action).index)
+            reasons = "; ".join(steps[0].reasons)
+            out.append(f"{name}: {_ACTION_WORDS[action]} ({reasons})" if action is not Action.NOTHING else f"{name}: nothing")
+        return out
+
+
+_ACTION_WORDS = {
+    Action.RESTART: "restart",
+    Action.RELOAD: "reload, no restart",
+    Action.REWRITE: "rewrite, no restart",
+}
 
 
 def key_spec(host: Host, tls: Tls) -> KeySpec:
@@ -133,8 +203,16 @@ def key_spec(host: Host, tls: Tls) -> KeySpec:
     )
 
 
-def plan(config: ClusterConfig, server_base: Mapping[str, str], connect_base: Mapping[str, str]) -> ClusterPlan:
-    """What to do to every host, and in which order to restart them."""
+def plan(
+    config: ClusterConfig,
+    server_base: Mapping[str, str],
+    connect_base: Mapping[str, str],
+    last: Optional[LastRun] = None,
+    rotation: Optional[Rotation] = None,
+) -> ClusterPlan:
+    """What to do to every host, in which order, and (from what the last ``up`` left, ``last``)
+    what this ``up`` does with each step and why. ``rotation``: the CA rotation phase of this
+    ``up`` (None: no rotation, as under the unit tests' mocks)."""
     tls, paths = config.tls, config.paths
     locations = StoreLocations.for_host(paths, tls.store_type)
     bootstrap = ssl_bootstrap_servers(config.brokers, tls, server_base)
@@ -165,29 +243,103 @@ def plan(config: ClusterConfig, server_base: Mapping[str, str], connect_base: Ma
             text = render_server_properties(server_base, h.host, stage, locations)
             steps.append(RestartStep(h.name, Role.BROKER, f"stage{number}", properties_file(paths.server_properties, text),
                                      gated=True, skip_if_inter_broker_ssl=True))
-    steps += [RestartStep(h.name, Role.BROKER, "final", h.properties, gated=True) for h in brokers]
+    steps += [RestartStep(h.name, Role.BROKER, "final", h.properties, gated=True,
+                          triggers=BROKER_RESTART_TRIGGERS if h.tool_config else WORKER_RESTART_TRIGGERS) for h in brokers]
     # A re-issued certificate (renewal, new CA) reaches a running broker without a restart: its
     # stores are reloaded through a dynamic config update (KIP-226), one broker at a time.
-    steps += [RestartStep(h.name, Role.BROKER, "reload", h.properties, gated=True) for h in brokers if h.tool_config]
+    steps += [RestartStep(h.name, Role.BROKER, "reload", h.properties, gated=True, triggers=RELOAD_TRIGGERS)
+              for h in brokers if h.tool_config]
     # Workers move to SSL only once every broker serves it.
-    steps += [RestartStep(h.name, Role.CONNECT, "final", h.properties, gated=True)
+    steps += [RestartStep(h.name, Role.CONNECT, "final", h.properties, gated=True, triggers=WORKER_RESTART_TRIGGERS)
               for h in hosts if h.role is Role.CONNECT]
-    return ClusterPlan(tuple(hosts), tuple(steps), bootstrap, client_settings(config.brokers, tls, server_base))
+
+    last = last or LastRun()
+    issuer, trusted = issuer_spec(config, rotation), trust_spec(rotation)
+    fingerprints = {}
+    for h in hosts:
+        before = (last.fingerprints or {}).get(h.name)
+        fingerprints[h.name] = fingerprint(
+            h, issuer, trusted,
+            custody=tls.key_custody.value,
+            settings=_settings_digest(config, h),
+            steps=tuple(s.key for s in steps if s.host == h.name),
+            renewal=_renewal_token(before, "renewal", last.not_after.get(h.name), tls.cert_early_renewal_days, last.now),
+            ca_renewal=_renewal_token(before, "ca_renewal", last.ca_not_after, config.ca.early_renewal_days, last.now),
+        )
+    reissuing = rotation is not None and rotation.phase is Phase.REISSUED
+    steps = decide(steps, hosts, last, fingerprints, store_password_digest(config), tls.listener_name, reissuing)
+    return ClusterPlan(tuple(hosts), tuple(steps), bootstrap, client_settings(config.brokers, tls, server_base), fingerprints)
 
 
-def plan_problems(config: ClusterConfig, server_base: Mapping[str, str]) -> list[str]:
-    """What in the config and the base files would break the brokers' listeners or the rollout
-    (properties.listener_problems), once per problem; empty when the plan can be made."""
-    base_key = "serverBaseFile" if config.server_base_file else "serverProperties"
-    problems: list[str] = []
-    for i, host in enumerate(config.brokers):
-        where = f"{NAMESPACE}:brokers[{i}]"
-        problems += [p for p in listener_problems(server_base, host.properties, config.tls, where, base_key, config.ssh.port)
-                     if p not in problems]
-    return problems
+# --- What this `up` does with each step, and why ------------------------------------------------
 
 
-# --- What a change restarts, and why ---------------------------------------------------------
+@dataclass(frozen=True)
+class LastRun:
+    """What the last successful ``up`` left in its outputs, and the clock: what the plan compares with."""
+
+    fingerprints: Optional[Mapping[str, dict]] = None
+    """Its ``rollout_fingerprints`` (None: this is the stack's first ``up``)."""
+    password_digest: Optional[str] = None
+    """Its ``rollout_password_digest`` (a secret there: only whether it differs is ever shown)."""
+    not_after: Mapping[str, str] = field(default_factory=dict)
+    """Per host, the expiry of the certificate it serves (its ``certificates`` output)."""
+    ca_not_after: Optional[str] = None
+    """The expiry of the generated CA's certificate (from its ``ca_cert_pem`` output)."""
+    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+    @classmethod
+    def from_outputs(cls, outputs: Mapping, now: datetime, generated_ca: bool) -> "LastRun":
+        """From the stack's last outputs ({} before the first ``up``)."""
+        certificates = outputs.get("certificates") or {}
+        ca_pem = outputs.get("ca_cert_pem")
+        return cls(
+            fingerprints=outputs.get("rollout_fingerprints") or None,
+            password_digest=outputs.get("rollout_password_digest"),
+            not_after={name: c["not_after"] for name, c in certificates.items() if c.get("not_after")},
+            ca_not_after=not_after(ca_pem) if ca_pem and generated_ca else None,
+            now=now,
+        )
+
+
+def store_password_digest(config: ClusterConfig) -> str:
+    """The store passwords as one digest: the value of the ``store passwords`` trigger (kept secret)."""
+    return digest(config.keystore_password.get_secret_value(), config.truststore_password.get_secret_value())
+
+
+def issuer_spec(config: ClusterConfig, rotation: Optional[Rotation]) -> str:
+    """The CA that issues the hosts' certificates after this ``up`` (in phase 1 of a rotation
+    still the old one) and the settings of its certificate."""
+    return digest(rotation.signing_spec if rotation else "", config.ca.validity_days, config.ca.early_renewal_days,
+                  config.ca_import.cert_pem if config.ca_import else "")
+
+
+def trust_spec(rotation: Optional[Rotation]) -> str:
+    """The set of CAs the truststores hold ("" outside a rotation: the CA alone)."""
+    return digest(rotation.old_ca_pem or "", rotation.spec) if rotation else ""
+
+
+def renewal_due(expiry_iso: str, window_days: int, now: datetime) -> bool:
+    """pulumi-tls re-issues a certificate once ``now`` reaches its expiry less the early-renewal
+    window (its ``ready_for_renewal``), at the next preview or ``up``."""
+    expiry = datetime.strptime(expiry_iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    return now >= expiry - timedelta(days=window_days)
+
+
+def _renewal_token(before: Optional[Mapping], kind: str, expiry: Optional[str], window_days: int, now: datetime) -> str:
+    """Changes exactly when pulumi-tls re-issues a certificate because it entered its renewal
+    window: the expiry it renews, kept until the next renewal."""
+    kept = ((before or {}).get("certificate") or {}).get(kind, "")
+    return _short(f"renews {expiry}") if expiry and renewal_due(expiry, window_days, now) else kept
+
+
+def _settings_digest(config: ClusterConfig, h: HostPlan) -> str:
+    """What a host's steps' scripts hold beside their triggers: a change rewrites, never restarts."""
+    restart = config.restart
+    command = restart.kafka if h.role is Role.BROKER else restart.connect
+    ssh = config.ssh
+    return _short((command, restart.gate_timeout_seconds, restart.kafka_bin, ssh.user, ssh.port, ssh.sudo,
+                   h.host.address, h.host.bind_address, h.host.host_key, config.paths.owner))
 
 
 def _short(value: object) -> str:
@@ -219,18 +371,30 @@ def left_behind(previous: Optional[Mapping[str, dict]], host: HostPlan) -> dict[
     return {kind: path for kind, path in before.items() if path not in now.values()}
 
 
-def fingerprint(host: HostPlan, ca_spec: str, trust_spec: str = "") -> dict:
-    """What this host's service reads, reduced to digests: the restart triggers, by name.
+def fingerprint(
+    host: HostPlan,
+    ca_spec: str,
+    trust_spec: str = "",
+    *,
+    custody: str = "host",
+    settings: str = "",
+    steps: tuple[str, ...] = (),
+    renewal: str = "",
+    ca_renewal: str = "",
+) -> dict:
+    """What this host's service reads, reduced to digests: what the next ``up`` compares with.
 
     ``ca_spec`` describes the CA that issues the host's certificate (its settings, or the imported
-    certificate); ``trust_spec`` the set of CAs its truststore holds (two during a CA rotation).
-    Passwords are not here: their digest stays a secret (see ``explain``). ``files`` are the
-    paths in use, so the next ``up`` knows what a path change left behind.
+    certificate); ``trust_spec`` the set of CAs its truststore holds (two during a CA rotation);
+    ``renewal`` and ``ca_renewal`` change when the certificate or the CA's enters its renewal
+    window. Passwords are not here: their digest stays a secret. ``files`` are the paths in use,
+    so the next ``up`` knows what a path change left behind; ``steps`` its rollout steps.
     """
     k = host.key
     return {
         "files": managed_paths(host),
         "properties": {key: _short(value) for key, value in parse_properties(host.properties.text or "").items()},
+        "text": _short(host.properties.text or ""),
         "certificate": {
             "subject": _short(k.common_name),
             "sans": _short(k.keytool_san),
@@ -238,71 +402,140 @@ def fingerprint(host: HostPlan, ca_spec: str, trust_spec: str = "") -> dict:
             "validity": _short(k.validity_days),
             "ca": _short(ca_spec),
             "stores": _short(f"{host.locations.store_type.value}:{host.locations.keystore}:{host.locations.truststore}"),
+            "custody": custody,
+            "renewal": renewal,
+            "ca_renewal": ca_renewal,
         },
         "trust": _short(trust_spec),
+        "settings": settings,
+        "steps": list(steps),
     }
 
 
-def _changed_keys(before: Mapping[str, str], after: Mapping[str, str]) -> str:
-    return ", ".join(sorted(k for k in {*before, *after} if before.get(k) != after.get(k)))
+def _changed_keys(before: Mapping[str, str], after: Mapping[str, str], *, new_fields_equal: bool = False) -> list[str]:
+    """The keys whose values differ. ``new_fields_equal``: a key the older mapping lacks (written
+    by an older kafka-tls) counts as unchanged."""
+    keys = {*before, *after} if not new_fields_equal else set(before) | (set(after) & set(before))
+    return sorted(k for k in keys if before.get(k) != after.get(k))
 
 
-def explain(
-    cluster: ClusterPlan,
-    previous: Optional[Mapping[str, dict]],
-    current: Mapping[str, dict],
-    passwords_changed: bool = False,
-) -> list[str]:
-    """One line per host, in rollout order: 'broker-2: restart (properties changed: listeners)'
-    or 'broker-3: nothing'. One line each, so a preview diff reads like a change summary.
+_IDENTITY = {"subject", "sans", "key"}
+"""Certificate fields a broker cannot take by reloading its stores."""
 
-    Args:
-        previous: the fingerprints exported by the last ``up`` (None for a first ``up``).
-        current: this plan's fingerprints (``fingerprint``), by host name.
-        passwords_changed: the store passwords differ from the last ``up``'s.
-    """
-    out: list[str] = []
-    seen: set[str] = set()
-    stages = {s.host: [] for s in cluster.steps}
-    for s in cluster.steps:
-        stages[s.host].append(s.stage)
-    for step in cluster.steps:
-        if step.host in seen:
-            continue
-        seen.add(step.host)
-        before = (previous or {}).get(step.host)
-        now = current[step.host]
-        if before is None:
-            staged = [s for s in stages[step.host] if s.startswith("stage")]
-            how = f" (from plaintext: {len(staged) + 1} restarts unless already on SSL)" if staged else ""
-            reasons = [f"new host: first TLS rollout{how}"]
-        else:
-            reasons = []
-            if keys := _changed_keys(before.get("properties", {}), now["properties"]):
-                reasons.append(f"properties changed: {keys}")
-            if keys := _changed_keys(before.get("certificate", {}), now["certificate"]):
-                reasons.append(f"certificate re-issued: {keys} changed")
-            if before.get("trust", now["trust"]) != now["trust"]:
-                reasons.append("trusted CAs changed")
-            if passwords_changed:
-                reasons.append("store passwords changed")
-            if old := left_behind(previous, cluster.host(step.host)):
-                reasons.append(f"then removes the old {', '.join(sorted(old.values()))}")
-        action = "restart"
-        if reasons and before is not None and "reload" in stages[step.host] and _reload_is_enough(before, now, passwords_changed):
-            action = "reload, no restart"
-        out.append(f"{step.host}: {action} ({'; '.join(reasons)})" if reasons else f"{step.host}: nothing")
-    return out
+_CERTIFICATE_WORDS = {"renewal": "entered its renewal window", "ca_renewal": "the CA entered its renewal window"}
 
 
-def _reload_is_enough(before: Mapping[str, dict], now: Mapping[str, dict], passwords_changed: bool) -> bool:
-    """Only the certificate's validity or its CA changed: the same key, subject and SANs, which a
-    running broker takes through a dynamic keystore update (KIP-226)."""
-    if passwords_changed or _changed_keys(before.get("properties", {}), now["properties"]):
-        return False
-    changed = _changed_keys(before.get("certificate", {}), now["certificate"])
-    return set(filter(None, changed.split(", "))) <= RELOADABLE
+@dataclass(frozen=True)
+class _HostChange:
+    """What differs for one host between the last ``up`` and this plan."""
+
+    new: bool
+    path: bool
+    properties: list[str]
+    text: bool
+    passwords: bool
+    identity: bool
+    issued: bool
+    trust: bool
+    settings: bool
+    reasons: tuple[str, ...]
+    previous_steps: Optional[set[str]]
+    on_tls_already: bool
 
 
-RELOADABLE = {"validity", "ca"}
-"""Certificate fingerprint keys whose change a broker takes by reloading its stores."""
+def _host_change(h: HostPlan, before: Optional[Mapping], now: Mapping, passwords: bool, tls_listener: str,
+                 stage_count: int, previous: Optional[Mapping], reissuing: bool) -> _HostChange:
+    if before is None:
+        how = f" (from plaintext: {stage_count + 1} restarts unless already on SSL)" if stage_count else ""
+        return _HostChange(True, True, [], True, False, True, True, True, True, (f"new host: first TLS rollout{how}",),
+                           None, False)
+    old_path = before.get("files", {}).get("properties", now["files"]["properties"])
+    path = old_path != now["files"]["properties"]
+    props = _changed_keys(before.get("properties", {}), now["properties"])
+    text = bool(props) or path or before.get("text", now["text"]) != now["text"]
+    cert = _changed_keys(before.get("certificate", {}), now["certificate"], new_fields_equal=True)
+    # A new issuer outside phase 2 of a rotation is the same CA's certificate re-issued (new
+    # validity): the truststores get it too. In phase 2 they hold both CAs already.
+    trust = (before.get("trust", now["trust"]) != now["trust"] or "ca_renewal" in cert
+             or ("ca" in cert and not reissuing))
+    # The keystore holds a new certificate when its request or its issuer changed; with the key
+    # made on the host, new stores (type, path) also mean a new key pair.
+    issued = bool(set(cert) - {"stores"}) or ("stores" in cert and now["certificate"]["custody"] == "host")
+    reasons = []
+    if path:
+        reasons.append(f"properties file moved from {old_path}")
+    if props:
+        reasons.append(f"properties changed: {', '.join(props)}")
+    elif text:
+        reasons.append("properties file rewritten (same properties)")
+    if cert:
+        reasons.append("certificate re-issued: " + ", ".join(_CERTIFICATE_WORDS.get(k, f"{k} changed") for k in cert)
+                       if issued else "stores moved: " + ", ".join(cert))
+    if trust and not (set(cert) & {"ca_renewal"}):
+        reasons.append("trusted CAs changed")
+    if passwords:
+        reasons.append("store passwords changed")
+    settings = before.get("settings", now["settings"]) != now["settings"]
+    if settings and not reasons:
+        reasons.append("restart or gate or SSH settings changed: the scripts change, the service reads nothing new")
+    if old := left_behind(previous, h):
+        reasons.append(f"then removes the old {', '.join(sorted(old.values()))}")
+    on_tls = _short(tls_listener) in (before.get("properties", {}).get("inter.broker.listener.name"),
+                                      before.get("properties", {}).get("security.inter.broker.protocol"))
+    previous_steps = set(before["steps"]) if "steps" in before else None
+    return _HostChange(False, path, props, text, passwords, bool(set(cert) & _IDENTITY), issued, trust, settings,
+                       tuple(reasons), previous_steps, on_tls)
+
+
+def _step_action(step: RestartStep, change: _HostChange, restarts_on_final: bool) -> Action:
+    """What the engine will do with this step, and so what the host sees."""
+    is_new = change.new or (change.previous_steps is not None and step.key not in change.previous_steps)
+    if step.stage.startswith("stage"):
+        # Runs once, when created; skipped on a host already replicating over TLS.
+        return Action.RESTART if is_new and not change.on_tls_already else Action.NOTHING
+    if step.stage == "reload":
+        # A new reload step finds the stores already loaded (the restart stamped them).
+        if is_new or restarts_on_final or not (change.issued or change.trust):
+            return Action.NOTHING
+        return Action.RELOAD
+    changed = {
+        Trigger.PROPERTIES_PATH: change.path,
+        Trigger.PROPERTIES_TEXT: change.text,
+        Trigger.STORE_PASSWORDS: change.passwords,
+        Trigger.KEY_IDENTITY: change.identity,
+        Trigger.ISSUED_CERTIFICATE: change.issued,
+        Trigger.TRUSTED_CAS: change.trust,
+    }
+    if is_new or any(changed[t] for t in step.triggers):
+        return Action.RESTART
+    # The script holds the gate's expected certificate and the settings: an update, no restart.
+    return Action.REWRITE if change.settings or change.issued else Action.NOTHING
+
+
+def decide(
+    steps: list[RestartStep],
+    hosts: list[HostPlan],
+    last: LastRun,
+    fingerprints: Mapping[str, dict],
+    password_digest: str,
+    tls_listener: str,
+    reissuing: bool = False,
+) -> list[RestartStep]:
+    """Each step with what this ``up`` does with it and why: the one place that decides, from the
+    last ``up``'s fingerprints and the same triggers the steps are made with."""
+    passwords = last.password_digest is not None and last.password_digest != password_digest
+    out = []
+    by_name = {h.name: h for h in hosts}
+    for name in dict.fromkeys(s.host for s in steps):
+        own = [s for s in steps if s.host == name]
+        stages = sum(1 for s in own if s.stage.startswith("stage"))
+        change = _host_change(by_name[name], (last.fingerprints or {}).get(name), fingerprints[name], passwords,
+                              tls_listener, stages, last.fingerprints, reissuing)
+        final = next(s for s in own if s.stage == "final")
+        restarts = _step_action(final, change, False) is Action.RESTART
+        old = tuple(sorted(left_behind(last.fingerprints, by_name[name]).items()))
+        decided = {s.key: replace(s, action=_step_action(s, change, restarts), reasons=change.reasons,
+                                  left_behind=old if s.stage == "final" else ()) for s in own}
+        out += [decided[s.key] for s in own]
+    order = {s.key: i for i, s in enumerate(steps)}
+    return sorted(out, key=lambda s: order[s.key])

@@ -15,7 +15,7 @@ import io
 import re
 from pathlib import Path
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import Mapping, NamedTuple, Optional
 
 from jproperties import Properties
 
@@ -24,6 +24,7 @@ from components.config import NAMESPACE, ClientAuth, Host, ListenerMode, Paths, 
 CONFIG_PROVIDER = "kafkatls"
 SECRETS_FILE_NAME = "kafka-tls-secrets.properties"
 TOOL_CONFIG_NAME = "kafka-tls-client.properties"
+CA_PEM_FILE_NAME = "kafka-tls-ca.pem"
 HEADER = "Managed by kafka-tls: edits here are overwritten. Change the base file or the stack config."
 # Keys whose ZooKeeper-era or alternative spelling must not stand beside ours.
 _CONFLICTING_SERVER_KEYS = ("security.inter.broker.protocol",)
@@ -65,6 +66,11 @@ class StoreLocations:
             secrets_file=f"{paths.ssl_dir}/{SECRETS_FILE_NAME}",
             store_type=store_type,
         )
+
+    @property
+    def ca_pem(self) -> str:
+        """The truststore's CAs as a PEM bundle beside it, for the Connect gate's openssl (https)."""
+        return f"{self.truststore.rsplit('/', 1)[0]}/{CA_PEM_FILE_NAME}"
 
 
 def parse_properties(text: str) -> dict[str, str]:
@@ -674,14 +680,25 @@ def render_connect_properties(
     return _merge(base, managed, overrides)
 
 
-def connect_rest_endpoint(connect_properties: str, default_address: str) -> tuple[str, int]:
-    """address, port of a worker's REST API, from its rendered properties' ``listeners``
-    (Connect's default http://:8083; an empty or wildcard host means the host's own address)."""
+class RestEndpoint(NamedTuple):
+    address: str
+    """IPv6 without brackets."""
+    port: int
+    scheme: str
+    """'http' or 'https'."""
+
+
+def connect_rest_endpoint(connect_properties: str, default_address: str) -> RestEndpoint:
+    """address, port and scheme of a worker's REST API, from its rendered properties' first
+    ``listeners`` entry (Connect's default http://:8083; an empty or wildcard host means the
+    host's own address; no scheme means http)."""
     first = (parse_properties(connect_properties).get("listeners") or "http://:8083").split(",")[0].strip()
-    host_port = first.split("://", 1)[-1]
+    scheme, _, host_port = first.rpartition("://")
     address, _, port = host_port.rpartition(":")
     address = address.strip("[]")
-    return (default_address if address in ("", "0.0.0.0", "::") else address), int(port or 8083)
+    return RestEndpoint(
+        default_address if address in ("", "0.0.0.0", "::") else address, int(port or 8083), scheme.lower() or "http"
+    )
 
 
 def client_settings(

@@ -37,10 +37,13 @@ class RestartCommand:
     stdin: Optional[pulumi.Input[str]] = None
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
     """What must be in place on this host first (files, stores)."""
+    host: Optional[pulumi.Resource] = None
+    """The host's component, which parents the step (None: this rollout component does)."""
 
 
 class RollingRestart(pulumi.ComponentResource):
-    """A chain of restart commands, one host at a time, in the plan's order."""
+    """A chain of restart commands, one host at a time, in the plan's order. Each step hangs
+    under its host's component; an older kafka-tls hung them here (the alias keeps them)."""
 
     steps: list[remote.Command]
     """The commands made so far (all of them once ``done`` resolves)."""
@@ -65,7 +68,9 @@ class RollingRestart(pulumi.ComponentResource):
                 # record of it, so the next `up` creates it again and restarts this host, even
                 # if the fix restores exactly the triggers of the last success. (Replaced the
                 # other way round, the old record stays and the next `up` sees nothing to do.)
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[*previous, *c.after], delete_before_replace=True),
+                opts=pulumi.ResourceOptions(
+                    parent=c.host or self, aliases=[pulumi.Alias(parent=self)] if c.host else None,
+                    depends_on=[*previous, *c.after], delete_before_replace=True),
             )
             self.steps.append(command)
             if i + 1 == len(commands):

@@ -1,6 +1,10 @@
 """The shell text that runs on the hosts (bash, over SSH).
 
-Pure functions returning scripts. Every argument is quoted with ``shlex.quote``. Secrets never
+Pure functions returning scripts. Every value reaches the shell as one word quoted with
+``shlex.quote`` (messages too: the quoted text and the shell's own ``"$var"`` parts side by side),
+or as an ``int``; the only text taken as shell code is a restart command, which is one by
+design. Nothing is spliced into a string another parser reads (awk, grep, an inner ``bash -c``):
+values reach those as variables or arguments. Secrets never
 appear in the text: a script that needs a password reads it from the first line of its stdin
 and hands it to keytool through the environment (``-storepass:env``). Scripts print nothing that
 could carry a secret; the only stdout that matters is a CSR (public).
@@ -9,12 +13,13 @@ could carry a secret; the only stdout that matters is a CSR (public).
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import shlex
 from dataclasses import dataclass
 from typing import Mapping, Optional, Union
 
 from components.config import KeyAlgorithm, StoreType
-from components.properties import StoreLocations
+from components.properties import CA_PEM_FILE_NAME, StoreLocations
 
 q = shlex.quote
 CA_ALIAS = "kafka-tls-ca"
@@ -50,6 +55,29 @@ class KeySpec:
     @property
     def openssl_san(self) -> str:
         return ",".join([*(f"DNS:{n}" for n in self.dns_names), *(f"IP:{a}" for a in self.ip_addresses)])
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.removeprefix("[").removesuffix("]"))
+    except ValueError:
+        return False
+    return True
+
+
+def host_port(host: str, port: int) -> str:
+    """``host:port`` as openssl's ``-connect``, Kafka's ``--bootstrap-server`` and an HTTP Host
+    header take it: an IPv6 literal in brackets (``[::1]:9093``), given bare or bracketed."""
+    bare = host.removeprefix("[").removesuffix("]")
+    if _is_ip(bare) and ipaddress.ip_address(bare).version == 6:
+        return f"[{bare}]:{int(port)}"
+    return f"{host}:{int(port)}"
+
+
+def _server_name_args(name: str) -> str:
+    """openssl s_client's SNI: the host name, or none for an IP literal (RFC 6066 allows only
+    host names, and s_client would otherwise send the -connect address)."""
+    return "-noservername" if _is_ip(name) else f"-servername {q(name)}"
 
 
 def _storepass_args() -> str:
@@ -97,16 +125,25 @@ def csr_glob(loc: StoreLocations) -> str:
     return f"{q(loc.keystore.rsplit('/', 1)[0])}/kafka.csr.*.pem"
 
 
+def stack_key_mark(loc: StoreLocations) -> str:
+    """Marks a keystore built from a key made in the stack (``stack`` custody): moving to ``host``
+    custody must make a new key on the host, not keep one that was in the state."""
+    return loc.keystore.rsplit("/", 1)[0] + "/kafka-tls-key.from-stack"
+
+
 def keypair_script(spec: KeySpec, loc: StoreLocations, owner: str) -> str:
     """Make (or keep) the host's key pair and print a CSR carrying the SANs.
 
     stdin: the keystore password (one line). stdout: the CSR in PEM, the same text on every run
     while key and request are unchanged (kept beside the key, public). The key never leaves the
     host. An existing keystore is kept and never deleted here: if it holds no key for the alias
-    under this password, the script fails and says so.
+    under this password, the script fails and says so. A keystore whose key came from the stack
+    is replaced by one with a new key (made beside it, then moved over it, so the service's
+    file is never missing).
     """
     ssl_dir = loc.keystore.rsplit("/", 1)[0]
     csr = q(csr_path(spec, loc))
+    mark = q(stack_key_mark(loc))
     # A CSR is kept only beside the key it was made from: a new key drops the old ones.
     drop_csrs = f"  rm -f {csr_glob(loc)}\n"
     print_csr = f"if [ -s {csr} ]; then cat {csr}; exit 0; fi\nrm -f {csr_glob(loc)}\n"
@@ -116,12 +153,13 @@ def keypair_script(spec: KeySpec, loc: StoreLocations, owner: str) -> str:
         keygen = (
             "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256"
             if spec.algorithm is KeyAlgorithm.ECDSA
-            else f"openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:{spec.rsa_bits}"
+            else f"openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:{int(spec.rsa_bits)}"
         )
         return (
             _PRELUDE
             + make_dir_script(ssl_dir, owner)
             + f"if [ ! -s {q(key_file)} ]; then\n  {keygen} -out {q(key_file)} 2>/dev/null\n" + drop_csrs + "fi\n"
+            + f"rm -f {mark}\n"
             + _chown(owner, key_file)
             + f"chmod 600 {q(key_file)}\n"
             + print_csr
@@ -131,25 +169,29 @@ def keypair_script(spec: KeySpec, loc: StoreLocations, owner: str) -> str:
             + save_csr
         )
     keyalg = (
-        "-keyalg EC -groupname secp256r1" if spec.algorithm is KeyAlgorithm.ECDSA else f"-keyalg RSA -keysize {spec.rsa_bits}"
+        "-keyalg EC -groupname secp256r1" if spec.algorithm is KeyAlgorithm.ECDSA else f"-keyalg RSA -keysize {int(spec.rsa_bits)}"
     )
     ks = f"-keystore {q(loc.keystore)} -storetype {loc.store_type.value} {_storepass_args()}"
+    no_key = f"{loc.keystore} exists but gives no key '{spec.alias}' with the configured keystorePassword ("
+    no_key_advice = "). kafka-tls never deletes a keystore: check kafka-tls:keystorePassword, or move the file away to have a new key made."
     return (
         _PRELUDE
         + _READ_PASSWORD
         + make_dir_script(ssl_dir, owner)
-        + f"if [ ! -s {q(loc.keystore)} ]; then\n"
+        + f"if [ ! -s {q(loc.keystore)} ] || [ -e {mark} ]; then\n"
+        + f"  new=$(mktemp -u {q(loc.keystore + '.new.XXXXXX')})\n"
         + f"  {KEYTOOL} -genkeypair -alias {q(spec.alias)} {keyalg} -dname {q('CN=' + spec.common_name)} "
-        + f"-validity {spec.validity_days} -keypass:env {PASSWORD_VAR} {ks} >/dev/null\n"
+        + f"-validity {int(spec.validity_days)} -keypass:env {PASSWORD_VAR} "
+        + f"-keystore \"$new\" -storetype {loc.store_type.value} {_storepass_args()} >/dev/null\n"
+        + f"  mv -f \"$new\" {q(loc.keystore)}\n"
+        + f"  rm -f {mark}\n"
         + drop_csrs
         + "fi\n"
         + _chown(owner, loc.keystore)
         + f"chmod 600 {q(loc.keystore)}\n"
         + _TMP_FILE
         + f"if ! {KEYTOOL} -list -alias {q(spec.alias)} {ks} >/dev/null 2>\"$tmp.err\"; then\n"
-        + f"  echo \"{loc.keystore} exists but gives no key '{spec.alias}' with the configured keystorePassword "
-        + "($(head -c 300 \"$tmp.err\")). kafka-tls never deletes a keystore: check kafka-tls:keystorePassword, "
-        + "or move the file away to have a new key made.\" >&2\n"
+        + f"  echo {q(no_key)}\"$(head -c 300 \"$tmp.err\")\"{q(no_key_advice)} >&2\n"
         + "  exit 1\n"
         + "fi\n"
         + print_csr
@@ -158,6 +200,17 @@ def keypair_script(spec: KeySpec, loc: StoreLocations, owner: str) -> str:
         + f"{KEYTOOL} -certreq -alias {q(spec.alias)} -ext {q('SAN=' + spec.keytool_san)} {ks} "
         + "| sed 's/NEW CERTIFICATE REQUEST/CERTIFICATE REQUEST/' > \"$tmp\"\n"
         + save_csr
+    )
+
+
+def keypair_delete_script(spec: KeySpec, loc: StoreLocations) -> str:
+    """Delete action of a host-made key pair: its keystore (and PEM key file) go only while its
+    CSR is still there, that is, while the keystore holds this key pair (stack_keystore_script
+    removes the CSRs when it writes the stack's key there); its CSRs go always."""
+    extra = f" {q(pem_key_path(loc))}" if loc.store_type is StoreType.PEM else ""
+    return (
+        f"if [ -e {q(csr_path(spec, loc))} ]; then rm -f {q(loc.keystore)}{extra}; fi\n"
+        + f"rm -f {csr_glob(loc)}\n"
     )
 
 
@@ -217,9 +270,12 @@ def stack_keystore_script(alias: str, loc: StoreLocations, owner: str) -> str:
                 f'-srcstorepass:env {PASSWORD_VAR} -destkeystore "$tmp/store" -deststoretype JKS '
                 f'-deststorepass:env {PASSWORD_VAR} -destkeypass:env {PASSWORD_VAR} >/dev/null 2>&1\n'
             )
+    # What host custody kept beside its key goes: its CSRs (so the removed key pair's delete
+    # leaves this keystore alone) and, for PEM, its key file.
+    leftovers = f"rm -f {csr_glob(loc)}" + (f" {q(pem_key_path(loc))}" if loc.store_type is StoreType.PEM else "") + "\n"
     return head + build + f'chmod 600 "$tmp/store"\n' + (
         f'chown {q(owner)} "$tmp/store"\n' if owner else ""
-    ) + f'mv -f "$tmp/store" {q(loc.keystore)}\n'
+    ) + f'mv -f "$tmp/store" {q(loc.keystore)}\n' + f": > {q(stack_key_mark(loc))}\n" + leftovers
 
 
 def truststore_script(loc: StoreLocations, owner: str) -> str:
@@ -228,14 +284,16 @@ def truststore_script(loc: StoreLocations, owner: str) -> str:
     stdin: the truststore password (one line), then the CA certificates in PEM (two during a CA
     rotation; keytool imports only the first certificate of a file, so each goes alone). keytool builds
     PKCS12 truststores because Java ignores PKCS12 certificate entries without its own
-    trusted-key-usage attribute, which other writers leave out.
+    trusted-key-usage attribute, which other writers leave out. The same CAs are also written as
+    a PEM bundle beside it (``loc.ca_pem``), for what is no Java client: the Connect gate's
+    ``openssl s_client`` checking a worker's https REST listener.
     """
     ssl_dir = loc.truststore.rsplit("/", 1)[0]
     head = _PRELUDE + _READ_PASSWORD + make_dir_script(ssl_dir, owner) + (
         'tmp=$(mktemp -d)\ntrap \'rm -rf "$tmp"\' EXIT\ncat > "$tmp/ca.pem"\n'
     )
     if loc.store_type is StoreType.PEM:
-        build = 'mv "$tmp/ca.pem" "$tmp/truststore"\n'
+        build = 'cp "$tmp/ca.pem" "$tmp/truststore"\n'
     else:
         ts = f'-keystore "$tmp/truststore" -storetype {loc.store_type.value} {_storepass_args()}'
         build = (
@@ -250,8 +308,9 @@ def truststore_script(loc: StoreLocations, owner: str) -> str:
     return (
         head
         + build
-        + 'chmod 640 "$tmp/truststore"\n'
-        + (f'chown {q(owner)} "$tmp/truststore"\n' if owner else "")
+        + 'chmod 640 "$tmp/truststore" "$tmp/ca.pem"\n'
+        + (f'chown {q(owner)} "$tmp/truststore" "$tmp/ca.pem"\n' if owner else "")
+        + f'mv -f "$tmp/ca.pem" {q(loc.ca_pem)}\n'
         + f'mv -f "$tmp/truststore" {q(loc.truststore)}\n'
     )
 
@@ -269,7 +328,7 @@ def write_file_script(path: str, mode: str, owner: str, *, backup: bool = False)
         + (_keep_original(path) if backup else "")
         + f'tmp=$(mktemp {q(path)}.XXXXXX)\ntrap \'rm -f "$tmp"\' EXIT\n'
         + 'cat > "$tmp"\n'
-        + f'chmod {mode} "$tmp"\n'
+        + f'chmod {q(mode)} "$tmp"\n'
         + (f'chown {q(owner)} "$tmp"\n' if owner else "")
         + f'mv -f "$tmp" {q(path)}\n'
     )
@@ -310,7 +369,10 @@ def remove_left_behind_script(old: Mapping[str, str]) -> str:
             script += remove_files_script(path)
     if "ssl_dir" in old:
         directory = q(old["ssl_dir"])
-        script += f"rm -f {directory}/kafka.csr.*.pem\nrmdir {directory} 2>/dev/null || true\n"
+        # The CA bundle beside the old truststore (StoreLocations.ca_pem) goes with its directory:
+        # in a directory still in use, it is the new truststore's too.
+        ca_pem = q(f"{old['ssl_dir']}/{CA_PEM_FILE_NAME}")
+        script += f"rm -f {directory}/kafka.csr.*.pem {ca_pem}\nrmdir {directory} 2>/dev/null || true\n"
     return script + (f"echo 'removed what the last up kept at paths no longer used: {len(old)}'\n" if old else "")
 
 
@@ -342,18 +404,29 @@ class KafkaGate:
 
     @property
     def bootstrap(self) -> str:
-        return f"{self.tls.server_name}:{self.tls.port}"
+        return host_port(self.tls.server_name, self.tls.port)
 
 
 @dataclass(frozen=True)
 class ConnectGate:
     """A restarted Connect worker: its REST API answers (it has joined its group and read its
-    configs) and every connector and task is RUNNING."""
+    configs) and every connector and task is RUNNING. Over https, the worker must present a
+    certificate for ``server_name`` issued by a CA of ``ca_file`` (the stack's, in PEM)."""
 
     host: str
     address: str
     port: int
+    scheme: str
+    """'http' or 'https', as the worker's ``listeners`` says (properties.connect_rest_endpoint)."""
     timeout_seconds: int
+    server_name: str = ""
+    ca_file: str = ""
+
+    def __post_init__(self) -> None:
+        if self.scheme not in ("http", "https"):
+            raise ValueError(f"Connect REST scheme '{self.scheme}' is neither http nor https")
+        if self.scheme == "https" and not (self.server_name and self.ca_file):
+            raise ValueError("an https Connect gate needs the name to verify and a CA file")
 
 
 Gate = Optional[Union[TlsGate, KafkaGate, ConnectGate]]
@@ -364,12 +437,12 @@ _TOOL_ENV = "export KAFKA_JVM_PERFORMANCE_OPTS='-XX:TieredStopAtLevel=1 -XX:+Use
 
 
 def _fingerprint_check(gate: TlsGate) -> str:
-    target = q(f"{gate.address}:{gate.port}")
+    target = host_port(gate.address, gate.port)
     return (
-        f"  fp=$(openssl s_client -connect {target} -servername {q(gate.server_name)} </dev/null 2>/dev/null "
+        f"  fp=$(openssl s_client -connect {q(target)} {_server_name_args(gate.server_name)} </dev/null 2>/dev/null "
         "| openssl x509 -noout -fingerprint -sha256 2>/dev/null || true)\n"
-        f"  [ \"${{fp#*=}}\" = {q(gate.sha256_fingerprint)} ] || why=\"{gate.address}:{gate.port} does not present the "
-        "expected certificate (saw: ${fp:-no TLS handshake})\"\n"
+        f"  [ \"${{fp#*=}}\" = {q(gate.sha256_fingerprint)} ] || "
+        f"why={q(target + ' does not present the expected certificate (saw: ')}\"${{fp:-no TLS handshake}})\"\n"
     )
 
 
@@ -382,11 +455,11 @@ _SHORT_ISR = (
 
 def _kafka_checks(gate: KafkaGate) -> str:
     tool = lambda name: f"{q(gate.kafka_bin + '/' + name)} --bootstrap-server {q(gate.bootstrap)} --command-config {q(gate.client_config)}"  # noqa: E731
-    node = gate.node_id
+    node = int(gate.node_id)
     return (
         '  if [ -z "$why" ]; then\n'
         f"    ids=$({tool('kafka-broker-api-versions.sh')} 2>/dev/null | grep -o '(id: [0-9]*' | tr -dc '0-9\\n' || true)\n"
-        f"    echo \"$ids\" | grep -qx {node} || why=\"node {node} is not registered and unfenced (brokers serving: $(echo $ids))\"\n"
+        f"    echo \"$ids\" | grep -qx {node} || why=\"node {node} is not registered and unfenced (brokers serving: $(echo \"$ids\" | paste -sd ' ' -))\"\n"
         "  fi\n"
         # One run: the voters' table names the leader (Status column) and this node's lag.
         '  if [ -z "$why" ]; then\n'
@@ -410,16 +483,43 @@ def _kafka_checks(gate: KafkaGate) -> str:
     )
 
 
+# printf's format (its argument: the Host header). HTTP/1.0, so the server closes when done.
+_STATUS_REQUEST = r"GET /connectors?expand=status HTTP/1.0\r\nHost: %s\r\n\r\n"
+
+
 def _connect_checks(gate: ConnectGate) -> str:
-    # bash's /dev/tcp: no curl needed on the host. HTTP/1.0, so the server closes when done.
+    """GET /connectors?expand=status into ``$status`` (the whole response), then every state in
+    it must be RUNNING; ``why`` names the URL otherwise."""
+    target = host_port(gate.address, gate.port)
+    if gate.scheme == "https":
+        # The worker's certificate must chain to the stack's CAs (-CAfile: then s_client loads no
+        # default CA paths) and name the host; -quiet keeps only what the server sends.
+        name = gate.server_name
+        verify = f"-verify_ip {q(name)}" if _is_ip(name) else f"-verify_hostname {q(name)}"
+        fetch = (
+            f"  status=$(printf {q(_STATUS_REQUEST)} {q(host_port(name, gate.port))} | timeout 10 openssl s_client -quiet "
+            f"-connect {q(target)} {_server_name_args(name)} -CAfile {q(gate.ca_file)} -verify_return_error {verify} "
+            "2>/dev/null || true)\n"
+        )
+        url = f"https://{target}, verified against {gate.ca_file},"
+    else:
+        # bash's /dev/tcp: no curl needed on the host. The inner bash's script is the single-quoted
+        # text, and address, port and Host header its arguments: SC2016 (no expansion in single
+        # quotes) is what is meant here.
+        fetch = (
+            "  # shellcheck disable=SC2016\n"
+            f"  status=$(timeout 10 bash -c 'exec 3<>\"/dev/tcp/$1/$2\" && printf \"{_STATUS_REQUEST}\" \"$3\" >&3 && cat <&3' "
+            f"_ {q(gate.address.removeprefix('[').removesuffix(']'))} {int(gate.port)} {q(target)} "
+            "2>/dev/null || true)\n"
+        )
+        url = f"http://{target}"
     return (
-        f"  status=$(timeout 10 bash -c 'exec 3<>/dev/tcp/{gate.address}/{gate.port} && "
-        f"printf \"GET /connectors?expand=status HTTP/1.0\\r\\nHost: {gate.address}\\r\\n\\r\\n\" >&3 && cat <&3' 2>/dev/null || true)\n"
-        '  case "$status" in\n'
-        '    "HTTP/1."?" 200"*) states=$(echo "$status" | grep -o \'"state":"[A-Z_]*"\' | sort -u | grep -v \'"RUNNING"\' || true)\n'
-        '      [ -z "$states" ] || why="connectors or tasks not RUNNING: $(echo $states)" ;;\n'
-        f'    *) why="the REST API at {gate.address}:{gate.port} does not answer 200 yet: $(echo "$status" | head -n 1)" ;;\n'
-        "  esac\n"
+        fetch
+        + '  case "$status" in\n'
+        + '    "HTTP/1."?" 200"*) states=$(echo "$status" | grep -o \'"state":"[A-Z_]*"\' | sort -u | grep -v \'"RUNNING"\' || true)\n'
+        + '      [ -z "$states" ] || why="connectors or tasks not RUNNING: $(echo "$states" | paste -sd \' \' -)" ;;\n'
+        + f'    *) why={q(f"the REST API at {url} does not answer 200 yet: ")}"$(echo "$status" | head -n 1)" ;;\n'
+        + "  esac\n"
     )
 
 
@@ -434,22 +534,23 @@ def _gate_text(gate: Gate) -> str:
         checks, timeout, host = _connect_checks(gate), gate.timeout_seconds, gate.host
         passed = f"{gate.host}: REST answers, every connector and task RUNNING"
     else:
-        checks, timeout, host = _fingerprint_check(gate), gate.timeout_seconds, f"{gate.address}:{gate.port}"
-        passed = f"{gate.address}:{gate.port} presents {gate.sha256_fingerprint[:23]}..."
+        host = host_port(gate.address, gate.port)
+        checks, timeout = _fingerprint_check(gate), gate.timeout_seconds
+        passed = f"{host} presents {gate.sha256_fingerprint[:23]}..."
     return (
         (_TOOL_ENV if isinstance(gate, KafkaGate) else "")
-        + f"deadline=$((SECONDS + {timeout}))\n"
+        + f"deadline=$((SECONDS + {int(timeout)}))\n"
         + "while :; do\n"
         + '  why=""\n'
         + checks
         + '  [ -z "$why" ] && break\n'
         + "  if [ $SECONDS -ge $deadline ]; then\n"
-        + f'    echo "health gate failed on {host} after {timeout}s: $why" >&2\n'
+        + f'    echo {q(f"health gate failed on {host} after {int(timeout)}s: ")}"$why" >&2\n'
         + "    exit 1\n"
         + "  fi\n"
         + "  sleep 2\n"
         + "done\n"
-        + f'echo "health gate passed: {passed}"\n'
+        + f"echo {q('health gate passed: ' + passed)}\n"
     )
 
 
@@ -500,7 +601,7 @@ def reload_stores_script(gate: KafkaGate, listener: str, loc: StoreLocations, st
     prefix = f"listener.name.{listener.lower()}.ssl."
     tool = (
         f"{q(gate.kafka_bin + '/kafka-configs.sh')} --bootstrap-server {q(gate.bootstrap)} "
-        f"--command-config {q(gate.client_config)} --entity-type brokers --entity-name {gate.node_id}"
+        f"--command-config {q(gate.client_config)} --entity-type brokers --entity-name {int(gate.node_id)}"
     )
     paths = f"{prefix}keystore.location={loc.keystore},{prefix}truststore.location={loc.truststore}"
     return (
@@ -510,7 +611,7 @@ def reload_stores_script(gate: KafkaGate, listener: str, loc: StoreLocations, st
         + _TOOL_ENV
         + f"{tool} --alter --add-config {q(paths)} >/dev/null\n"
         + f"{tool} --alter --delete-config {q(prefix + 'keystore.location,' + prefix + 'truststore.location')} >/dev/null\n"
-        + f"echo 'node {gate.node_id}: stores reloaded (no restart)'\n"
+        + f"echo 'node {int(gate.node_id)}: stores reloaded (no restart)'\n"
         + _gate_text(gate)
         + stamp_stores_script(stamp, loc)
     )
@@ -548,6 +649,14 @@ def keep_original_script(path: str) -> str:
     return _PRELUDE + _keep_original(path)
 
 
+def _ere_literal(text: str) -> str:
+    """``text`` as a grep -E pattern that matches just itself (grep would take a line break as
+    the start of another pattern, and no line holds one)."""
+    if "\n" in text:
+        raise ValueError(f"{text!r} holds a line break")
+    return "".join("\\" + c if c in ".[]()*+?{}|^$\\" else c for c in text)
+
+
 def stage_script(
     path: str, restart_command: str, gate: Gate, owner: str, tls_listener: str = "SSL", pending: Optional[str] = None
 ) -> str:
@@ -556,12 +665,9 @@ def stage_script(
     stdin: the intermediate server.properties. Skipped on a host whose current file already sends
     inter-broker traffic over the TLS listener (``tls_listener``): it is past this stage.
     """
-    f = q(path)
     keys = "inter\\.broker\\.listener\\.name" + ("|security\\.inter\\.broker\\.protocol" if tls_listener == "SSL" else "")
-    already_ssl = (
-        f"grep -Eq '^[[:space:]]*({keys})"
-        f"[[:space:]]*[=:][[:space:]]*{tls_listener}[[:space:]]*$' {f} 2>/dev/null"
-    )
+    pattern = f"^[[:space:]]*({keys})[[:space:]]*[=:][[:space:]]*{_ere_literal(tls_listener)}[[:space:]]*$"
+    already_ssl = f"grep -Eq {q(pattern)} {q(path)} 2>/dev/null"
     return (
         _PRELUDE
         + f"if {already_ssl}; then echo 'inter-broker traffic already on SSL: stage skipped'; cat >/dev/null; exit 0; fi\n"

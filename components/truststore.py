@@ -1,4 +1,5 @@
-"""The truststore on one host: the trusted CAs (two during a CA rotation), built there with keytool."""
+"""The truststore on one host: the trusted CAs (two during a CA rotation), built there with keytool,
+and the same CAs as a PEM bundle beside it (for the Connect gate over https)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def truststore(
         access,
         truststore_script(locations, owner),
         stdin=pulumi.Output.secret(stdin),
-        delete=remove_files_script(locations.truststore),
+        delete=remove_files_script(locations.truststore, locations.ca_pem),
         logging=remote.Logging.NONE,
         opts=opts,
     )

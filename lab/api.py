@@ -6,6 +6,7 @@ import os
 import shlex
 import shutil
 import socket
+import stat
 import subprocess
 import time
 import urllib.request
@@ -24,6 +25,14 @@ from .kafka_dist import ensure_libs
 HOSTS_BEGIN = f"# BEGIN {C.HOSTS_MARK} (added by `python -m lab up`, removed by `down`)"
 HOSTS_END = f"# END {C.HOSTS_MARK}"
 HEALTH_TOPIC = "lab-healthcheck"
+# The sudoers rule README.md ("The hosts") tells admins to write, word for word (tests/lab checks it):
+# the operator may run `/bin/bash -c <script>` as root and nothing else.
+SUDOERS_RULE = f"{C.OPERATOR_USER} ALL=(root) NOPASSWD: /bin/bash -c *"
+
+
+def sudo_bash(command: str) -> str:
+    """`command` as root the one way SUDOERS_RULE allows (as kafka-tls runs its host scripts)."""
+    return f"sudo -n -- /bin/bash -c {shlex.quote(command)}"
 
 
 class LabError(RuntimeError):
@@ -423,8 +432,8 @@ class Lab:
         self._ensure_sudoers()
 
     def _ensure_sudoers(self) -> None:
-        text = f"# kafka-tls lab: the operator sudoes without a password, as stacks expect\n" \
-               f"{C.OPERATOR_USER} ALL=(root) NOPASSWD: ALL\n"
+        text = f"# kafka-tls lab: the README's rule (\"The hosts\"): the operator runs /bin/bash -c as root\n" \
+               f"{SUDOERS_RULE}\n"
         f = Path(C.SUDOERS_FILE)
         if f.is_file() and f.read_text() == text:
             return
@@ -613,7 +622,7 @@ class Lab:
                                  f" && echo ok", timeout=30)
             if r.returncode != 0 or "ok" not in r.stdout:
                 raise LabError(f"ssh to {h.name} failed ({r.returncode}): {r.stdout}{r.stderr}")
-            r = self.ssh(h.name, "sudo -n true && echo ok", user=C.OPERATOR_USER, timeout=30)
+            r = self.ssh(h.name, sudo_bash("true") + " && echo ok", user=C.OPERATOR_USER, timeout=30)
             if r.returncode != 0 or "ok" not in r.stdout:
                 raise LabError(f"ssh/sudo as {C.OPERATOR_USER} to {h.name} failed ({r.returncode}): {r.stdout}{r.stderr}")
         _parallel(check, self.hosts)
@@ -868,6 +877,41 @@ class Lab:
         return res
 
     # ------------------------------------------------------------------ reset
+    def pristine_problem(self, layout: str = "default") -> Optional[str]:
+        """Why the lab is not as `reset_plaintext(layout)` leaves it, or None when it is.
+
+        Cheap (files on this machine, pid files and /proc; no SSH, no Kafka request), so a test asks it
+        first and resets only when the answer is not None (lab.fixtures.pristine_lab). Pristine: the
+        recorded layout is `layout`; every host's /etc/kafka holds its properties file and nothing else, as
+        the templates render it, root:root 0644; every service runs, and started after that file was
+        written (a file put back without a restart is not what the JVM serves). Dynamic broker configs
+        and topics are not looked at.
+        """
+        if self.layout != layout:
+            return f"the listener layout is {self.layout!r}, not {layout!r}"
+        for h in self.hosts:
+            path = self.config_file(h)
+            name = path.rsplit("/", 1)[1]
+            want = templates.server_properties(h, layout) if h.role == "broker" else templates.connect_properties(h)
+            try:
+                names = sorted(os.listdir(self.etc_dir(h)))
+                f = self.etc_dir(h) / name
+                st = f.lstat()
+                if names != [name]:
+                    return f"{h.name}: {C.ETC_KAFKA} holds {names}, not just {name}"
+                if not stat.S_ISREG(st.st_mode) or (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) != (0, 0, 0o644):
+                    return f"{h.name}: {path} is not a root:root 0644 file"
+                if f.read_text(errors="replace") != want:
+                    return f"{h.name}: {path} is not the pristine {layout!r} file"
+                if not self.service_pid(h.name):
+                    return f"{h.name}: {h.service} is not running"
+                started = self.local_path(h, f"{C.RUN_DIR}/{h.service}.pid").stat().st_mtime_ns
+            except OSError as e:
+                return f"{h.name}: {e}"
+            if st.st_mtime_ns > started:
+                return f"{h.name}: {path} was written after {h.service} started"
+        return None
+
     def reset_plaintext(self, layout: str = "default") -> None:
         """Put back the pristine plaintext config on every host, remove everything else from /etc/kafka
         (ssl/, *.kafka-tls.orig, ...), restart the services, and drop the state of the lab's Pulumi stacks.
@@ -884,9 +928,8 @@ class Lab:
             self._service_all("stop", C.CONNECT_HOSTS)
             self._service_all("stop", C.BROKERS)
         with self.step(f"reset: pristine files ({layout} layout)"):
-            if layout != self.layout:
-                for h in C.BROKERS:
-                    self._write_pristine(h, layout)
+            for h in self.hosts:  # from the templates: a pristine folder of an older lab is refreshed too
+                self._write_pristine(h, layout)
             (self.dir / "layout").write_text(layout + "\n")
             for h in self.hosts:
                 keep = {f.name for f in self.pristine_dir(h).iterdir()}

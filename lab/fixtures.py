@@ -1,7 +1,11 @@
 """pytest plugin: `pytest_plugins = ["lab.fixtures"]`.
 
 - `lab` (session): brings the lab up once (fails the tests, never skips, if it cannot), hands out the
-  Lab object, and takes it down at session end unless KAFKA_TLS_KEEP_LAB=1.
+  Lab object, and takes it down at session end unless KAFKA_TLS_KEEP_LAB=1. `up` keeps a lab a stack
+  secured (PLAINTEXT next to SSL): it is whatever state the main job or an earlier test left.
+- `pristine_lab` (per test): the same Lab, in the plaintext state `reset_plaintext()` leaves (default
+  layout). It checks first (`Lab.pristine_problem`: file compares, no SSH or Kafka call) and resets only
+  when the lab is not pristine, so one reset serves every test after it that leaves the lab as it was.
 - On a failed test that uses the lab, every host's /var/log/kafka (and sshd logs) are copied to
   ${KAFKA_TLS_LAB_LOGS:-/tmp/kafka-tls-lab-logs}/<test name>/ and the folder is named in the report.
 """
@@ -52,6 +56,18 @@ def lab():
         print(f"\nKAFKA_TLS_KEEP_LAB=1: lab left running ({the_lab.dir})")
     else:
         the_lab.down()
+
+
+@pytest.fixture
+def pristine_lab(lab):
+    why = lab.pristine_problem()
+    if why:
+        lab.log(f"pristine_lab: not pristine ({why}): reset")
+        lab.reset_plaintext()
+        why = lab.pristine_problem()
+        if why:
+            pytest.fail(f"the lab is not pristine after a reset: {why}", pytrace=False)
+    return lab
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -187,7 +187,7 @@ log() { echo "kafka-service[$HOST_NAME] $*"; }
 
 need_root() {  # start/stop change the service: root only, as with systemctl (status is read-only)
   [ "$(id -u)" = 0 ] && return 0
-  echo "kafka-service: '$ACTION $SVC' needs root (run: sudo $0 $ACTION $SVC); you are $(id -un)" >&2
+  echo "kafka-service: '$ACTION $SVC' needs root (run: sudo -n -- /bin/bash -c '$0 $ACTION $SVC'); you are $(id -un)" >&2
   exit 4
 }
 

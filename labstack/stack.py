@@ -64,16 +64,19 @@ class LabStack:
         name: the stack name.
         overrides: top-level ``kafka-tls:*`` values replacing those of ``Pulumi.lab.yaml``
             (e.g. ``{"tls": {...}}``); ``connectWorkers: []`` leaves the worker out.
+        source: the program's tree (default: this checkout; an older release's tree to test
+            upgrading a stack it made).
     """
 
-    def __init__(self, lab: Lab, name: str = "lab", overrides: Optional[dict[str, Any]] = None):
+    def __init__(self, lab: Lab, name: str = "lab", overrides: Optional[dict[str, Any]] = None,
+                 source: Optional[Path] = None):
         self.lab = lab
         self.name = name
         self.overrides = overrides or {}
         self.root = lab.dir / "pulumi"
         self.project_dir = self.root / "project"
         self.backend = self.root / "state"
-        self.source, self.links = REPO, PROJECT_LINKS
+        self.source, self.links = source or REPO, PROJECT_LINKS
 
     @property
     def env(self) -> dict[str, str]:
@@ -89,8 +92,11 @@ class LabStack:
         self.backend.mkdir(parents=True, exist_ok=True)
         for name in self.links:
             link = self.project_dir / name
+            target = REPO / ".venv" if name == ".venv" else self.source / name
+            if link.is_symlink() and link.readlink() != target:
+                link.unlink()
             if not link.is_symlink():
-                link.symlink_to(REPO / ".venv" if name == ".venv" else self.source / name)
+                link.symlink_to(target)
 
     def stack_settings(self) -> dict:
         """Pulumi.lab.yaml with this lab's host keys and the overrides applied."""

@@ -1,5 +1,5 @@
 """The verification table: every broker's SSL listener checked by name and by address, using
-only the stack outputs (the CA certificate and the SSL bootstrap servers)."""
+only the stack outputs (the CA bundle clients trust and the SSL bootstrap servers)."""
 
 from __future__ import annotations
 
@@ -51,12 +51,13 @@ def verify_cluster(outputs: dict, addresses: dict[str, str]) -> list[ListenerChe
     """Check every SSL bootstrap server by its DNS name and by its address.
 
     Args:
-        outputs: the stack outputs (``ca_cert_pem``, ``ssl_bootstrap_servers``).
+        outputs: the stack outputs (``ca_bundle_pem``, ``ssl_bootstrap_servers``). The bundle, not
+            ``ca_cert_pem``: in phase 1 of a CA rotation the new CA has signed nothing yet.
         addresses: DNS name -> IP address of each broker.
     """
     checks = []
     for server in outputs["ssl_bootstrap_servers"].split(","):
         name, port = server.rsplit(":", 1)
         for target in (name, addresses[name]):
-            checks.append(check_listener(target, int(port), outputs["ca_cert_pem"], name))
+            checks.append(check_listener(target, int(port), outputs["ca_bundle_pem"], name))
     return checks

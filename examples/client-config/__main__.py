@@ -8,7 +8,9 @@ import pulumi
 
 config = pulumi.Config()
 kafka = pulumi.StackReference(config.require("kafkaStack"))
-ca_pem = kafka.require_output("ca_cert_pem")
+# Every CA a client must trust: during a CA rotation the old and the new one (ca_cert_pem alone
+# is the newest CA, which in the rotation's first phase has signed no broker's certificate yet).
+ca_pem = kafka.require_output("ca_bundle_pem")
 servers = kafka.require_output("ssl_bootstrap_servers")
 
 # librdkafka / confluent-kafka: the CA travels inline, so the settings are complete as they are.
@@ -23,7 +25,7 @@ pulumi.export(
         }
     ),
 )
-# Java clients (Kafka 2.7+): a PEM truststore given inline.
+# Java clients (Kafka 2.7+): a PEM truststore given inline (one or more CA certificates).
 pulumi.export(
     "java_properties",
     pulumi.Output.all(servers, ca_pem).apply(

@@ -9,18 +9,23 @@ consumer reads everything back. The tests build on each other, in file order.
 
 from __future__ import annotations
 
+import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 from pulumi import automation as auto
 
 from labstack import LabStack, lab_tls
+from labstack.stack import REPO
+from tests.e2e.contract import served_fingerprint, up_as_previewed
 from tests.e2e.helpers import create_topic, openssl_verify, ssl_client_config, wait_for, write_ca
 from tests.e2e.load import Sampler, Traffic
 
 pytestmark = pytest.mark.e2e
 
 BROKERS = ["broker-1", "broker-2", "broker-3"]
+HOSTS = [*BROKERS, "connect-1"]
 ADDRESSES = {"broker-1": "127.0.0.11", "broker-2": "127.0.0.12", "broker-3": "127.0.0.13"}
 STACK = "e2e-life"
 TOPIC = f"e2e-life-{uuid.uuid4().hex[:8]}"
@@ -30,13 +35,45 @@ class Run:
     outputs: dict = {}
 
 
+# The last release whose hosts' resources hung under the cluster, not under a component per host.
+RELEASED = "73477fb63060c762ff83ced04965ea2685def037"
+
+
+def released_tree(commit: str, directory: Path) -> Path:
+    """The program as that commit shipped it (this checkout's history)."""
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", commit, "Pulumi.yaml", "__main__.py", "components", "labstack"],
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(directory)], input=archive, check=True)
+    return directory
+
+
 @pytest.fixture(scope="module")
-def secured_lab(lab):
-    """A plaintext lab, then the whole stack (brokers and the worker) up once."""
+def secured_lab(lab, tmp_path_factory):
+    """A plaintext lab, then the whole stack (brokers and the worker) up once, by the last
+    release: the first test upgrades it to this tree."""
     lab.reset_plaintext()
-    result = LabStack(lab, STACK).up()
+    result = LabStack(lab, STACK, source=released_tree(RELEASED, tmp_path_factory.mktemp("released"))).up()
     Run.outputs = {k: v.value for k, v in result.outputs.items()}
     yield lab
+
+
+def test_a_stack_made_by_the_last_release_upgrades_without_replace_or_restart(secured_lab):
+    """This tree parents each host's resources to a component of its own: aliases keep every
+    resource's identity, so the first up after the upgrade replaces, deletes and restarts nothing."""
+    lab = secured_lab
+    events: list = []
+    upgraded = LabStack(lab, STACK)
+    result, done = up_as_previewed(lab, upgraded, ADDRESSES, HOSTS, run=lambda: upgraded.up(on_event=events.append))
+    assert done == [f"{h}: nothing" for h in HOSTS]
+    ops: dict[str, str] = {}
+    for event in events:
+        meta = event.resource_pre_event.metadata if event.resource_pre_event else None
+        if meta and meta.op.value not in ("same", "read") and "::pulumi:providers:" not in meta.urn:
+            ops[meta.urn] = meta.op.value
+    assert not {op for op in ops.values()} - {"create", "update"}, ops
+    created = sorted(urn.split("::")[2].rsplit("$", 1)[-1] for urn, op in ops.items() if op == "create")
+    assert created == ["kafka-tls:index:Broker"] * 3 + ["kafka-tls:index:ConnectWorker"], created
+    Run.outputs = {k: v.value for k, v in result.outputs.items()}
 
 
 def stack(lab, **tls) -> LabStack:
@@ -73,10 +110,7 @@ def test_a_renewal_reloads_every_broker_without_a_restart(secured_lab, tmp_path)
     worker = lab.service_pid("connect-1")
     before = {h: c["sha256_fingerprint"] for h, c in Run.outputs["certificates"].items()}
     renewed = stack(lab, certValidityDays=300)
-    preview = renewed.preview()
-    assert "reload, no restart" in preview.stdout
-
-    result, verdict, sampler = under_load(lab, tmp_path, renewed.up)
+    result, verdict, sampler = under_load(lab, tmp_path, lambda: up_as_previewed(lab, renewed, ADDRESSES, HOSTS)[0])
     Run.outputs = {k: v.value for k, v in result.outputs.items()}
     assert Run.outputs["restart_plan"] == [
         *(f"{b}: reload, no restart (certificate re-issued: validity changed)" for b in BROKERS),
@@ -146,7 +180,8 @@ def test_a_ca_rotation_takes_three_ups_and_no_broker_ever_distrusts_a_peer(secur
     for n in (1, 2, 3):
         preview = rotated.preview()  # the Automation API passes the engine's diagnostics on stderr
         assert f"CA rotation, phase {n} of 3" in preview.stderr, preview.stderr[-2000:]
-        result, verdict, sampler = under_load(lab, tmp_path, rotated.up, topic=f"{TOPIC}-ca{n}")
+        result, verdict, sampler = under_load(lab, tmp_path, lambda: up_as_previewed(lab, rotated, ADDRESSES, HOSTS)[0],
+                                              topic=f"{TOPIC}-ca{n}")
         Run.outputs = {k: v.value for k, v in result.outputs.items()}
         assert_no_loss(verdict, sampler)
         why = "certificate re-issued: ca changed" if n == 2 else "trusted CAs changed"
@@ -170,3 +205,28 @@ def test_a_ca_rotation_takes_three_ups_and_no_broker_ever_distrusts_a_peer(secur
     assert lab.connect_get("/connectors?expand=status")[0] == 200
     assert "CA rotation" not in rotated.preview().stderr, "the rotation is over"
     assert rotated.up().outputs["restart_plan"].value == [f"{h}: nothing" for h in [*BROKERS, "connect-1"]]
+
+
+def test_key_custody_changes_both_ways_keep_every_broker_serving(secured_lab, tmp_path):
+    """host -> stack -> host on the live cluster: each move makes a new key and certificate,
+    which brokers load without a restart and the worker restarts for, as previewed. The removed
+    custody's resources take nothing with them: a broker restarted by hand afterwards comes back
+    on TLS from the stores on its disk."""
+    lab = secured_lab
+    pids = {b: lab.service_pid(b) for b in BROKERS}
+    for custody in ("stack", "host"):
+        moved = LabStack(lab, STACK, overrides={"tls": lab_tls(keyCustody=custody)})
+        result, verdict, sampler = under_load(lab, tmp_path, lambda: up_as_previewed(lab, moved, ADDRESSES, HOSTS)[0],
+                                              topic=f"{TOPIC}-{custody}")
+        Run.outputs = {k: v.value for k, v in result.outputs.items()}
+        assert_no_loss(verdict, sampler)
+        assert Run.outputs["restart_plan"] == [
+            *(f"{b}: reload, no restart (certificate re-issued: custody changed)" for b in BROKERS),
+            "connect-1: restart (certificate re-issued: custody changed)"]
+        # What each broker has on disk is what it serves: restart one by hand and look again.
+        b = BROKERS[["stack", "host"].index(custody)]
+        assert lab.service(b, "restart").returncode == 0
+        assert wait_for(lambda: served_fingerprint(lab, b, ADDRESSES[b]) == Run.outputs["certificates"][b]["sha256_fingerprint"],
+                        timeout=120), f"{b} does not serve its certificate after a restart by hand"
+        pids[b] = lab.service_pid(b)
+    assert {b: lab.service_pid(b) for b in BROKERS} == pids, "a broker restarted"

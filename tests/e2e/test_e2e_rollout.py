@@ -21,6 +21,7 @@ from pulumi import automation as auto
 
 from labstack import LabStack
 from labstack.stack import ClientConfigStack
+from tests.e2e.contract import up_as_previewed
 from tests.e2e.helpers import (
     all_replicas_in_sync,
     connect_put,
@@ -204,11 +205,12 @@ def test_gate_timeout_restart_command_and_ssh_changes_restart_nothing(plaintext_
     for overrides in ({"restart": restart, "ssh": {"port": 22, "sudo": True}}, {}):
         stack = LabStack(lab, STACK, overrides={"connectWorkers": [], **overrides})
         events: list = []
-        result = stack.up(on_event=events.append)
+        result, done = up_as_previewed(lab, stack, ADDRESSES, BROKERS, run=lambda: stack.up(on_event=events.append))
         ops = changes(events)
         assert ops and set(ops.values()) == {"update"}, ops
         assert all("-rollout-" in urn for urn in ops), ops
-        assert result.outputs["restart_plan"].value == [f"{b}: nothing" for b in BROKERS]
+        assert done == [f"{b}: rewrite, no restart (restart or gate or SSH settings changed: the scripts change, "
+                        "the service reads nothing new)" for b in BROKERS]
         assert broker_pids(lab) == pids, "a broker restarted"
 
 
@@ -222,10 +224,9 @@ def test_adding_the_connect_worker_creates_and_restarts_only_it(plaintext_lab, t
     planned = changes(events)
     assert planned and all("connect" in urn for urn in planned), planned
     assert set(planned.values()) == {"create"}
-    # The preview ends with the restart plan: only the new worker restarts.
+    # The preview ends with the restart plan: only the new worker restarts, and the up does that.
     assert "restart_plan" in preview.stdout and "first TLS rollout" in preview.stdout
-
-    result = stack.up()
+    result, _ = up_as_previewed(lab, stack, ADDRESSES, [*BROKERS, "connect-1"])
     Run.outputs = {k: v.value for k, v in result.outputs.items()}
     assert Run.outputs["restart_plan"] == [*(f"{b}: nothing" for b in BROKERS), "connect-1: restart (new host: first TLS rollout)"]
     assert broker_pids(lab) == pids, "a broker restarted"
@@ -270,7 +271,8 @@ def test_ssl_only_listeners_keep_the_cluster_replicating(plaintext_lab, tmp_path
     """With the plaintext listener gone, inter-broker traffic can only be TLS."""
     lab = plaintext_lab
     stack = LabStack(lab, STACK, overrides={"tls": {"listeners": "SSL", "interBrokerProtocol": "SSL", "storeType": "PKCS12", "keyCustody": "host"}})
-    result = stack.up()
+    result, done = up_as_previewed(lab, stack, ADDRESSES, [*BROKERS, "connect-1"])
+    assert [line.split(" (")[0] for line in done] == [*(f"{b}: restart" for b in BROKERS), "connect-1: nothing"]
     Run.outputs = {k: v.value for k, v in result.outputs.items()}
     for b in BROKERS:
         props = host_properties(lab, b, "/etc/kafka/server.properties")

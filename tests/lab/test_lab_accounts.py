@@ -1,17 +1,20 @@
 """Accounts as on production hosts: the operator logs in and sudoes, the JVMs run as the service user."""
 import pwd
+import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from lab import config as C
+from lab.api import sudo_bash
 
 pytestmark = pytest.mark.lab
 
 
 @pytest.mark.parametrize("host", [h.name for h in C.HOSTS])
 def test_operator_logs_in_with_the_lab_key_and_sudoes_without_password(lab, host):
-    r = lab.ssh(host, "id -un; id -u; sudo -n id -u", user=C.OPERATOR_USER, timeout=60)
+    r = lab.ssh(host, f"id -un; id -u; {sudo_bash('id -u')}", user=C.OPERATOR_USER, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == [C.OPERATOR_USER, str(pwd.getpwnam(C.OPERATOR_USER).pw_uid), "0"]
 
@@ -22,7 +25,7 @@ def test_operator_login_as_a_plain_ssh_client(lab):
     b1 = next(h for h in inv["hosts"] if h["short_name"] == "broker-1")
     r = subprocess.run(["ssh", "-F", "/dev/null", "-i", inv["ssh_private_key"], "-o", "BatchMode=yes",
                         "-o", f"UserKnownHostsFile={inv['known_hosts']}", f"{b1['ssh_user']}@{b1['name']}",
-                        "sudo -n id -u"], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+                        sudo_bash("id -u")], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert (r.returncode, r.stdout.strip()) == (0, "0"), r.stderr
 
 
@@ -30,8 +33,42 @@ def test_service_script_needs_root(lab):
     r = lab.ssh("broker-2", f"{C.SERVICE_SCRIPT} restart kafka", user=C.OPERATOR_USER)
     assert r.returncode == 4
     assert "needs root" in r.stderr and "sudo" in r.stderr
-    r = lab.ssh("broker-2", f"sudo -n {C.SERVICE_SCRIPT} status kafka", user=C.OPERATOR_USER)
+    r = lab.ssh("broker-2", sudo_bash(f"{C.SERVICE_SCRIPT} status kafka"), user=C.OPERATOR_USER)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _rule_lines(text: str) -> list[str]:
+    """A sudoers text without its comments and blank lines."""
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def readme_sudoers_rule() -> list[str]:
+    """The sudoers entry README.md tells admins to write: the one fenced block with a NOPASSWD rule."""
+    blocks = re.findall(r"^```[^\n]*\n(.*?)^```", README.read_text(), re.M | re.S)
+    rules = [_rule_lines(b) for b in blocks if "NOPASSWD" in b]
+    assert len(rules) == 1, f"README.md has {len(rules)} sudoers blocks"
+    return rules[0]
+
+
+def test_the_sudoers_rule_in_force_is_the_readmes(lab):
+    """The lab grants the operator exactly what README.md tells admins to grant, and so proves it is enough."""
+    rule = readme_sudoers_rule()
+    assert len(rule) == 1 and rule[0].startswith(f"{C.OPERATOR_USER} ") and "/bin/bash -c" in rule[0], rule
+    r = lab.ssh("broker-1", f"cat {C.SUDOERS_FILE}")
+    assert r.returncode == 0, r.stderr
+    assert _rule_lines(r.stdout) == rule
+    # only what the rule allows: a command straight through sudo is refused, the same through bash -c runs
+    refused = lab.ssh("connect-1", "sudo -n true", user=C.OPERATOR_USER)
+    assert refused.returncode == 1 and "password is required" in refused.stderr, refused.stderr
+    refused = lab.ssh("connect-1", "sudo -n id -u", user=C.OPERATOR_USER)
+    assert (refused.returncode, refused.stdout) == (1, ""), refused.stdout + refused.stderr
+    allowed = lab.ssh("connect-1", "sudo -n -- /bin/bash -c true", user=C.OPERATOR_USER)
+    assert allowed.returncode == 0, allowed.stderr
+    allowed = lab.ssh("connect-1", sudo_bash("id -u"), user=C.OPERATOR_USER)
+    assert (allowed.returncode, allowed.stdout.strip()) == (0, "0"), allowed.stderr
 
 
 @pytest.mark.parametrize("host", [h.name for h in C.HOSTS])

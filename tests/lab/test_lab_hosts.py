@@ -8,7 +8,8 @@ import pytest
 
 from lab import config as C
 
-pytestmark = pytest.mark.lab
+# the plaintext layout these check: reset first if the main job or a test left the lab otherwise
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("pristine_lab")]
 
 
 @pytest.mark.parametrize("host", [h.name for h in C.HOSTS])

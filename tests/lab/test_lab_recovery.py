@@ -5,7 +5,8 @@ import pytest
 
 from lab import config as C, templates
 
-pytestmark = pytest.mark.lab
+# the plaintext layout these check: reset first if the main job or a test left the lab otherwise
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("pristine_lab")]
 
 
 def _mark_pulumi_state(lab):

@@ -1,11 +1,12 @@
 """Malformed configs, kind by kind, each refused before any host is contacted.
 
 Every case is one small mutation of the sample (tests/unit/sample.py). It goes through the checks
-``__main__`` runs before it makes a single resource: ``validate_config``, then ``property_problems``
-(the base files' content) and ``plan_problems`` (the listener layout). Each case names the key path
-its problem must be reported at; every message must name a ``kafka-tls:`` key path and say what to
-do (it contains one of FIX_VERBS as a word). The valid stacks (the sample, the README's worked
-example, the lab's stack) must pass all three checks.
+``__main__`` runs before it makes a single resource, by the same entry point,
+``validation.validate_stack``: the config, then the base files' content, the listener layout and the
+settings that must agree. Each case names the key path its problem must be reported at; every
+message must name a ``kafka-tls:`` key path and say what to do (it contains one of FIX_VERBS as a
+word). The valid stacks (the sample, the README's worked example, the lab's stack) must pass it.
+(tests/unit/test_consistency.py has the rules that relate settings, with their valid neighbours.)
 """
 
 from __future__ import annotations
@@ -28,9 +29,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
-from components.config import ConfigError, key_path, property_problems, validate_config
-from components.plan import plan_problems
-from components.properties import read_base_properties
+from components.config import key_path
+from components.validation import validate_stack
 from tests.unit.sample import HOST_KEY, SECRET_VALUES, sample
 
 REPO = Path(__file__).resolve().parents[2]
@@ -430,6 +430,19 @@ CASES = [
          "PLAINTEXT://kafka-1.example.com:9092", words=("SSL",)),
     Case("controller-only node", (*B0, "properties", "process.roles"), "controller", path="kafka-tls:brokers[0]",
          words=("controller-only",)),
+    # --- settings that must agree (validation.consistency_problems; more in test_consistency.py) ----------------------
+    Case("advertised TLS name not in the certificate", (*B1, "properties", "advertised.listeners"),
+         "PLAINTEXT://kafka-2.example.com:9092,SSL://kafka-2-lb.example.com:9093", words=("kafka-tls:brokers[1].extraDnsNames",)),
+    Case("ssl dir inside the log dir", ("paths", "sslDir"), "/var/lib/kafka/data/ssl",
+         words=("kafka-tls:serverProperties.log.dirs",)),
+    Case("ssl dir inside the properties file", ("paths", "sslDir"), "/etc/kafka/server.properties/ssl",
+         words=("a file and a directory",)),
+    Case("controller not a voter", (*B2, "nodeId"), 4, words=("set nodeId to 3",)),
+    Case("voters missing", ("serverProperties", "controller.quorum.voters"), delete=True, words=("bootstrap.servers",)),
+    Case("voter a broker-only node", (*B2, "properties", "process.roles"), "broker",
+         path="kafka-tls:serverProperties.controller.quorum.voters", words=("remove it from the voters",)),
+    Case("client outlives the CA", ("clients",), [{"name": "orders", "validityDays": 4000}],
+         path="kafka-tls:clients[0].validityDays", words=("at most 3650",)),
     # --- the shape of the whole ---------------------------------------------------------------------------------------
     Case("unknown top-level key", ("brokerz",), [], words=("unknown key",)),
     Case("no brokers", ("brokers",), [], words=("at least 1",)),
@@ -439,15 +452,9 @@ CASES = [
 
 
 def problems_for(raw: dict) -> list[str]:
-    """What __main__ reports before it makes any resource: the config's problems, else the base
-    properties' and the listener layout's."""
-    try:
-        config = validate_config(raw)
-    except ConfigError as err:
-        return err.problems
-    server_base = read_base_properties(config.server_base_file, config.server_properties)
-    connect_base = read_base_properties(config.connect_base_file, config.connect_properties)
-    return property_problems(config, server_base, connect_base) or plan_problems(config, server_base)
+    """What __main__ reports before it makes any resource: the config's problems, else those of the
+    base files, the listener layout and the settings that must agree."""
+    return validate_stack(raw).problems
 
 
 def has_fix(problem: str) -> bool:
@@ -513,11 +520,9 @@ def stack_file(name: str) -> dict:
 
 
 def assert_accepted(raw: dict) -> None:
-    config = validate_config(raw)
-    server_base = read_base_properties(config.server_base_file, config.server_properties)
-    connect_base = read_base_properties(config.connect_base_file, config.connect_properties)
-    assert property_problems(config, server_base, connect_base) == []
-    assert plan_problems(config, server_base) == []
+    validated = validate_stack(raw)
+    assert validated.problems == []
+    assert validated.config is not None
 
 
 def test_the_sample_is_accepted():
@@ -577,7 +582,9 @@ def test_settings_that_look_unusual_but_are_fine_are_accepted(good):
     {"hostKey": f"{HOST_KEY} root@kafka-1"},
     {"hostKey": host_key_line(ec.generate_private_key(ec.SECP384R1()))},
     {"hostKey": host_key_line(rsa.generate_private_key(65537, 2048))},
-    {"nodeId": 0},
+    # node id 0, the voter of its host
+    {"nodeId": 0, "properties": {"controller.quorum.voters": "0@kafka-1.example.com:9094,2@kafka-2.example.com:9094,"
+                                                             "3@kafka-3.example.com:9094"}},
 ], ids=lambda f: ",".join(f))
 def test_host_settings_that_are_fine_are_accepted(fields):
     raw = sample()
@@ -592,10 +599,10 @@ def test_an_imported_ca_that_outlives_the_certificates_is_accepted(tmp_path):
 
 
 def test_validation_needs_no_pulumi_and_no_host():
-    """Structural: the checks run before any resource exists, and cannot reach a host: neither
-    module imports the Pulumi SDK or a provider."""
+    """Structural: the checks run before any resource exists, and cannot reach a host: none of
+    these modules imports the Pulumi SDK or a provider."""
     code = (
-        "import sys, components.config, components.plan\n"
+        "import sys, components.config, components.plan, components.validation\n"
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi', 'pulumi_command', 'pulumi_tls'))\n"
         "assert not loaded, loaded\n"
     )

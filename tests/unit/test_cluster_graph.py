@@ -86,6 +86,7 @@ class Recorded:
     depends_on: list
     resource: pulumi.Resource
     delete_before_replace: bool = False
+    parent: object = None
 
 
 @pytest.fixture
@@ -99,7 +100,8 @@ def recording(monkeypatch):
         resource = real(name, opts=opts, **kwargs)
         names[id(resource)] = name
         depends = [names.get(id(d)) for d in ((opts.depends_on or []) if opts else [])]
-        created.append(Recorded(name, kwargs.get("stdin"), depends, resource, bool(opts and opts.delete_before_replace)))
+        created.append(Recorded(name, kwargs.get("stdin"), depends, resource, bool(opts and opts.delete_before_replace),
+                                opts.parent if opts else None))
         return resource
 
     monkeypatch.setattr(remote, "Command", command)
@@ -271,7 +273,8 @@ def test_two_clusters_fit_in_one_stack(mocks, recording):
 
     def check(_):
         names = [r.name for r in mocks.resources]
-        assert len(names) == len(set(names)), "two resources share a name"
+        # Pulumi tells resources apart by type and name (a host's component and its certificate share the name).
+        assert len({(r.typ, r.name) for r in mocks.resources}) == len(names), "two resources share a type and name"
         assert all(n in ("east", "west") or n.startswith(("east-", "west-")) for n in names), names
         assert len([n for n in names if n.startswith("east-rollout-")]) == len([n for n in names if n.startswith("west-rollout-")]) == 10
 
@@ -400,3 +403,54 @@ def test_phase_1_of_a_ca_rotation_trusts_both_cas_and_keeps_every_certificate(mo
         lambda v: (v[0].count("BEGIN CERTIFICATE") == 2 and v[1]["phase"] == "trust-both" and v[1]["signing_ca_pem"] == old.cert_pem)
         or pytest.fail(f"bundle/state: {v}")
     ).apply(lambda _: after_all(cluster, recording, check))
+
+
+@pulumi.runtime.test
+def test_every_command_of_a_host_hangs_under_that_hosts_component(mocks, recording):
+    """A preview reads host by host: each host's commands (certificate, stores, files, rollout
+    steps) are children of its Broker or ConnectWorker component (the keystore's through its
+    HostCertificate), and of no other host's."""
+    c = build(sample())
+
+    def check(recorded):
+        assert {type(c.hosts[h]).__name__ for h in HOSTS} == {"Broker", "ConnectWorker"}
+        for r in recorded:
+            host = next(h for h in HOSTS if r.name.endswith(f"-{h}") or f"-{h}-" in r.name)
+            assert r.parent in (c.hosts[host], c.certificates[host]), (r.name, r.parent)
+        return urns_of_steps(recorded)
+
+    return after_all(c, recording, check)
+
+
+def urns_of_steps(recorded):
+    """The rollout steps' URNs name their host's component as parent type (the engine keeps the
+    old identity through the alias to the rollout component)."""
+    steps = [r for r in recorded if "-rollout-" in r.name]
+    return pulumi.Output.all(*[r.resource.urn for r in steps]).apply(
+        lambda urns: [u.split("::")[2] for u in urns]
+    ).apply(lambda paths: _assert_paths(paths))
+
+
+def _assert_paths(paths):
+    assert {p.split("$")[-2] for p in paths} == {"kafka-tls:index:Broker", "kafka-tls:index:ConnectWorker"}, paths
+
+
+@pytest.mark.parametrize("listeners", [None, "https://:8443"])
+@pulumi.runtime.test
+def test_a_workers_gate_speaks_what_its_rest_listener_does(mocks, recording, listeners):
+    """http: bash's /dev/tcp. https: openssl s_client, checking the worker's name against the CA
+    bundle the truststore command writes (and its delete removes)."""
+    connect = dict(sample()["connectProperties"], **({"listeners": listeners} if listeners else {}))
+    c = build(sample(connectProperties=connect))
+
+    def check(_):
+        cmds = mocks.commands()
+        gate = unwrap(cmds["kafka-rollout-final-connect-1"]["create"])
+        assert "/etc/kafka/ssl/kafka-tls-ca.pem" in unwrap(cmds["kafka-connect-1-truststore"]["delete"])
+        if listeners is None:
+            assert "/dev/tcp/$1/$2" in gate and " _ 10.0.0.21 8083 " in gate and "s_client" not in gate
+        else:
+            assert ("openssl s_client -quiet -connect 10.0.0.21:8443 -servername connect-1.example.com "
+                    "-CAfile /etc/kafka/ssl/kafka-tls-ca.pem -verify_return_error -verify_hostname connect-1.example.com") in gate
+
+    return after_all(c, recording, check)

@@ -25,9 +25,11 @@ from components.scripts import (
     BACKUP_SUFFIX,
     STAGE_PASSED_SCRIPT,
     ConnectGate,
+    KafkaGate,
     KeySpec,
     TlsGate,
     as_root,
+    host_port,
     import_chain_script,
     keypair_script,
     restart_script,
@@ -314,6 +316,7 @@ def test_stores_belong_to_the_service_and_the_ssl_dir_to_its_group(tmp_path, sto
     assert oct(Path(ssl_dir).parent.stat().st_mode & 0o777) == "0o755"
     assert owner_and_mode(loc.keystore) == ("daemon", "daemon", "0o600")
     assert owner_and_mode(loc.truststore) == ("daemon", "daemon", "0o640")
+    assert owner_and_mode(loc.ca_pem) == ("daemon", "daemon", "0o640")
 
 
 def test_a_rerun_prints_the_same_csr_so_no_certificate_is_reissued(tmp_path):
@@ -352,7 +355,8 @@ def test_sudo_gets_the_script_as_an_argument_and_secrets_on_stdin(tmp_path):
 def test_what_a_path_change_left_behind_is_removed_and_the_original_put_back(tmp_path):
     old_ssl, props = tmp_path / "old-ssl", tmp_path / "server.properties"
     old_ssl.mkdir()
-    for name in ("kafka.keystore.p12", "kafka.truststore.p12", "kafka-tls-secrets.properties", "kafka.csr.abc.pem"):
+    for name in ("kafka.keystore.p12", "kafka.truststore.p12", "kafka-tls-secrets.properties", "kafka.csr.abc.pem",
+                 "kafka-tls-ca.pem"):
         (old_ssl / name).write_text("x")
     props.write_text("managed\n")
     (tmp_path / f"server.properties{BACKUP_SUFFIX}").write_text("original\n")
@@ -429,13 +433,13 @@ def test_connect_gate_waits_for_every_connector_and_task_running(tmp_path):
     server = http.server.HTTPServer(("127.0.0.1", 0), Worker)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        gate = ConnectGate("connect-1", "127.0.0.1", server.server_address[1], timeout_seconds=20)
+        gate = ConnectGate("connect-1", "127.0.0.1", server.server_address[1], "http", timeout_seconds=20)
         out = run(restart_script("true", gate))
         assert "health gate passed: connect-1" in out.stdout
         assert next(answers, None) is None, "the gate passed before every task was RUNNING"
-        stuck = ConnectGate("connect-1", "127.0.0.1", 1, timeout_seconds=2)  # nothing listens on port 1
+        stuck = ConnectGate("connect-1", "127.0.0.1", 1, "http", timeout_seconds=2)  # nothing listens on port 1
         result = subprocess.run(["bash", "-c", restart_script("true", stuck)], capture_output=True, text=True, timeout=60)
-        assert result.returncode != 0 and "REST API at 127.0.0.1:1 does not answer" in result.stderr
+        assert result.returncode != 0 and "REST API at http://127.0.0.1:1 does not answer" in result.stderr
     finally:
         server.shutdown()
 
@@ -443,9 +447,10 @@ def test_connect_gate_waits_for_every_connector_and_task_running(tmp_path):
 @pytest.mark.parametrize("store_type", [StoreType.PKCS12, StoreType.JKS, StoreType.PEM])
 def test_truststore_holds_every_ca_of_a_rotation(tmp_path, store_type):
     """During a CA rotation the truststore holds the old and the new CA (keytool alone would import
-    only the first certificate of the file); after it, the new one alone."""
+    only the first certificate of the file); after it, the new one alone. So does its PEM twin."""
     loc, old, new = locations(tmp_path, store_type), make_ca("kafka-tls CA"), make_ca("kafka-tls CA")
     run(truststore_script(loc, owner=""), f"{PASSWORD}\n{old.cert_pem}{new.cert_pem}")
+    assert x509.load_pem_x509_certificates(Path(loc.ca_pem).read_bytes()) == [old.cert, new.cert]
     if store_type is StoreType.PEM:
         trusted = x509.load_pem_x509_certificates(Path(loc.truststore).read_bytes())
         assert trusted == [old.cert, new.cert]
@@ -455,7 +460,183 @@ def test_truststore_holds_every_ca_of_a_rotation(tmp_path, store_type):
         for ca in (old, new):
             assert sha256_fingerprint(ca.cert_pem) in listing
     run(truststore_script(loc, owner=""), f"{PASSWORD}\n{new.cert_pem}")
+    assert x509.load_pem_x509_certificates(Path(loc.ca_pem).read_bytes()) == [new.cert]
     if store_type is StoreType.PEM:
         assert x509.load_pem_x509_certificates(Path(loc.truststore).read_bytes()) == [new.cert]
     else:
         assert "Your keystore contains 1 entry" in keytool_list(Path(loc.truststore), store_type)
+
+
+# --- IPv6 addresses and https Connect REST: real handshakes ----------------------------------------
+
+
+def test_host_port_brackets_ipv6_literals_only():
+    assert host_port("::1", 9093) == "[::1]:9093"
+    assert host_port("[2001:db8::5]", 9093) == "[2001:db8::5]:9093"
+    assert host_port("10.0.0.11", 9093) == "10.0.0.11:9093"
+    assert host_port("kafka-1.example.com", 9093) == "kafka-1.example.com:9093"
+    tls = TlsGate("2001:db8::5", 9093, "2001:db8::5", "AB", 5)
+    assert KafkaGate("broker-1", tls, 1, "/opt/kafka/bin", "/etc/c.properties").bootstrap == "[2001:db8::5]:9093"
+
+
+def _ipv6_loopback() -> bool:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.fixture
+def openssl_server_on_ipv6_loopback(tmp_path):
+    """``openssl s_server`` on [::1] presenting a CA-signed certificate: (port, its fingerprint)."""
+    import time
+
+    if not _ipv6_loopback():
+        pytest.skip("this machine has no ::1 on its loopback interface")
+    ca = make_ca()
+    key_pem, csr_pem = make_csr("localhost", ["localhost"], ["::1"])
+    cert_pem = sign_csr(csr_pem, ca)
+    (tmp_path / "cert.pem").write_text(cert_pem)
+    (tmp_path / "key.pem").write_text(key_pem)
+    log = tmp_path / "s_server.log"
+    with log.open("w") as out:
+        # stdin held open (s_server reads commands from it); port 0: it prints the one it took.
+        server = subprocess.Popen(
+            ["openssl", "s_server", "-accept", "[::1]:0", "-cert", "cert.pem", "-key", "key.pem"],
+            cwd=tmp_path, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        for _ in range(100):
+            accept = [line for line in log.read_text().splitlines() if line.startswith("ACCEPT [::1]:")]
+            if accept or server.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert accept, f"openssl s_server did not start:\n{log.read_text()}"
+        yield int(accept[0].rsplit(":", 1)[1]), sha256_fingerprint(cert_pem)
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_health_gate_reaches_a_broker_on_an_ipv6_address(openssl_server_on_ipv6_loopback):
+    """openssl s_client needs [addr]:port for an IPv6 literal ('::1:port' is refused as ambiguous)."""
+    port, fingerprint = openssl_server_on_ipv6_loopback
+    gate = TlsGate("::1", port, "localhost", fingerprint, timeout_seconds=20)
+    out = run(restart_script("true", gate))
+    assert f"health gate passed: [::1]:{port} presents {fingerprint[:23]}" in out.stdout
+    wrong = TlsGate("::1", port, "localhost", "00:" * 31 + "00", timeout_seconds=2)
+    result = subprocess.run(["bash", "-c", restart_script("true", wrong)], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert f"[::1]:{port} does not present the expected certificate (saw: sha256 Fingerprint={fingerprint})" in result.stderr
+
+
+def test_health_gate_names_an_ipv6_server_by_address_without_sni(openssl_server_on_ipv6_loopback):
+    """A host named by its IPv6 literal: no SNI (RFC 6066 has none for addresses), still the handshake."""
+    port, fingerprint = openssl_server_on_ipv6_loopback
+    out = run(restart_script("true", TlsGate("::1", port, "::1", fingerprint, timeout_seconds=20)))
+    assert "health gate passed" in out.stdout
+
+
+@pytest.fixture
+def https_worker(tmp_path):
+    """A Connect worker's REST API over https on 127.0.0.1, its certificate (for 'localhost') from
+    a throwaway CA: (port, that CA, the requests it answered)."""
+    import http.server
+
+    ca = make_ca("worker CA")
+    key_pem, csr_pem = make_csr("localhost", ["localhost"], ["127.0.0.1"])
+    (tmp_path / "worker-cert.pem").write_text(sign_csr(csr_pem, ca) + ca.cert_pem)
+    (tmp_path / "worker-key.pem").write_text(key_pem)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "worker-cert.pem", tmp_path / "worker-key.pem")
+    requests = []
+
+    class Worker(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            requests.append((self.path, self.headers.get("Host")))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b'{"c1":{"status":{"connector":{"state":"RUNNING"},"tasks":[{"id":0,"state":"RUNNING"}]}}}')
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Worker)
+    server.socket = context.wrap_socket(server.socket, server_side=True)  # a failed handshake is dropped
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1], ca, requests
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_https_connect_gate_trusts_the_ca_bundle_the_truststore_script_writes(tmp_path, https_worker):
+    port, worker_ca, requests = https_worker
+    loc = locations(tmp_path, StoreType.PKCS12)
+    run(truststore_script(loc, owner=""), f"{PASSWORD}\n{worker_ca.cert_pem}")
+    gate = ConnectGate("connect-1", "127.0.0.1", port, "https", 20, server_name="localhost", ca_file=loc.ca_pem)
+    out = run(restart_script("true", gate))
+    assert "health gate passed: connect-1: REST answers" in out.stdout
+    assert requests == [("/connectors?expand=status", f"localhost:{port}")]
+
+
+@pytest.mark.parametrize("why", ["another CA", "another name", "another CA, the worker's in the default paths"])
+def test_https_connect_gate_fails_unless_the_worker_is_verified(tmp_path, https_worker, why):
+    """Over https the worker must chain to the CA file and carry the name: any other CA (even
+    one the host's default CA paths hold) or name fails the gate, and nothing is asked."""
+    port, worker_ca, requests = https_worker
+    other = make_ca("worker CA")
+    (tmp_path / "right.pem").write_text(worker_ca.cert_pem)
+    (tmp_path / "other.pem").write_text(other.cert_pem)
+    ca_file, name, env = str(tmp_path / "other.pem"), "localhost", None
+    if why == "another name":
+        ca_file, name = str(tmp_path / "right.pem"), "kafka-connect.example.com"
+    elif why.endswith("default paths"):
+        default_dir = tmp_path / "default-certs"
+        default_dir.mkdir()
+        (default_dir / "worker-ca.pem").write_text(worker_ca.cert_pem)
+        subprocess.run(["openssl", "rehash", str(default_dir)], check=True, capture_output=True)
+        env = {"PATH": "/usr/bin:/bin", "SSL_CERT_DIR": str(default_dir), "SSL_CERT_FILE": str(tmp_path / "right.pem")}
+    gate = ConnectGate("connect-1", "127.0.0.1", port, "https", 2, server_name=name, ca_file=ca_file)
+    result = subprocess.run(["bash", "-c", restart_script("true", gate)], capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode != 0
+    assert f"the REST API at https://127.0.0.1:{port}, verified against {ca_file}, does not answer 200" in result.stderr
+    assert requests == []
+
+
+def test_connect_gate_reaches_a_worker_on_an_ipv6_address():
+    """http over bash's /dev/tcp takes the bare address; the Host header has it in brackets."""
+    import http.server
+    import socket
+
+    if not _ipv6_loopback():
+        pytest.skip("this machine has no ::1 on its loopback interface")
+    hosts = []
+
+    class Worker(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            hosts.append(self.headers.get("Host"))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    class V6Server(http.server.HTTPServer):
+        address_family = socket.AF_INET6
+
+    server = V6Server(("::1", 0), Worker)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        out = run(restart_script("true", ConnectGate("connect-1", "::1", port, "http", timeout_seconds=20)))
+        assert "health gate passed: connect-1" in out.stdout and hosts == [f"[::1]:{port}"]
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -3,19 +3,36 @@
 from __future__ import annotations
 
 from components.config import validate_config
-from components.plan import Role, Secret, explain, fingerprint, left_behind, plan, plan_problems
+from datetime import datetime, timezone
+
+from components.ca_rotation import Phase, Rotation
+from components.plan import (
+    BROKER_RESTART_TRIGGERS,
+    RELOAD_TRIGGERS,
+    WORKER_RESTART_TRIGGERS,
+    Action,
+    LastRun,
+    Role,
+    Secret,
+    left_behind,
+    plan,
+    store_password_digest,
+)
+from components.validation import plan_problems
 from components.properties import parse_properties
 from tests.unit.sample import sample
 from tests.unit.test_properties import NAMED_BASE
 
 
-def make(**overrides):
+def make(last=None, rotation=None, **overrides):
     config = validate_config(sample(**overrides))
-    return plan(config, config.server_properties, config.connect_properties)
+    return plan(config, config.server_properties, config.connect_properties, last, rotation)
 
 
-def fingerprints(p, ca="ca-1", trust="ca-1"):
-    return {h.name: fingerprint(h, ca, trust) for h in p.hosts}
+def after(before, **overrides):
+    """The plan of a changed config, made against what ``before``'s up left."""
+    return make(LastRun(fingerprints=before.fingerprints, password_digest=store_password_digest(validate_config(sample()))),
+                **overrides).restart_plan()
 
 
 def test_every_host_gets_a_secret_passwords_file_and_a_plain_properties_file():
@@ -43,54 +60,49 @@ def test_restart_order_stages_then_brokers_then_workers():
 
 
 def test_first_up_says_every_host_restarts():
-    p = make()
-    out = explain(p, None, fingerprints(p))
+    out = make().restart_plan()
     assert out[0] == "broker-1: restart (new host: first TLS rollout (from plaintext: 2 restarts unless already on SSL))"
     assert out[3] == "connect-1: restart (new host: first TLS rollout)"
     assert [line.split(":")[0] for line in out] == ["broker-1", "broker-2", "broker-3", "connect-1"]
 
 
 def test_no_change_restarts_nothing():
-    p = make()
-    assert explain(p, fingerprints(p), fingerprints(p)) == [f"{h}: nothing" for h in ("broker-1", "broker-2", "broker-3", "connect-1")]
+    assert after(make()) == [f"{h}: nothing" for h in ("broker-1", "broker-2", "broker-3", "connect-1")]
+
+
+def test_each_step_carries_the_triggers_it_is_made_with():
+    p = make(tls={"listeners": "SSL"})
+    kinds = {(s.stage, s.role): s.triggers for s in p.steps}
+    assert kinds[("stage1", Role.BROKER)] == () and kinds[("stage2", Role.BROKER)] == ()
+    assert kinds[("final", Role.BROKER)] == BROKER_RESTART_TRIGGERS
+    assert kinds[("reload", Role.BROKER)] == RELOAD_TRIGGERS
+    assert kinds[("final", Role.CONNECT)] == WORKER_RESTART_TRIGGERS
 
 
 def test_a_property_change_names_the_key_and_only_the_hosts_it_touches():
-    before = make()
     brokers = sample()["brokers"]
     brokers[1]["properties"] = {"num.network.threads": "8"}
-    after = make(brokers=brokers)
-    assert explain(after, fingerprints(before), fingerprints(after)) == [
+    assert after(make(), brokers=brokers) == [
         "broker-1: nothing", "broker-2: restart (properties changed: num.network.threads)", "broker-3: nothing",
         "connect-1: nothing",
     ]
 
 
-def test_a_validity_change_says_certificates_are_reissued():
-    before, after = make(), make(tls={"certValidityDays": 200})
-    out = explain(after, fingerprints(before), fingerprints(after))
-    assert out[1] == "broker-2: reload, no restart (certificate re-issued: validity changed)" and len(out) == 4
-    assert all(line.endswith("(certificate re-issued: validity changed)") for line in out)
-
-
-def test_a_new_ca_and_new_passwords_are_reasons():
-    p = make()
-    out = explain(p, fingerprints(p, "ca-1"), fingerprints(p, "ca-2"), passwords_changed=True)
-    assert out[0] == "broker-1: restart (certificate re-issued: ca changed; store passwords changed)"
+def test_new_passwords_restart_every_host():
+    changed = make(LastRun(fingerprints=make().fingerprints, password_digest="the last up's digest"))
+    assert changed.restart_plan() == [f"{h}: restart (store passwords changed)" for h in ("broker-1", "broker-2", "broker-3", "connect-1")]
+    assert {s.action for s in changed.steps if s.stage == "final"} == {Action.RESTART}
 
 
 def test_an_added_host_restarts_only_itself():
-    before = make(connectWorkers=[])
-    after = make()
-    out = explain(after, fingerprints(before), fingerprints(after))
-    assert out == ["broker-1: nothing", "broker-2: nothing", "broker-3: nothing", "connect-1: restart (new host: first TLS rollout)"]
+    assert after(make(connectWorkers=[])) == [
+        "broker-1: nothing", "broker-2: nothing", "broker-3: nothing", "connect-1: restart (new host: first TLS rollout)"]
 
 
 def test_a_path_change_names_what_it_leaves_behind_and_nothing_else():
     before = make()
     moved = make(paths={"sslDir": "/etc/kafka/tls"}, tls={"storeType": "JKS"})
-    previous = fingerprints(before)
-    old = left_behind(previous, moved.host("broker-1"))
+    old = left_behind(before.fingerprints, moved.host("broker-1"))
     assert old == {
         "ssl_dir": "/etc/kafka/ssl",
         "keystore": "/etc/kafka/ssl/kafka.keystore.p12",
@@ -98,11 +110,115 @@ def test_a_path_change_names_what_it_leaves_behind_and_nothing_else():
         "secrets": "/etc/kafka/ssl/kafka-tls-secrets.properties",
         "tool_config": "/etc/kafka/ssl/kafka-tls-client.properties",
     }
-    assert left_behind(previous, before.host("broker-1")) == {}
+    assert left_behind(before.fingerprints, before.host("broker-1")) == {}
     assert left_behind(None, moved.host("broker-1")) == {}
-    lines = explain(moved, previous, fingerprints(moved))
-    assert "then removes the old /etc/kafka/ssl," in lines[0]
+    lines = after(before, paths={"sslDir": "/etc/kafka/tls"}, tls={"storeType": "JKS"})
+    assert "then removes the old /etc/kafka/ssl," in lines[0] and lines[0].startswith("broker-1: restart (")
+    replanned = make(LastRun(fingerprints=before.fingerprints), paths={"sslDir": "/etc/kafka/tls"}, tls={"storeType": "JKS"})
+    final = next(s for s in replanned.steps if s.key == "final-broker-1")
+    assert dict(final.left_behind) == old
 
+
+def test_a_reissued_certificate_reloads_brokers_and_restarts_workers():
+    before = make()
+    lines = after(before, tls={"certValidityDays": 200})
+    assert lines[:3] == [f"broker-{i}: reload, no restart (certificate re-issued: validity changed)" for i in (1, 2, 3)]
+    assert lines[3] == "connect-1: restart (certificate re-issued: validity changed)"
+    # A new SAN is a new key pair: that restarts.
+    moved = after(before, brokers=[dict(b, extraDnsNames=["kafka.example.com"]) for b in sample()["brokers"]])
+    assert moved[0].startswith("broker-1: restart (certificate re-issued: sans changed")
+
+
+def test_a_new_ca_certificate_is_reissued_and_trusted():
+    """A new CA validity re-issues the CA's certificate (same key): hosts get new certificates
+    and new truststores."""
+    lines = after(make(), ca={"validityDays": 2000})
+    assert lines[0] == "broker-1: reload, no restart (certificate re-issued: ca changed; trusted CAs changed)"
+    assert lines[3] == "connect-1: restart (certificate re-issued: ca changed; trusted CAs changed)"
+
+
+def test_the_three_phases_of_a_ca_rotation():
+    steady = Rotation(Phase.STEADY, "old", "old", None)
+    before = make(rotation=steady)
+    phase1 = make(LastRun(fingerprints=before.fingerprints), Rotation(Phase.TRUST_BOTH, "new", "old", "OLD PEM"))
+    assert phase1.restart_plan()[0] == "broker-1: reload, no restart (trusted CAs changed)"
+    assert phase1.restart_plan()[3] == "connect-1: restart (trusted CAs changed)"
+    phase2 = make(LastRun(fingerprints=phase1.fingerprints), Rotation(Phase.REISSUED, "new", "new", "OLD PEM"))
+    assert phase2.restart_plan()[0] == "broker-1: reload, no restart (certificate re-issued: ca changed)"
+    phase3 = make(LastRun(fingerprints=phase2.fingerprints), Rotation(Phase.STEADY, "new", "new", None, dropping_old=True))
+    assert phase3.restart_plan()[0] == "broker-1: reload, no restart (trusted CAs changed)"
+    done = make(LastRun(fingerprints=phase3.fingerprints), Rotation(Phase.STEADY, "new", "new", None))
+    assert {line.split(": ", 1)[1] for line in done.restart_plan()} == {"nothing"}
+
+
+def test_key_custody_changes_both_ways_reload_brokers_and_restart_workers():
+    host = make()
+    to_stack = after(host, tls={"keyCustody": "stack"})
+    assert to_stack[:3] == [f"broker-{i}: reload, no restart (certificate re-issued: custody changed)" for i in (1, 2, 3)]
+    assert to_stack[3] == "connect-1: restart (certificate re-issued: custody changed)"
+    stack = make(tls={"keyCustody": "stack"})
+    back = make(LastRun(fingerprints=stack.fingerprints), tls={"keyCustody": "host"}).restart_plan()
+    assert back == to_stack
+
+
+def test_a_store_type_change_restarts_and_with_host_custody_makes_a_new_key():
+    lines = after(make(), tls={"storeType": "JKS"})
+    assert lines[0].startswith("broker-1: restart (properties changed: ssl.keystore.location, ssl.keystore.type,")
+    assert "certificate re-issued: stores changed" in lines[0]
+    # With the key in the stack the same key and certificate move into the new store.
+    stack = make(tls={"keyCustody": "stack"})
+    moved = make(LastRun(fingerprints=stack.fingerprints), tls={"keyCustody": "stack", "storeType": "JKS"}).restart_plan()
+    assert "stores moved: stores" in moved[0] and "certificate re-issued" not in moved[0]
+
+
+def test_a_restart_command_change_rewrites_and_restarts_nothing():
+    lines = after(make(), restart={"kafka": "systemctl restart kafka.service"})
+    assert lines[:3] == [f"broker-{i}: rewrite, no restart (restart or gate or SSH settings changed: the scripts "
+                         "change, the service reads nothing new)" for i in (1, 2, 3)]
+    assert lines[3] == "connect-1: nothing"
+
+
+def test_ssl_only_adds_a_stage_that_hosts_already_on_ssl_skip():
+    before = make()
+    ssl_only = make(LastRun(fingerprints=before.fingerprints), tls={"listeners": "SSL"})
+    stage2 = [s for s in ssl_only.steps if s.stage == "stage2"]
+    assert stage2 and all(s.action is Action.NOTHING for s in stage2)
+    assert ssl_only.restart_plan()[0].startswith("broker-1: restart (properties changed: ")
+
+
+def test_early_renewal_follows_the_last_expiry_the_window_and_the_clock():
+    """pulumi-tls re-issues a certificate once it is inside its early-renewal window (30 days by
+    default): the plan says so from the last up's expiry and the clock, and keeps saying nothing
+    once the renewed certificate is out of the window again."""
+    before = make()
+    expiry = {"broker-1": "2027-01-31T00:00:00Z", "broker-2": "2027-06-30T00:00:00Z",
+              "broker-3": "2027-06-30T00:00:00Z", "connect-1": "2027-01-31T00:00:00Z"}
+    early = LastRun(fingerprints=before.fingerprints, not_after=expiry, now=datetime(2026, 12, 31, 23, 59, tzinfo=timezone.utc))
+    assert {line.split(": ", 1)[1] for line in make(early).restart_plan()} == {"nothing"}
+    inside = LastRun(fingerprints=before.fingerprints, not_after=expiry, now=datetime(2027, 1, 1, tzinfo=timezone.utc))
+    renewed = make(inside)
+    assert renewed.restart_plan() == [
+        "broker-1: reload, no restart (certificate re-issued: entered its renewal window)", "broker-2: nothing",
+        "broker-3: nothing", "connect-1: restart (certificate re-issued: entered its renewal window)"]
+    # The next up: the renewed certificates expire far ahead, nothing more to do.
+    later = {**expiry, "broker-1": "2027-12-31T00:00:00Z", "connect-1": "2027-12-31T00:00:00Z"}
+    next_up = LastRun(fingerprints=renewed.fingerprints, not_after=later, now=datetime(2027, 1, 1, 1, tzinfo=timezone.utc))
+    assert {line.split(": ", 1)[1] for line in make(next_up).restart_plan()} == {"nothing"}
+    # The CA's own window (90 days by default) re-issues it, and so every host's certificate and truststore.
+    ca_due = LastRun(fingerprints=before.fingerprints, ca_not_after="2027-03-01T00:00:00Z",
+                     now=datetime(2027, 1, 1, tzinfo=timezone.utc))
+    assert make(ca_due).restart_plan()[0] == "broker-1: reload, no restart (certificate re-issued: the CA entered its renewal window)"
+
+
+def test_fingerprints_of_an_older_kafka_tls_change_nothing():
+    """A stack made before the plan recorded custody, settings, steps and renewals: its first up
+    with this version restarts and reloads nothing."""
+    before = make()
+    old = {}
+    for name, fp in before.fingerprints.items():
+        cert = {k: v for k, v in fp["certificate"].items() if k not in ("custody", "renewal", "ca_renewal")}
+        old[name] = {"files": fp["files"], "properties": fp["properties"], "certificate": cert, "trust": fp["trust"]}
+    assert {line.split(": ", 1)[1] for line in make(LastRun(fingerprints=old)).restart_plan()} == {"nothing"}
 
 
 def test_a_converted_listener_is_dialled_on_its_own_port():
@@ -137,20 +253,3 @@ def test_the_dev_example_stack_is_complete_and_plans_without_problems():
     assert broker["listeners"] == "INTERNAL://:9092,EXTERNAL://:9095,CONTROLLER://:9094"
     assert broker["inter.broker.listener.name"] == "INTERNAL"
     assert p.ssl_bootstrap_servers.endswith("kafka-3.dev.example.com:9095")
-
-
-def test_a_reissued_certificate_reloads_brokers_and_restarts_workers():
-    before = make()
-    renewed = make(tls={"certValidityDays": 200})
-    lines = explain(renewed, fingerprints(before), fingerprints(renewed))
-    assert lines[:3] == [f"broker-{i}: reload, no restart (certificate re-issued: validity changed)" for i in (1, 2, 3)]
-    assert lines[3] == "connect-1: restart (certificate re-issued: validity changed)"
-    new_ca = explain(before, fingerprints(before), fingerprints(before, ca="ca-2"))
-    assert new_ca[0] == "broker-1: reload, no restart (certificate re-issued: ca changed)"
-    # A CA rotation's phases 1 and 3 change only the trusted CAs: a reload, and workers restart.
-    trust = explain(before, fingerprints(before), fingerprints(before, trust="ca-1+ca-2"))
-    assert trust[:3] == [f"broker-{i}: reload, no restart (trusted CAs changed)" for i in (1, 2, 3)]
-    assert trust[3] == "connect-1: restart (trusted CAs changed)"
-    # A new SAN is a new key pair: that restarts.
-    moved = make(brokers=[dict(b, extraDnsNames=["kafka.example.com"]) for b in sample()["brokers"]])
-    assert explain(moved, fingerprints(before), fingerprints(moved))[0].startswith("broker-1: restart (")

@@ -29,6 +29,7 @@ from components.properties import (
     SECRETS_FILE_NAME,
     StoreLocations,
     client_settings,
+    connect_rest_endpoint,
     format_properties,
     listener_problems,
     parse_properties,
@@ -241,6 +242,19 @@ def test_connect_default():
     props = parse_properties(text)
     assert_connect_sections(props, keystore=False)
     assert not any("schema.registry" in key for key in props)
+
+
+@pytest.mark.parametrize("listeners,endpoint", [
+    (None, ("10.0.0.21", 8083, "http")),
+    ("http://:8083", ("10.0.0.21", 8083, "http")),
+    ("HTTPS://0.0.0.0:8443", ("10.0.0.21", 8443, "https")),
+    ("https://connect-1.example.com:8443,http://:8083", ("connect-1.example.com", 8443, "https")),
+    ("https://[2001:db8::21]:8443", ("2001:db8::21", 8443, "https")),
+    ("http://[::]:8083", ("10.0.0.21", 8083, "http")),
+])
+def test_connect_rest_endpoint_is_the_first_listener_with_its_scheme(listeners, endpoint):
+    text = format_properties({"listeners": listeners} if listeners else {})
+    assert connect_rest_endpoint(text, "10.0.0.21") == endpoint
 
 
 def test_connect_client_auth_required():
