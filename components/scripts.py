@@ -453,33 +453,78 @@ _SHORT_ISR = (
 )
 
 
+def _tool(gate: KafkaGate, name: str) -> str:
+    """A Kafka CLI tool of the host, dialling the broker's own TLS listener."""
+    return f"{q(gate.kafka_bin + '/' + name)} --bootstrap-server {q(gate.bootstrap)} --command-config {q(gate.client_config)}"
+
+
 def _kafka_checks(gate: KafkaGate) -> str:
-    tool = lambda name: f"{q(gate.kafka_bin + '/' + name)} --bootstrap-server {q(gate.bootstrap)} --command-config {q(gate.client_config)}"  # noqa: E731
+    """The cluster checks. Each Kafka tool is a JVM that takes seconds to start, so the four run
+    at once (each into its own file) and are judged in order once all have answered."""
     node = int(gate.node_id)
     return (
         '  if [ -z "$why" ]; then\n'
-        f"    ids=$({tool('kafka-broker-api-versions.sh')} 2>/dev/null | grep -o '(id: [0-9]*' | tr -dc '0-9\\n' || true)\n"
-        f"    echo \"$ids\" | grep -qx {node} || why=\"node {node} is not registered and unfenced (brokers serving: $(echo \"$ids\" | paste -sd ' ' -))\"\n"
-        "  fi\n"
+        "    answers=$(mktemp -d)\n"
+        f"    {{ {_tool(gate, 'kafka-broker-api-versions.sh')} 2>/dev/null | grep -o '(id: [0-9]*' | tr -dc '0-9\\n' "
+        '> "$answers/ids" || true; } &\n'
         # One run: the voters' table names the leader (Status column) and this node's lag.
-        '  if [ -z "$why" ]; then\n'
-        f"    quorum=$({tool('kafka-metadata-quorum.sh')} describe --replication 2>/dev/null || true)\n"
-        "    if ! echo \"$quorum\" | awk '$NF == \"Leader\" {found = 1} END {exit !found}'; then\n"
-        "      why=\"the KRaft quorum has no leader\"\n"
-        f"    elif [ \"$(echo \"$quorum\" | awk '$1 == \"{node}\" {{print $4}}')\" != 0 ]; then\n"
-        f"      why=\"node {node} is not caught up with the metadata quorum ($(echo \"$quorum\" | awk '$1 == \"{node}\"'))\"\n"
-        "    fi\n"
-        "  fi\n"
-        '  if [ -z "$why" ]; then\n'
+        f"    {{ {_tool(gate, 'kafka-metadata-quorum.sh')} describe --replication > \"$answers/quorum\" 2>/dev/null || true; }} &\n"
         # stderr carries the client's own warnings; a failed tool is a failed check.
-        f"    urp=$({tool('kafka-topics.sh')} --describe --under-replicated-partitions 2>/dev/null) || urp='kafka-topics failed'\n"
+        f"    {{ {_tool(gate, 'kafka-topics.sh')} --describe --under-replicated-partitions > \"$answers/urp\" 2>/dev/null "
+        "|| echo 'kafka-topics failed' > \"$answers/urp\"; } &\n"
         # Mid-rollout a partition led by a broker without the TLS listener shows no leader through
         # it, and the tool counts it; a partition whose ISR is complete is not below min.insync.
-        f"    umi=$({tool('kafka-topics.sh')} --describe --under-min-isr-partitions 2>/dev/null | {_SHORT_ISR}) "
-        "|| umi='kafka-topics failed'\n"
-        "    [ -z \"$urp\" ] || why=\"under-replicated partitions: $(echo \"$urp\" | head -n 3 | tr -s ' \\t\\n' ' ')\"\n"
-        "    [ -n \"$why\" ] || [ -z \"$umi\" ] || why=\"partitions below min.insync.replicas: $(echo \"$umi\" | head -n 3 | tr -s ' \\t\\n' ' ')\"\n"
+        f"    {{ {_tool(gate, 'kafka-topics.sh')} --describe --under-min-isr-partitions 2>/dev/null | {_SHORT_ISR} "
+        "> \"$answers/umi\" || echo 'kafka-topics failed' > \"$answers/umi\"; } &\n"
+        "    wait\n"
+        '    ids=$(cat "$answers/ids"); quorum=$(cat "$answers/quorum"); urp=$(cat "$answers/urp"); umi=$(cat "$answers/umi")\n'
+        '    rm -rf "$answers"\n'
+        f"    if ! echo \"$ids\" | grep -qx {node}; then\n"
+        f"      why={q(f'node {node} is not registered and unfenced (brokers serving: ')}\"$(echo \"$ids\" | paste -sd ' ' -))\"\n"
+        "    elif ! echo \"$quorum\" | awk '$NF == \"Leader\" {found = 1} END {exit !found}'; then\n"
+        "      why=\"the KRaft quorum has no leader\"\n"
+        f"    elif [ \"$(echo \"$quorum\" | awk '$1 == \"{node}\" {{print $4}}')\" != 0 ]; then\n"
+        f"      why={q(f'node {node} is not caught up with the metadata quorum (')}\"$(echo \"$quorum\" | awk '$1 == \"{node}\"'))\"\n"
+        "    elif [ -n \"$urp\" ]; then\n"
+        "      why=\"under-replicated partitions: $(echo \"$urp\" | head -n 3 | tr -s ' \\t\\n' ' ')\"\n"
+        "    elif [ -n \"$umi\" ]; then\n"
+        "      why=\"partitions below min.insync.replicas: $(echo \"$umi\" | head -n 3 | tr -s ' \\t\\n' ' ')\"\n"
+        "    fi\n"
         "  fi\n"
+    )
+
+
+# kafka-topics --describe lines whose ISR holds node $1 (awk -v node=...).
+_ISR_HOLDS_NODE = (
+    "awk -v node=\"$node\" '{for (k = 1; k < NF; k++) if ($k == \"Isr:\") { n = split($(k + 1), a, \",\"); "
+    "for (m = 1; m <= n; m++) if (a[m] == node) print } }'"
+)
+
+
+def min_isr_precheck(gate: KafkaGate) -> str:
+    """Before a broker goes down: no partition whose ISR is at ``min.insync.replicas`` may count
+    it (acks=all writes to it would fail while it is down). Waits for those partitions to gain a
+    replica, up to the gate timeout, then fails naming them. A broker without its TLS listener
+    yet (the first rollout from plaintext) cannot be asked: that is said, and the step goes on."""
+    timeout = int(gate.tls.timeout_seconds)
+    return (
+        _TOOL_ENV
+        + f"node={int(gate.node_id)}\n"
+        + f"deadline=$((SECONDS + {timeout}))\n"
+        + "while :; do\n"
+        + f"  if ! at_min=$({_tool(gate, 'kafka-topics.sh')} --describe --at-min-isr-partitions </dev/null 2>/dev/null); then\n"
+        + "    echo 'partitions at min.insync.replicas: cannot ask the broker over TLS yet (first rollout); restarting'\n"
+        + "    break\n"
+        + "  fi\n"
+        + f'  held=$(echo "$at_min" | {_ISR_HOLDS_NODE})\n'
+        + '  [ -z "$held" ] && break\n'
+        + "  if [ $SECONDS -ge $deadline ]; then\n"
+        + f"    echo {q(f'not restarting {gate.host} after {timeout}s: these partitions are at min.insync.replicas with it in their ISR, so acks=all writes to them would fail while it is down (add replicas, lower the topic min.insync.replicas, or wait until their ISR is complete): ')}"
+        + '"$(echo "$held" | head -n 5 | tr -s \' \\t\\n\' \' \')" >&2\n'
+        + "    exit 1\n"
+        + "  fi\n"
+        + "  sleep 1\n"
+        + "done\n"
     )
 
 
@@ -548,7 +593,7 @@ def _gate_text(gate: Gate) -> str:
         + f'    echo {q(f"health gate failed on {host} after {int(timeout)}s: ")}"$why" >&2\n'
         + "    exit 1\n"
         + "  fi\n"
-        + "  sleep 2\n"
+        + "  sleep 1\n"
         + "done\n"
         + f"echo {q('health gate passed: ' + passed)}\n"
     )
@@ -568,11 +613,14 @@ def write_and_restart_script(
     new file before its turn in the rollout (even if it restarts on its own). ``pending`` marks a
     restart begun and not yet through its gate: removed only once the gate passes, so whatever
     interrupts the step (a failed gate, a lost connection), the next ``up`` restarts this host
-    again even if nothing else changed (see ``resume_or``).
+    again even if nothing else changed (see ``resume_or``). A broker is first checked not to hold
+    a partition at ``min.insync.replicas`` (``min_isr_precheck``): if it does, the step fails
+    before writing anything.
     """
     write = write_file_script(path, mode, owner, backup=True).replace(_PRELUDE, "")
     return (
         _PRELUDE
+        + (min_isr_precheck(gate) if isinstance(gate, KafkaGate) else "")
         + write
         + "trap - EXIT\n"
         + (f": > {q(pending)}\n" if pending else "")

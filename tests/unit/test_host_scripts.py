@@ -640,3 +640,29 @@ def test_connect_gate_reaches_a_worker_on_an_ipv6_address():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _topics_standin(folder: Path, at_min_isr: str) -> str:
+    """A kafka-topics.sh that answers --at-min-isr-partitions with the given lines (Kafka's
+    own describe format); the e2e tests ask a real cluster."""
+    folder.mkdir()
+    tool = folder / "kafka-topics.sh"
+    tool.write_text(f"#!/bin/bash\ncat <<'EOF'\n{at_min_isr}\nEOF\n")
+    tool.chmod(0o755)
+    return str(folder)
+
+
+@pytest.mark.parametrize("isr, restarts", [("1,2", False), ("2,3", True)])
+def test_a_broker_holding_a_partition_at_min_isr_is_not_taken_down(tmp_path, isr, restarts):
+    """Node 1 in the ISR of a partition at min.insync.replicas: the step fails before it writes
+    the file or restarts, naming the partition. Not in that ISR: it restarts."""
+    line = f"\tTopic: orders\tPartition: 4\tLeader: 2\tReplicas: 1,2\tIsr: {isr}\tElr: \tLastKnownElr: "
+    kafka_bin = _topics_standin(tmp_path / "bin", line)
+    gate = KafkaGate("broker-1", TlsGate("127.0.0.1", 1, "localhost", "AA", timeout_seconds=0), 1, kafka_bin, "/dev/null")
+    target = tmp_path / "server.properties"
+    script = write_and_restart_script(str(target), "640", "", f"touch {tmp_path}/restarted; exit 0", gate)
+    result = subprocess.run(["bash", "-c", script], input="new=1\n", capture_output=True, text=True, timeout=60)
+    assert (tmp_path / "restarted").exists() == restarts
+    if not restarts:
+        assert result.returncode == 1 and not target.exists()
+        assert "not restarting broker-1" in result.stderr and "Topic: orders Partition: 4" in result.stderr
