@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: venv tools toolchain test unit-test lab-up lab-down
+.PHONY: venv tools toolchain lint test unit-test lab-up lab-down
 
 venv: .venv/.installed
 .venv/.installed: requirements.txt requirements-dev.txt
@@ -26,10 +26,16 @@ lab-up: venv toolchain
 lab-down: venv
 	$(PY) -m lab down
 
-# The tests: unit tests (pure functions, mocks, host scripts), then the lab and end-to-end tests.
-# The toolchain is built in the background meanwhile (tests/conftest.py), for the end-to-end tests.
-test: venv tools
+# ruff (lint and format, ruff.toml) and mypy (mypy.ini) over the program's own code.
+lint: venv
+	.venv/bin/ruff check components __main__.py
+	.venv/bin/ruff format --check components __main__.py
+	.venv/bin/mypy -p components
+
+# The tests: lint, then unit tests (pure functions, mocks, host scripts), then the lab and end-to-end
+# tests. The toolchain is built in the background meanwhile (tests/conftest.py), for the end-to-end tests.
+test: venv tools lint
 	$(PY) -m pytest
 
-unit-test: venv tools
+unit-test: venv tools lint
 	$(PY) -m pytest tests/unit

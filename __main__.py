@@ -1,6 +1,6 @@
 """kafka-tls: read and validate the stack config, plan, build the cluster, export its outputs."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pulumi
 
@@ -32,12 +32,15 @@ rotation = next_rotation(last.get("ca_rotation"), ca_spec(config))
 if notice := rotation.notice():
     pulumi.log.warn(notice)
 # One clock for the warnings and for the plan's "pulumi-tls re-issues this one now".
-now = datetime.now(timezone.utc)
+now = datetime.now(UTC)
 warn_about_expiry(last.get("certificates") or {}, config.tls.cert_early_renewal_days, now)
-cluster_plan = plan(config, server_base, connect_base, LastRun.from_outputs(last, now, generated_ca=config.ca_import is None),
-                    rotation)
+cluster_plan = plan(
+    config, server_base, connect_base, LastRun.from_outputs(last, now, generated_ca=config.ca_import is None), rotation
+)
 cluster = KafkaTlsCluster(
-    "kafka", config, cluster_plan,
+    "kafka",
+    config,
+    cluster_plan,
     # The client keys stay secrets in this run, as they were in the outputs.
     previous_clients=pulumi.Output.secret(last.get("client_identities")) if config.clients else None,
     rotation=rotation,
@@ -55,7 +58,7 @@ pulumi.export(
             "sha256_fingerprint": c.sha256_fingerprint,
             "not_after": c.not_after,
             # As of this run: a scheduled `pulumi up` keeps it current.
-            "days_left": c.not_after.apply(lambda na: days_left(na, datetime.now(timezone.utc))),
+            "days_left": c.not_after.apply(lambda na: days_left(na, datetime.now(UTC))),
         }
         for name, c in cluster.certificates.items()
     },

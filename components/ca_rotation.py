@@ -14,9 +14,10 @@ Pure functions only: the cluster turns the result into resources.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Mapping, Optional, Sequence
+from typing import Optional
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -53,15 +54,21 @@ class Rotation:
     def notice(self) -> Optional[str]:
         """What a preview says about the rotation; None when there is none."""
         if self.phase is Phase.TRUST_BOTH:
-            return ("CA rotation, phase 1 of 3: every truststore trusts the old and the new CA (brokers reload, "
-                    "Connect workers restart); certificates stay as issued. Run `pulumi up` twice more after this one.")
+            return (
+                "CA rotation, phase 1 of 3: every truststore trusts the old and the new CA (brokers reload, "
+                "Connect workers restart); certificates stay as issued. Run `pulumi up` twice more after this one."
+            )
         if self.phase is Phase.REISSUED:
-            return ("CA rotation, phase 2 of 3: every certificate is re-issued under the new CA (brokers reload, "
-                    "Connect workers restart). Give clients their new certificates from `client_identities`, then "
-                    "run `pulumi up` once more to stop trusting the old CA.")
+            return (
+                "CA rotation, phase 2 of 3: every certificate is re-issued under the new CA (brokers reload, "
+                "Connect workers restart). Give clients their new certificates from `client_identities`, then "
+                "run `pulumi up` once more to stop trusting the old CA."
+            )
         if self.dropping_old:
-            return ("CA rotation, phase 3 of 3: the old CA is removed from every truststore; clients must trust "
-                    "`ca_bundle_pem` (now the new CA only) and present certificates from the new CA.")
+            return (
+                "CA rotation, phase 3 of 3: the old CA is removed from every truststore; clients must trust "
+                "`ca_bundle_pem` (now the new CA only) and present certificates from the new CA."
+            )
         return None
 
     def state(self, ca_pem: str) -> dict:

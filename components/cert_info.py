@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from datetime import datetime, timezone
-from typing import Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -30,7 +30,7 @@ def not_after(cert_pem: str) -> str:
 
 def days_left(not_after_iso: str, now: datetime) -> int:
     """Whole days from ``now`` until the expiry ``not_after`` gives (negative once expired)."""
-    expiry = datetime.strptime(not_after_iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    expiry = datetime.strptime(not_after_iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     return math.floor((expiry - now).total_seconds() / 86400)
 
 

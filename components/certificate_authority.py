@@ -54,9 +54,7 @@ class CertificateAuthority(pulumi.ComponentResource):
             self.private_key_pem = pulumi.Output.secret(args.imported.key_pem.get_secret_value())
         else:
             s = args.settings
-            key = tls.PrivateKey(
-                f"{name}-key", **key_args(s.key_algorithm, s.rsa_bits), opts=pulumi.ResourceOptions(parent=self)
-            )
+            key = tls.PrivateKey(f"{name}-key", **key_args(s.key_algorithm, s.rsa_bits), opts=pulumi.ResourceOptions(parent=self))
             cert = tls.SelfSignedCert(
                 f"{name}-cert",
                 private_key_pem=key.private_key_pem,

@@ -19,8 +19,9 @@ import base64
 import binascii
 import hashlib
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 import pulumi
 import pulumi_tls as tls
@@ -30,7 +31,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from components.cert_info import not_after
 from components.certificate_authority import HOURS_PER_DAY, CertificateAuthority, key_args
-from components.config import NAMESPACE, ClientAuth, Client, Host, KeyAlgorithm, Tls
+from components.config import NAMESPACE, Client, ClientAuth, Host, KeyAlgorithm, Tls
 
 __all__ = [
     "CLIENT_CERT_USES",
@@ -212,8 +213,9 @@ class ClientIdentity(pulumi.ComponentResource):
         self.not_after = cert.cert_pem.apply(not_after)
         # The PKCS12 chain ends in the CA that signed the certificate; the client trusts every CA
         # the brokers may present (both during a CA rotation).
-        parts = pulumi.Output.all(self.private_key_pem, cert.cert_pem, args.ca.chain_ca(cert.cert_pem), args.previous,
-                                  args.ca.bundle_pem)
+        parts = pulumi.Output.all(
+            self.private_key_pem, cert.cert_pem, args.ca.chain_ca(cert.cert_pem), args.previous, args.ca.bundle_pem
+        )
         self.outputs = pulumi.Output.secret(
             parts.apply(
                 lambda v: {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Optional
 
 import pulumi
@@ -11,11 +12,11 @@ from components.ca_rotation import Rotation
 from components.cert_info import digest
 from components.certificate_authority import CertificateAuthority, CertificateAuthorityArgs
 from components.client_identity import ClientIdentity, ClientIdentityArgs, client_auth_warning, super_users
-from components.config import ClusterConfig, Host
+from components.config import ClusterConfig
 from components.host_certificate import HostCertificate, HostCertificateArgs
+from components.host_command import HostAccess
 from components.host_component import host_component, moved_from
 from components.host_file import host_file, original_file
-from components.host_command import HostAccess
 from components.plan import ClusterPlan, RestartStep, Role, Trigger, store_password_digest
 from components.properties import connect_rest_endpoint, format_properties, secrets_file_values
 from components.rolling_restart import RestartCommand, RollingRestart
@@ -34,6 +35,10 @@ from components.scripts import (
     write_and_restart_script,
 )
 from components.truststore import truststore
+
+
+def _entry(name: str, mapping: dict):
+    return mapping.get(name)
 
 
 class KafkaTlsCluster(pulumi.ComponentResource):
@@ -105,11 +110,11 @@ class KafkaTlsCluster(pulumi.ComponentResource):
         # Client identities (mTLS): per listed client a key and a client certificate from the CA.
         if warning := client_auth_warning(config.clients, tls_cfg):
             pulumi.log.warn(warning, self)
-        last_clients = pulumi.Output.from_input(previous_clients).apply(lambda p: p or {})
+        last_clients: pulumi.Output[dict] = pulumi.Output.from_input(previous_clients).apply(lambda p: p or {})
         self.clients = {
             c.name: ClientIdentity(
                 f"{name}-client-{c.name}",
-                ClientIdentityArgs(c, ca, tls_cfg, previous=last_clients.apply(lambda p, n=c.name: p.get(n))),
+                ClientIdentityArgs(c, ca, tls_cfg, previous=last_clients.apply(functools.partial(_entry, c.name))),
                 child,
             )
             for c in config.clients
@@ -151,8 +156,14 @@ class KafkaTlsCluster(pulumi.ComponentResource):
             trust = truststore(
                 f"{prefix}-truststore", h.locations, access[h.name], ca.bundle_pem, truststore_password, paths.owner, own
             )
-            passwords = host_file(f"{prefix}-store-passwords", h.secrets_file, access[h.name], own, secrets_text,
-                                  also_remove=(h.restart_pending, h.stores_stamp))
+            passwords = host_file(
+                f"{prefix}-store-passwords",
+                h.secrets_file,
+                access[h.name],
+                own,
+                secrets_text,
+                also_remove=(h.restart_pending, h.stores_stamp),
+            )
             kind = "server" if h.role is Role.BROKER else "connect"
             original = original_file(f"{prefix}-{kind}-properties", h.properties, access[h.name], own)
             self.certificates[h.name] = cert
@@ -167,10 +178,17 @@ class KafkaTlsCluster(pulumi.ComponentResource):
             address = h.host.bind_address or h.host.address
             timeout = config.restart.gate_timeout_seconds
             if step.role is Role.CONNECT:
-                return pulumi.Output.from_input(ConnectGate(h.name, *connect_rest_endpoint(h.properties.text or "", address), timeout, h.host.host, h.locations.ca_pem))
+                return pulumi.Output.from_input(
+                    ConnectGate(
+                        h.name, *connect_rest_endpoint(h.properties.text or "", address), timeout, h.host.host, h.locations.ca_pem
+                    )
+                )
 
             def broker_gate(fp: str) -> Gate:
-                tls = TlsGate(address=address, port=h.tls_port, server_name=h.host.host, sha256_fingerprint=fp, timeout_seconds=timeout)
+                assert h.tls_port is not None and h.host.node_id is not None, "the plan gives every broker both"
+                tls = TlsGate(
+                    address=address, port=h.tls_port, server_name=h.host.host, sha256_fingerprint=fp, timeout_seconds=timeout
+                )
                 if h.tool_config is None:
                     return tls
                 return KafkaGate(h.name, tls, h.host.node_id, config.restart.kafka_bin, h.tool_config.path)
@@ -187,6 +205,7 @@ class KafkaTlsCluster(pulumi.ComponentResource):
 
             def make(g: Gate) -> tuple[str, str]:
                 if step.stage == "reload":
+                    assert isinstance(g, KafkaGate), "a reload step is planned only for brokers with the Kafka gate"
                     create = reload_stores_script(g, tls_cfg.listener_name, h.locations, h.stores_stamp)
                     return create, resume_or(h.restart_pending, create, "cat >/dev/null\n")
                 # A broker loaded its stores when it passed the gate: a reload step has nothing to do then.
@@ -216,8 +235,18 @@ class KafkaTlsCluster(pulumi.ComponentResource):
             }
             triggers = [values[t] for t in step.triggers]
             create, update = scripts(step)
-            commands.append(RestartCommand(step, access[step.host], create, update, triggers=triggers,
-                                           stdin=f.text, after=ready[step.host], host=self.hosts[step.host]))
+            commands.append(
+                RestartCommand(
+                    step,
+                    access[step.host],
+                    create,
+                    update,
+                    triggers=triggers,
+                    stdin=f.text,
+                    after=ready[step.host],
+                    host=self.hosts[step.host],
+                )
+            )
         self.rollout_done = RollingRestart(f"{name}-rollout", commands, child).done
 
         # Only once every host passed its gate: a failed `up` leaves the last phase for the next one.

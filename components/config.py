@@ -10,10 +10,11 @@ from __future__ import annotations
 import ipaddress
 import re
 import shlex
-from datetime import datetime, timedelta, timezone
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -44,9 +45,40 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PATH_PART = re.compile(r"[A-Za-z0-9._+@-]+")
 # Shared directories that kafka-tls must not make 0750 to the service's group (paths.sslDir).
 _SHARED_DIRS = frozenset(
-    "/bin /boot /dev /etc /home /lib /lib64 /media /mnt /opt /proc /root /run /sbin /srv /sys /tmp /usr /var "
-    "/etc/ssl /etc/ssl/certs /etc/ssl/private /etc/pki /etc/pki/tls /etc/pki/tls/certs /etc/pki/tls/private "
-    "/etc/kafka /opt/kafka /usr/local /var/lib /var/log /var/tmp".split()
+    [
+        "/bin",
+        "/boot",
+        "/dev",
+        "/etc",
+        "/home",
+        "/lib",
+        "/lib64",
+        "/media",
+        "/mnt",
+        "/opt",
+        "/proc",
+        "/root",
+        "/run",
+        "/sbin",
+        "/srv",
+        "/sys",
+        "/tmp",
+        "/usr",
+        "/var",
+        "/etc/ssl",
+        "/etc/ssl/certs",
+        "/etc/ssl/private",
+        "/etc/pki",
+        "/etc/pki/tls",
+        "/etc/pki/tls/certs",
+        "/etc/pki/tls/private",
+        "/etc/kafka",
+        "/opt/kafka",
+        "/usr/local",
+        "/var/lib",
+        "/var/log",
+        "/var/tmp",
+    ]
 )
 _VOLATILE_DIRS = ("/tmp/", "/var/tmp/", "/run/", "/dev/", "/proc/", "/sys/")
 
@@ -268,7 +300,9 @@ def _rsa_bits(v: int) -> int:
 
 class CertificateAuthorityConfig(_Model):
     generation: int = Field(
-        1, ge=1, le=1_000_000,
+        1,
+        ge=1,
+        le=1_000_000,
         description="Raise by one to rotate the CA: the next `pulumi up` runs begin a three-phase rotation.",
     )
     common_name: str = "kafka-tls CA"
@@ -404,9 +438,8 @@ class Tls(_Model):
     @field_validator("cipher_suites")
     @classmethod
     def _cipher_suites(cls, v: list[str], info) -> list[str]:
-        fix = (
-            "remove the key to get the default (Mozilla's intermediate suites), or list only these: "
-            + ", ".join(DEFAULT_CIPHER_SUITES + TLS12_DHE_CIPHER_SUITES)
+        fix = "remove the key to get the default (Mozilla's intermediate suites), or list only these: " + ", ".join(
+            DEFAULT_CIPHER_SUITES + TLS12_DHE_CIPHER_SUITES
         )
         if not v:
             raise ValueError(f"is empty: Java would offer no suite and refuse every handshake; {fix}")
@@ -487,7 +520,9 @@ class Restart(_Model):
     kafka: str = "systemctl restart kafka"
     connect: str = "systemctl restart kafka-connect"
     gate_timeout_seconds: int = Field(180, ge=1, le=MAX_GATE_TIMEOUT_SECONDS)
-    kafka_bin: str = Field("/opt/kafka/bin", description="Where the broker hosts keep Kafka's CLI tools (the health gate runs them).")
+    kafka_bin: str = Field(
+        "/opt/kafka/bin", description="Where the broker hosts keep Kafka's CLI tools (the health gate runs them)."
+    )
 
     @field_validator("kafka", "connect")
     @classmethod
@@ -509,8 +544,7 @@ class Restart(_Model):
             ) from None
         if re.search(r"(?<!&)&\s*$", v):
             raise ValueError(
-                "ends with '&', so the restart runs in the background and the health gate checks the old process; "
-                "remove the '&'"
+                "ends with '&', so the restart runs in the background and the health gate checks the old process; remove the '&'"
             )
         return v
 
@@ -612,7 +646,7 @@ class ClusterConfig(_Model):
         for url in v.split(","):
             try:
                 parts = urlsplit(url.strip())
-                parts.port  # raises ValueError for a port that is not a number in range
+                _ = parts.port  # raises ValueError for a port that is not a number in range
             except ValueError:
                 raise ValueError(f"not a URL; {example}") from None
             if parts.username is not None or parts.password is not None:
@@ -621,8 +655,11 @@ class ClusterConfig(_Model):
                     "(give the registry's credentials through connectProperties)"
                 )
             host = parts.hostname or ""
-            if parts.scheme not in ("http", "https") or _CONTROL.search(url) or " " in url.strip() or not (
-                is_ip_address(host) or dns_name_problem(host) is None
+            if (
+                parts.scheme not in ("http", "https")
+                or _CONTROL.search(url)
+                or " " in url.strip()
+                or not (is_ip_address(host) or dns_name_problem(host) is None)
             ):
                 raise ValueError(f"'{_shown(url.strip())}' is not an http(s) URL of a host; {example}")
         return v
@@ -644,7 +681,7 @@ def ssh_private_key_problem(text: str) -> Optional[str]:
     """
     run = "run 'pulumi config set --secret kafka-tls:sshPrivateKey < KEYFILE'"
     stripped = text.strip()
-    if stripped.startswith(SSH_HOST_KEY_TYPES + ("sk-", "ecdsa-")) or "PUBLIC KEY-----" in stripped:
+    if stripped.startswith((*SSH_HOST_KEY_TYPES, "sk-", "ecdsa-")) or "PUBLIC KEY-----" in stripped:
         return f"is a public key; give the private key (the file without .pub): {run}"
     if stripped.startswith("PuTTY-User-Key-File"):
         return f"is a PuTTY key; convert it with 'puttygen KEY.ppk -O private-openssh -o KEYFILE', then {run}"
@@ -701,7 +738,9 @@ def _tls_problems(t: Tls) -> list[str]:
             problems.append(f"{where}.{key}: {port} is also {seen[port]}; give each listener its own port")
         else:
             seen[port] = key
-    problems += _validity_problems(where, "certValidityDays", t.cert_validity_days, "certEarlyRenewalDays", t.cert_early_renewal_days)
+    problems += _validity_problems(
+        where, "certValidityDays", t.cert_validity_days, "certEarlyRenewalDays", t.cert_early_renewal_days
+    )
     problems += _unused_rsa_bits(where, t)
     return problems
 
@@ -818,9 +857,7 @@ def _cross_host_problems(raw: dict[str, Any]) -> list[str]:
         if raw.get(base) and raw.get(inline):
             problems.append(f"{NAMESPACE}:{inline}: give either {base} or {inline}, not both")
         if isinstance(raw.get(base), str) and not Path(raw[base]).is_file():
-            problems.append(
-                f"{NAMESPACE}:{base}: no file '{raw[base]}'; give a path relative to the Pulumi project folder"
-            )
+            problems.append(f"{NAMESPACE}:{base}: no file '{raw[base]}'; give a path relative to the Pulumi project folder")
     return problems
 
 
@@ -842,8 +879,10 @@ def _imported_ca_problems(
         cert = x509.load_pem_x509_certificate(cert_pem.encode())
         public_key = cert.public_key()
     except (ValueError, UnsupportedAlgorithm):
-        return [f"{where}.certPem: not a PEM certificate with a key kafka-tls knows; give the CA's certificate "
-                "(-----BEGIN CERTIFICATE-----)"]
+        return [
+            f"{where}.certPem: not a PEM certificate with a key kafka-tls knows; give the CA's certificate "
+            "(-----BEGIN CERTIFICATE-----)"
+        ]
     try:
         key = serialization.load_pem_private_key(key_pem.encode(), password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm):
@@ -872,15 +911,18 @@ def _imported_ca_problems(
         problems.append(f"{where}.certPem: the CA's key is {type(public_key).__name__.removesuffix('PublicKey')}; {usable}")
     try:
         if not cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign:
-            problems.append(f"{where}.certPem: its keyUsage lacks keyCertSign, so what it signs is not trusted; give a CA "
-                            "allowed to sign certificates")
+            problems.append(
+                f"{where}.certPem: its keyUsage lacks keyCertSign, so what it signs is not trusted; give a CA "
+                "allowed to sign certificates"
+            )
     except x509.ExtensionNotFound:
         pass  # no keyUsage: any use
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
     if now < not_before:
-        problems.append(f"{where}.certPem: not valid until {not_before:%Y-%m-%d %H:%M} UTC; check the clock, or give a CA "
-                        "that is valid now")
+        problems.append(
+            f"{where}.certPem: not valid until {not_before:%Y-%m-%d %H:%M} UTC; check the clock, or give a CA that is valid now"
+        )
     elif not_after <= now:
         problems.append(f"{where}.certPem: expired on {not_after:%Y-%m-%d}; give a CA that is valid now")
     elif cert_validity_days and not_after < now + timedelta(days=cert_validity_days):
@@ -904,7 +946,8 @@ def _client_problems(raw: dict[str, Any]) -> list[str]:
         tls = None  # reported already
     hosts: dict[str, str] = {}
     for group in ("brokers", "connectWorkers"):
-        for h in raw.get(group) if isinstance(raw.get(group), list) else []:
+        listed = raw.get(group)
+        for h in listed if isinstance(listed, list) else []:
             if isinstance(h, dict) and isinstance(h.get("host"), str):
                 hosts.setdefault(h["host"].lower().rstrip("."), str(h.get("name", h["host"])))
     problems: list[str] = []
@@ -988,13 +1031,13 @@ def _owner_of(key: str, role: str, registry_https: bool) -> Optional[tuple[str, 
         # broker.id is node.id's old name: Kafka refuses the two when they differ.
         return ("node.id", "nodeId") if key in ("node.id", "broker.id") else None
     for prefix in _CONNECT_PREFIXES:
-        if key.startswith(prefix) and key[len(prefix):] in _CONNECT_KEYS:
-            return key[len(prefix):], _CONNECT_KEYS[key[len(prefix):]]
+        if key.startswith(prefix) and key[len(prefix) :] in _CONNECT_KEYS:
+            return key[len(prefix) :], _CONNECT_KEYS[key[len(prefix) :]]
     for converter in ("key.converter.schema.registry.", "value.converter.schema.registry.") if registry_https else ():
         if key == converter + "url":
             return key, "schemaRegistryUrl"
-        if key.startswith(converter) and key[len(converter):] in _SSL_KEYS:
-            return key[len(converter):], _SSL_KEYS[key[len(converter):]]
+        if key.startswith(converter) and key[len(converter) :] in _SSL_KEYS:
+            return key[len(converter) :], _SSL_KEYS[key[len(converter) :]]
     return None
 
 
@@ -1041,9 +1084,7 @@ def _overrides_problems(
     return problems
 
 
-def property_problems(
-    config: ClusterConfig, server_base: Mapping[str, str], connect_base: Mapping[str, str]
-) -> list[str]:
+def property_problems(config: ClusterConfig, server_base: Mapping[str, str], connect_base: Mapping[str, str]) -> list[str]:
     """Property keys and values, in the bases and every host's overrides, that would undo or break
     the TLS settings kafka-tls writes: one message per problem, naming the key path and the
     setting to use instead. Pure; the bases as ``read_base_properties`` returns them.

@@ -16,11 +16,11 @@ import pulumi
 import pulumi_tls as tls
 from pulumi_command import remote
 
+from components.cert_info import digest, not_after, sha256_fingerprint
 from components.certificate_authority import HOURS_PER_DAY, CertificateAuthority, key_args
 from components.config import KeyCustody
-from components.cert_info import digest, not_after, sha256_fingerprint
-from components.plan import HostPlan
 from components.host_command import HostAccess, host_command
+from components.plan import HostPlan
 from components.scripts import (
     import_chain_script,
     keypair_delete_script,

@@ -26,7 +26,7 @@ class HostAccess:
 def _as_root(script: Optional[pulumi.Input[str]], sudo: bool) -> Optional[pulumi.Input[str]]:
     if script is None or isinstance(script, str):
         return None if script is None else as_root(script, sudo)
-    return pulumi.Output.from_input(script).apply(lambda text: as_root(text, sudo))
+    return pulumi.Output.from_input(script).apply(lambda text: as_root(text, sudo))  # type: ignore[arg-type]
 
 
 def host_command(

@@ -40,7 +40,7 @@ def host_file(
     """
     if (spec.secret is None) != (secret_content is None):
         raise ValueError(f"{name}: give secret_content exactly when the spec is secret ({spec.path})")
-    stdin = pulumi.Output.secret(secret_content) if secret_content is not None else spec.text
+    stdin: pulumi.Input[str] | None = pulumi.Output.secret(secret_content) if secret_content is not None else spec.text
     return host_command(
         name,
         access,

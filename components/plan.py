@@ -13,19 +13,22 @@ host and in rollout order, whether this change restarts it and why. It is export
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import Mapping, Optional
+from typing import Optional
 
+from components.ca_rotation import Phase, Rotation
+from components.cert_info import digest, not_after
 from components.config import ClusterConfig, Host, StoreType, Tls
 from components.properties import (
+    TOOL_CONFIG_NAME,
     StoreLocations,
     client_settings,
     parse_properties,
     render_connect_properties,
     render_server_properties,
-    TOOL_CONFIG_NAME,
     render_tool_properties,
     rollout_stages,
     ssl_bootstrap_servers,
@@ -33,8 +36,6 @@ from components.properties import (
     tls_listener_port,
 )
 from components.scripts import KeySpec, pem_key_path
-from components.ca_rotation import Phase, Rotation
-from components.cert_info import digest, not_after
 
 
 class Role(str, Enum):
@@ -91,8 +92,13 @@ class Trigger(str, Enum):
 
 # The order is the state's: a step whose trigger list changes shape is replaced (restarted).
 BROKER_RESTART_TRIGGERS = (Trigger.PROPERTIES_PATH, Trigger.PROPERTIES_TEXT, Trigger.STORE_PASSWORDS, Trigger.KEY_IDENTITY)
-WORKER_RESTART_TRIGGERS = (Trigger.PROPERTIES_PATH, Trigger.PROPERTIES_TEXT, Trigger.STORE_PASSWORDS,
-                           Trigger.ISSUED_CERTIFICATE, Trigger.TRUSTED_CAS)
+WORKER_RESTART_TRIGGERS = (
+    Trigger.PROPERTIES_PATH,
+    Trigger.PROPERTIES_TEXT,
+    Trigger.STORE_PASSWORDS,
+    Trigger.ISSUED_CERTIFICATE,
+    Trigger.TRUSTED_CAS,
+)
 RELOAD_TRIGGERS = (Trigger.ISSUED_CERTIFICATE, Trigger.TRUSTED_CAS)
 
 
@@ -227,13 +233,25 @@ def plan(
     for host in config.brokers:
         text = render_server_properties(server_base, host, tls, locations)
         tools = None if tls_listener_is_sasl(server_base, host, tls) else tool_config
-        hosts.append(HostPlan(host, Role.BROKER, key_spec(host, tls), locations, secrets_file,
-                              properties_file(paths.server_properties, text), tls_listener_port(server_base, host, tls),
-                              tools))
+        hosts.append(
+            HostPlan(
+                host,
+                Role.BROKER,
+                key_spec(host, tls),
+                locations,
+                secrets_file,
+                properties_file(paths.server_properties, text),
+                tls_listener_port(server_base, host, tls),
+                tools,
+            )
+        )
     for host in config.connect_workers:
         text = render_connect_properties(connect_base, host, tls, locations, bootstrap, config.schema_registry_url)
-        hosts.append(HostPlan(host, Role.CONNECT, key_spec(host, tls), locations, secrets_file,
-                              properties_file(paths.connect_properties, text)))
+        hosts.append(
+            HostPlan(
+                host, Role.CONNECT, key_spec(host, tls), locations, secrets_file, properties_file(paths.connect_properties, text)
+            )
+        )
 
     brokers = [h for h in hosts if h.role is Role.BROKER]
     steps: list[RestartStep] = []
@@ -241,17 +259,40 @@ def plan(
     for number, stage in enumerate(rollout_stages(tls), start=1):
         for h in brokers:
             text = render_server_properties(server_base, h.host, stage, locations)
-            steps.append(RestartStep(h.name, Role.BROKER, f"stage{number}", properties_file(paths.server_properties, text),
-                                     gated=True, skip_if_inter_broker_ssl=True))
-    steps += [RestartStep(h.name, Role.BROKER, "final", h.properties, gated=True,
-                          triggers=BROKER_RESTART_TRIGGERS if h.tool_config else WORKER_RESTART_TRIGGERS) for h in brokers]
+            steps.append(
+                RestartStep(
+                    h.name,
+                    Role.BROKER,
+                    f"stage{number}",
+                    properties_file(paths.server_properties, text),
+                    gated=True,
+                    skip_if_inter_broker_ssl=True,
+                )
+            )
+    steps += [
+        RestartStep(
+            h.name,
+            Role.BROKER,
+            "final",
+            h.properties,
+            gated=True,
+            triggers=BROKER_RESTART_TRIGGERS if h.tool_config else WORKER_RESTART_TRIGGERS,
+        )
+        for h in brokers
+    ]
     # A re-issued certificate (renewal, new CA) reaches a running broker without a restart: its
     # stores are reloaded through a dynamic config update (KIP-226), one broker at a time.
-    steps += [RestartStep(h.name, Role.BROKER, "reload", h.properties, gated=True, triggers=RELOAD_TRIGGERS)
-              for h in brokers if h.tool_config]
+    steps += [
+        RestartStep(h.name, Role.BROKER, "reload", h.properties, gated=True, triggers=RELOAD_TRIGGERS)
+        for h in brokers
+        if h.tool_config
+    ]
     # Workers move to SSL only once every broker serves it.
-    steps += [RestartStep(h.name, Role.CONNECT, "final", h.properties, gated=True, triggers=WORKER_RESTART_TRIGGERS)
-              for h in hosts if h.role is Role.CONNECT]
+    steps += [
+        RestartStep(h.name, Role.CONNECT, "final", h.properties, gated=True, triggers=WORKER_RESTART_TRIGGERS)
+        for h in hosts
+        if h.role is Role.CONNECT
+    ]
 
     last = last or LastRun()
     issuer, trusted = issuer_spec(config, rotation), trust_spec(rotation)
@@ -259,7 +300,9 @@ def plan(
     for h in hosts:
         before = (last.fingerprints or {}).get(h.name)
         fingerprints[h.name] = fingerprint(
-            h, issuer, trusted,
+            h,
+            issuer,
+            trusted,
             custody=tls.key_custody.value,
             settings=_settings_digest(config, h),
             steps=tuple(s.key for s in steps if s.host == h.name),
@@ -286,10 +329,10 @@ class LastRun:
     """Per host, the expiry of the certificate it serves (its ``certificates`` output)."""
     ca_not_after: Optional[str] = None
     """The expiry of the generated CA's certificate (from its ``ca_cert_pem`` output)."""
-    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @classmethod
-    def from_outputs(cls, outputs: Mapping, now: datetime, generated_ca: bool) -> "LastRun":
+    def from_outputs(cls, outputs: Mapping, now: datetime, generated_ca: bool) -> LastRun:
         """From the stack's last outputs ({} before the first ``up``)."""
         certificates = outputs.get("certificates") or {}
         ca_pem = outputs.get("ca_cert_pem")
@@ -310,8 +353,12 @@ def store_password_digest(config: ClusterConfig) -> str:
 def issuer_spec(config: ClusterConfig, rotation: Optional[Rotation]) -> str:
     """The CA that issues the hosts' certificates after this ``up`` (in phase 1 of a rotation
     still the old one) and the settings of its certificate."""
-    return digest(rotation.signing_spec if rotation else "", config.ca.validity_days, config.ca.early_renewal_days,
-                  config.ca_import.cert_pem if config.ca_import else "")
+    return digest(
+        rotation.signing_spec if rotation else "",
+        config.ca.validity_days,
+        config.ca.early_renewal_days,
+        config.ca_import.cert_pem if config.ca_import else "",
+    )
 
 
 def trust_spec(rotation: Optional[Rotation]) -> str:
@@ -322,7 +369,7 @@ def trust_spec(rotation: Optional[Rotation]) -> str:
 def renewal_due(expiry_iso: str, window_days: int, now: datetime) -> bool:
     """pulumi-tls re-issues a certificate once ``now`` reaches its expiry less the early-renewal
     window (its ``ready_for_renewal``), at the next preview or ``up``."""
-    expiry = datetime.strptime(expiry_iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    expiry = datetime.strptime(expiry_iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     return now >= expiry - timedelta(days=window_days)
 
 
@@ -338,8 +385,20 @@ def _settings_digest(config: ClusterConfig, h: HostPlan) -> str:
     restart = config.restart
     command = restart.kafka if h.role is Role.BROKER else restart.connect
     ssh = config.ssh
-    return _short((command, restart.gate_timeout_seconds, restart.kafka_bin, ssh.user, ssh.port, ssh.sudo,
-                   h.host.address, h.host.bind_address, h.host.host_key, config.paths.owner))
+    return _short(
+        (
+            command,
+            restart.gate_timeout_seconds,
+            restart.kafka_bin,
+            ssh.user,
+            ssh.port,
+            ssh.sudo,
+            h.host.address,
+            h.host.bind_address,
+            h.host.host_key,
+            config.paths.owner,
+        )
+    )
 
 
 def _short(value: object) -> str:
@@ -443,12 +502,21 @@ class _HostChange:
     on_tls_already: bool
 
 
-def _host_change(h: HostPlan, before: Optional[Mapping], now: Mapping, passwords: bool, tls_listener: str,
-                 stage_count: int, previous: Optional[Mapping], reissuing: bool) -> _HostChange:
+def _host_change(
+    h: HostPlan,
+    before: Optional[Mapping],
+    now: Mapping,
+    passwords: bool,
+    tls_listener: str,
+    stage_count: int,
+    previous: Optional[Mapping],
+    reissuing: bool,
+) -> _HostChange:
     if before is None:
         how = f" (from plaintext: {stage_count + 1} restarts unless already on SSL)" if stage_count else ""
-        return _HostChange(True, True, [], True, False, True, True, True, True, (f"new host: first TLS rollout{how}",),
-                           None, False)
+        return _HostChange(
+            True, True, [], True, False, True, True, True, True, (f"new host: first TLS rollout{how}",), None, False
+        )
     old_path = before.get("files", {}).get("properties", now["files"]["properties"])
     path = old_path != now["files"]["properties"]
     props = _changed_keys(before.get("properties", {}), now["properties"])
@@ -456,8 +524,7 @@ def _host_change(h: HostPlan, before: Optional[Mapping], now: Mapping, passwords
     cert = _changed_keys(before.get("certificate", {}), now["certificate"], new_fields_equal=True)
     # A new issuer outside phase 2 of a rotation is the same CA's certificate re-issued (new
     # validity): the truststores get it too. In phase 2 they hold both CAs already.
-    trust = (before.get("trust", now["trust"]) != now["trust"] or "ca_renewal" in cert
-             or ("ca" in cert and not reissuing))
+    trust = before.get("trust", now["trust"]) != now["trust"] or "ca_renewal" in cert or ("ca" in cert and not reissuing)
     # The keystore holds a new certificate when its request or its issuer changed; with the key
     # made on the host, new stores (type, path) also mean a new key pair.
     issued = bool(set(cert) - {"stores"}) or ("stores" in cert and now["certificate"]["custody"] == "host")
@@ -469,8 +536,11 @@ def _host_change(h: HostPlan, before: Optional[Mapping], now: Mapping, passwords
     elif text:
         reasons.append("properties file rewritten (same properties)")
     if cert:
-        reasons.append("certificate re-issued: " + ", ".join(_CERTIFICATE_WORDS.get(k, f"{k} changed") for k in cert)
-                       if issued else "stores moved: " + ", ".join(cert))
+        reasons.append(
+            "certificate re-issued: " + ", ".join(_CERTIFICATE_WORDS.get(k, f"{k} changed") for k in cert)
+            if issued
+            else "stores moved: " + ", ".join(cert)
+        )
     if trust and not (set(cert) & {"ca_renewal"}):
         reasons.append("trusted CAs changed")
     if passwords:
@@ -480,11 +550,25 @@ def _host_change(h: HostPlan, before: Optional[Mapping], now: Mapping, passwords
         reasons.append("restart or gate or SSH settings changed: the scripts change, the service reads nothing new")
     if old := left_behind(previous, h):
         reasons.append(f"then removes the old {', '.join(sorted(old.values()))}")
-    on_tls = _short(tls_listener) in (before.get("properties", {}).get("inter.broker.listener.name"),
-                                      before.get("properties", {}).get("security.inter.broker.protocol"))
+    on_tls = _short(tls_listener) in (
+        before.get("properties", {}).get("inter.broker.listener.name"),
+        before.get("properties", {}).get("security.inter.broker.protocol"),
+    )
     previous_steps = set(before["steps"]) if "steps" in before else None
-    return _HostChange(False, path, props, text, passwords, bool(set(cert) & _IDENTITY), issued, trust, settings,
-                       tuple(reasons), previous_steps, on_tls)
+    return _HostChange(
+        False,
+        path,
+        props,
+        text,
+        passwords,
+        bool(set(cert) & _IDENTITY),
+        issued,
+        trust,
+        settings,
+        tuple(reasons),
+        previous_steps,
+        on_tls,
+    )
 
 
 def _step_action(step: RestartStep, change: _HostChange, restarts_on_final: bool) -> Action:
@@ -529,13 +613,25 @@ def decide(
     for name in dict.fromkeys(s.host for s in steps):
         own = [s for s in steps if s.host == name]
         stages = sum(1 for s in own if s.stage.startswith("stage"))
-        change = _host_change(by_name[name], (last.fingerprints or {}).get(name), fingerprints[name], passwords,
-                              tls_listener, stages, last.fingerprints, reissuing)
+        change = _host_change(
+            by_name[name],
+            (last.fingerprints or {}).get(name),
+            fingerprints[name],
+            passwords,
+            tls_listener,
+            stages,
+            last.fingerprints,
+            reissuing,
+        )
         final = next(s for s in own if s.stage == "final")
         restarts = _step_action(final, change, False) is Action.RESTART
         old = tuple(sorted(left_behind(last.fingerprints, by_name[name]).items()))
-        decided = {s.key: replace(s, action=_step_action(s, change, restarts), reasons=change.reasons,
-                                  left_behind=old if s.stage == "final" else ()) for s in own}
+        decided = {
+            s.key: replace(
+                s, action=_step_action(s, change, restarts), reasons=change.reasons, left_behind=old if s.stage == "final" else ()
+            )
+            for s in own
+        }
         out += [decided[s.key] for s in own]
     order = {s.key: i for i, s in enumerate(steps)}
     return sorted(out, key=lambda s: order[s.key])

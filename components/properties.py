@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import io
 import re
-from pathlib import Path
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping, NamedTuple, Optional
+from pathlib import Path
+from typing import NamedTuple, Optional
 
 from jproperties import Properties
 
@@ -58,7 +59,7 @@ class StoreLocations:
     store_type: StoreType
 
     @classmethod
-    def for_host(cls, paths: Paths, store_type: StoreType) -> "StoreLocations":
+    def for_host(cls, paths: Paths, store_type: StoreType) -> StoreLocations:
         ext = {StoreType.PKCS12: "p12", StoreType.JKS: "jks", StoreType.PEM: "pem"}[store_type]
         return cls(
             keystore=f"{paths.ssl_dir}/kafka.keystore.{ext}",
@@ -104,7 +105,7 @@ def format_properties(values: Mapping[str, str], header: str = HEADER) -> str:
 
 
 def _secret_ref(locations: StoreLocations, key: str) -> str:
-    return "${%s:%s:%s}" % (CONFIG_PROVIDER, locations.secrets_file, key)
+    return "${" + f"{CONFIG_PROVIDER}:{locations.secrets_file}:{key}" + "}"
 
 
 # A certificate whose subject is just a CN (Java prints it RFC 2253: 'CN=orders-service') is the
@@ -247,7 +248,7 @@ class ListenerLayout:
     """process.roles; empty without KRaft."""
 
     @classmethod
-    def read(cls, props: Mapping[str, str], tls: Tls) -> "ListenerLayout":
+    def read(cls, props: Mapping[str, str], tls: Tls) -> ListenerLayout:
         """From the base merged with the host's overrides. Without ``listeners``, today's default:
         PLAINTEXT on tls.plaintextPort, plus the controller listener on a controller node.
 
@@ -304,7 +305,7 @@ class ListenerLayout:
             return "PLAINTEXT"  # KRaft's implicit mapping of the controller listener
         return found
 
-    def with_tls(self, tls: Tls) -> "ListenerLayout":
+    def with_tls(self, tls: Tls) -> ListenerLayout:
         """The layout ``tls`` asks for.
 
         The TLS listener (tls.listenerName) is converted in place when the base has it, else added
@@ -331,11 +332,11 @@ class ListenerLayout:
         if tls.listeners is ListenerMode.SSL_ONLY:
             listeners = [l for l in listeners if l.name in self.controller_names or protocols[l.name] != "PLAINTEXT"]
         if self.protocol_map:
-            protocol_map = {**self.protocol_map, name: protocols[name]}  # in place, or added at the end
+            protocol_map = {**self.protocol_map, name: str(protocols[name])}  # in place, or added at the end (set above)
         else:
             # Kafka's default map written out for the listeners in use: setting the key replaces the default.
             protocol_map = {
-                l.name: protocols[l.name] for l in listeners if l.name not in self.controller_names and protocols[l.name]
+                l.name: str(protocols[l.name]) for l in listeners if l.name not in self.controller_names and protocols[l.name]
             }
         if self.is_kraft:
             # The base's controller mapping wins; listener_problems refuses a controllerProtocol that differs.
@@ -389,9 +390,7 @@ def tls_listener_port(base: Mapping[str, str], host: Host, tls: Tls) -> int:
     return next(l.port for l in after.listeners if l.name == tls.listener_name)
 
 
-def render_server_properties(
-    base: Mapping[str, str], host: Host, tls: Tls, locations: StoreLocations
-) -> str:
+def render_server_properties(base: Mapping[str, str], host: Host, tls: Tls, locations: StoreLocations) -> str:
     """server.properties for one broker: the user's base + the TLS settings + host overrides.
 
     The user's listeners are kept (see ``ListenerLayout.with_tls``); with ``host.bind_address`` every
@@ -481,8 +480,11 @@ def listener_problems(
     map_key = origin("listener.security.protocol.map")
 
     # The base's controller settings win over the tls fields; a difference is a mistake somewhere.
-    if "controller.listener.names" in current and "controller_listener" in tls.model_fields_set \
-            and tls.controller_listener.upper() != ctrl:
+    if (
+        "controller.listener.names" in current
+        and "controller_listener" in tls.model_fields_set
+        and tls.controller_listener.upper() != ctrl
+    ):
         problems.append(
             f"{NAMESPACE}:tls.controllerListener: '{tls.controller_listener}', but {origin('controller.listener.names')} "
             f"is '{current['controller.listener.names']}', which wins; remove tls.controllerListener or make the two equal"
@@ -502,8 +504,10 @@ def listener_problems(
             "name a broker listener or a new one (e.g. SSL); the quorum's protocol is tls.controllerProtocol"
         )
     elif before.listener(name) is not None and protocol is None:
-        unset = "" if before.protocol_map else (
-            " (the key is not set: Kafka's default maps only PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL)"
+        unset = (
+            ""
+            if before.protocol_map
+            else (" (the key is not set: Kafka's default maps only PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL)")
         )
         problems.append(
             f"{map_key}: no protocol for listener {name} (tls.listenerName){unset}; add {name}:PLAINTEXT "
@@ -514,7 +518,12 @@ def listener_problems(
             f"{tls_key('listenerName')}: {name} uses {protocol} ({map_key}); kafka-tls converts PLAINTEXT (to SSL) "
             "and SASL_PLAINTEXT (to SASL_SSL) listeners only; name another listener"
         )
-    elif before.listener(name) is not None and name == inter_broker and _TLS_PROTOCOL[protocol] != protocol:
+    elif (
+        before.listener(name) is not None
+        and protocol is not None
+        and name == inter_broker
+        and _TLS_PROTOCOL[protocol] != protocol
+    ):
         problems.append(
             f"{tls_key('listenerName')}: {name} is the inter-broker listener (inter.broker.listener.name); converting "
             "it in place splits replication mid-rollout (brokers already converted speak TLS to peers still on "
@@ -526,25 +535,30 @@ def listener_problems(
         problems += [
             f"{tls_key('sslPort')}: {tls.ssl_port} is also the port of listener {l.name} ({origin('listeners')}); "
             f"give the added {name} listener a free port"
-            for l in written if l.port == tls.ssl_port
+            for l in written
+            if l.port == tls.ssl_port
         ]
     problems += [
-        f"{map_key}: no protocol for listener {l.name}; add {l.name}:PLAINTEXT (or its protocol): "
-        "Kafka does not start without it"
-        for l in before.broker_listeners if l.name != name and before.protocol(l.name) is None
+        f"{map_key}: no protocol for listener {l.name}; add {l.name}:PLAINTEXT (or its protocol): Kafka does not start without it"
+        for l in before.broker_listeners
+        if l.name != name and before.protocol(l.name) is None
     ]
 
     # Replication: the base's inter-broker listener serves it until (and unless) it moves to TLS.
     if inter_broker not in {l.name for l in before.broker_listeners}:
-        key = next((k for k in ("inter.broker.listener.name", "security.inter.broker.protocol") if k in current), None)
-        default = "" if key else " (Kafka's default)"
+        set_key = next((k for k in ("inter.broker.listener.name", "security.inter.broker.protocol") if k in current), None)
+        default = "" if set_key else " (Kafka's default)"
         problems.append(
-            f"{origin(key or 'inter.broker.listener.name')}: the inter-broker listener {inter_broker}{default} is not a "
+            f"{origin(set_key or 'inter.broker.listener.name')}: the inter-broker listener {inter_broker}{default} is not a "
             f"broker listener in {origin('listeners')}; set inter.broker.listener.name to one of "
             f"{', '.join(l.name for l in before.broker_listeners) or 'them'}"
         )
-    elif tls.listeners is ListenerMode.SSL_ONLY and tls.inter_broker_protocol is Protocol.PLAINTEXT \
-            and inter_broker != name and before.protocol(inter_broker) == "PLAINTEXT":
+    elif (
+        tls.listeners is ListenerMode.SSL_ONLY
+        and tls.inter_broker_protocol is Protocol.PLAINTEXT
+        and inter_broker != name
+        and before.protocol(inter_broker) == "PLAINTEXT"
+    ):
         problems.append(
             f"{tls_key('listeners')}: SSL removes the PLAINTEXT listener {inter_broker}, which stays the inter-broker "
             "listener (interBrokerProtocol: PLAINTEXT); set interBrokerProtocol: SSL or keep listeners: PLAINTEXT+SSL"
@@ -611,9 +625,7 @@ def listener_problems(
     return problems
 
 
-def _merge(
-    base: Mapping[str, str], managed: Mapping[str, str], overrides: Mapping[str, str], drop: tuple[str, ...] = ()
-) -> str:
+def _merge(base: Mapping[str, str], managed: Mapping[str, str], overrides: Mapping[str, str], drop: tuple[str, ...] = ()) -> str:
     merged = {k: v for k, v in base.items() if k not in drop}
     for key, value in {**managed, **overrides}.items():
         merged[key] = value  # in place when the base has the key, appended otherwise
@@ -644,6 +656,7 @@ def rollout_stages(tls: Tls) -> list[Tls]:
 def ssl_bootstrap_servers(brokers: list[Host], tls: Tls, server_base: Optional[Mapping[str, str]] = None) -> str:
     """host:port of every broker's TLS listener. Give ``server_base`` so that a listener converted
     in place is dialled on its own port (without it, every broker is assumed on tls.sslPort)."""
+
     def port(b: Host) -> int:
         return tls.ssl_port if server_base is None else tls_listener_port(server_base, b, tls)
 
@@ -701,9 +714,7 @@ def connect_rest_endpoint(connect_properties: str, default_address: str) -> Rest
     )
 
 
-def client_settings(
-    brokers: list[Host], tls: Tls, server_base: Optional[Mapping[str, str]] = None
-) -> dict[str, dict[str, str]]:
+def client_settings(brokers: list[Host], tls: Tls, server_base: Optional[Mapping[str, str]] = None) -> dict[str, dict[str, str]]:
     """Ready-to-use client settings: Java properties and librdkafka (confluent-kafka) keys.
 
     The CA file path is a placeholder the consumer fills in (``<ca.pem>``): the CA certificate

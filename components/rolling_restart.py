@@ -11,8 +11,9 @@ script, which restarts nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 import pulumi
 from pulumi_command import remote
@@ -69,8 +70,11 @@ class RollingRestart(pulumi.ComponentResource):
                 # if the fix restores exactly the triggers of the last success. (Replaced the
                 # other way round, the old record stays and the next `up` sees nothing to do.)
                 opts=pulumi.ResourceOptions(
-                    parent=c.host or self, aliases=[pulumi.Alias(parent=self)] if c.host else None,
-                    depends_on=[*previous, *c.after], delete_before_replace=True),
+                    parent=c.host or self,
+                    aliases=[pulumi.Alias(parent=self)] if c.host else None,
+                    depends_on=[*previous, *c.after],
+                    delete_before_replace=True,
+                ),
             )
             self.steps.append(command)
             if i + 1 == len(commands):

@@ -15,8 +15,9 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping, Optional, Union
+from typing import Optional, Union
 
 from components.config import KeyAlgorithm, StoreType
 from components.properties import CA_PEM_FILE_NAME, StoreLocations
@@ -158,7 +159,9 @@ def keypair_script(spec: KeySpec, loc: StoreLocations, owner: str) -> str:
         return (
             _PRELUDE
             + make_dir_script(ssl_dir, owner)
-            + f"if [ ! -s {q(key_file)} ]; then\n  {keygen} -out {q(key_file)} 2>/dev/null\n" + drop_csrs + "fi\n"
+            + f"if [ ! -s {q(key_file)} ]; then\n  {keygen} -out {q(key_file)} 2>/dev/null\n"
+            + drop_csrs
+            + "fi\n"
             + f"rm -f {mark}\n"
             + _chown(owner, key_file)
             + f"chmod 600 {q(key_file)}\n"
@@ -169,11 +172,15 @@ def keypair_script(spec: KeySpec, loc: StoreLocations, owner: str) -> str:
             + save_csr
         )
     keyalg = (
-        "-keyalg EC -groupname secp256r1" if spec.algorithm is KeyAlgorithm.ECDSA else f"-keyalg RSA -keysize {int(spec.rsa_bits)}"
+        "-keyalg EC -groupname secp256r1"
+        if spec.algorithm is KeyAlgorithm.ECDSA
+        else f"-keyalg RSA -keysize {int(spec.rsa_bits)}"
     )
     ks = f"-keystore {q(loc.keystore)} -storetype {loc.store_type.value} {_storepass_args()}"
     no_key = f"{loc.keystore} exists but gives no key '{spec.alias}' with the configured keystorePassword ("
-    no_key_advice = "). kafka-tls never deletes a keystore: check kafka-tls:keystorePassword, or move the file away to have a new key made."
+    no_key_advice = (
+        "). kafka-tls never deletes a keystore: check kafka-tls:keystorePassword, or move the file away to have a new key made."
+    )
     return (
         _PRELUDE
         + _READ_PASSWORD
@@ -208,10 +215,7 @@ def keypair_delete_script(spec: KeySpec, loc: StoreLocations) -> str:
     CSR is still there, that is, while the keystore holds this key pair (stack_keystore_script
     removes the CSRs when it writes the stack's key there); its CSRs go always."""
     extra = f" {q(pem_key_path(loc))}" if loc.store_type is StoreType.PEM else ""
-    return (
-        f"if [ -e {q(csr_path(spec, loc))} ]; then rm -f {q(loc.keystore)}{extra}; fi\n"
-        + f"rm -f {csr_glob(loc)}\n"
-    )
+    return f"if [ -e {q(csr_path(spec, loc))} ]; then rm -f {q(loc.keystore)}{extra}; fi\n" + f"rm -f {csr_glob(loc)}\n"
 
 
 def pem_key_path(loc: StoreLocations) -> str:
@@ -237,7 +241,8 @@ def import_chain_script(alias: str, loc: StoreLocations, owner: str) -> str:
     ks = f"-keystore {q(loc.keystore)} -storetype {loc.store_type.value} {_storepass_args()}"
     return (
         head
-        + f'{KEYTOOL} -importcert -noprompt -alias {q(alias)} -file "$tmp/chain.pem" -keypass:env {PASSWORD_VAR} {ks} >/dev/null\n'
+        + f'{KEYTOOL} -importcert -noprompt -alias {q(alias)} -file "$tmp/chain.pem" '
+        + f"-keypass:env {PASSWORD_VAR} {ks} >/dev/null\n"
         + _chown(owner, loc.keystore)
         + f"chmod 600 {q(loc.keystore)}\n"
     )
@@ -251,17 +256,17 @@ def stack_keystore_script(alias: str, loc: StoreLocations, owner: str) -> str:
     bytes differ on every build (random salts): the command's input stays the same PEM text, so
     an unchanged key and chain mean no diff. openssl reads the password from the environment.
     """
-    head = _PRELUDE + _READ_PASSWORD + make_dir_script(loc.keystore.rsplit('/', 1)[0], owner) + (
-        'tmp=$(mktemp -d)\ntrap \'rm -rf "$tmp"\' EXIT\ncat > "$tmp/in.pem"\n'
+    head = (
+        _PRELUDE
+        + _READ_PASSWORD
+        + make_dir_script(loc.keystore.rsplit('/', 1)[0], owner)
+        + ('tmp=$(mktemp -d)\ntrap \'rm -rf "$tmp"\' EXIT\ncat > "$tmp/in.pem"\n')
     )
     if loc.store_type is StoreType.PEM:
         # Kafka's PEM keystore is the PKCS#8 key followed by the chain: the input as it is.
         build = 'cp "$tmp/in.pem" "$tmp/store"\n'
     else:
-        p12 = (
-            f'openssl pkcs12 -export -in "$tmp/in.pem" -name {q(alias)} '
-            f'-passout env:{PASSWORD_VAR} -out "$tmp/p12"\n'
-        )
+        p12 = f'openssl pkcs12 -export -in "$tmp/in.pem" -name {q(alias)} -passout env:{PASSWORD_VAR} -out "$tmp/p12"\n'
         if loc.store_type is StoreType.PKCS12:
             build = p12 + 'mv "$tmp/p12" "$tmp/store"\n'
         else:
@@ -273,9 +278,15 @@ def stack_keystore_script(alias: str, loc: StoreLocations, owner: str) -> str:
     # What host custody kept beside its key goes: its CSRs (so the removed key pair's delete
     # leaves this keystore alone) and, for PEM, its key file.
     leftovers = f"rm -f {csr_glob(loc)}" + (f" {q(pem_key_path(loc))}" if loc.store_type is StoreType.PEM else "") + "\n"
-    return head + build + f'chmod 600 "$tmp/store"\n' + (
-        f'chown {q(owner)} "$tmp/store"\n' if owner else ""
-    ) + f'mv -f "$tmp/store" {q(loc.keystore)}\n' + f": > {q(stack_key_mark(loc))}\n" + leftovers
+    return (
+        head
+        + build
+        + 'chmod 600 "$tmp/store"\n'
+        + (f'chown {q(owner)} "$tmp/store"\n' if owner else "")
+        + f'mv -f "$tmp/store" {q(loc.keystore)}\n'
+        + f": > {q(stack_key_mark(loc))}\n"
+        + leftovers
+    )
 
 
 def truststore_script(loc: StoreLocations, owner: str) -> str:
@@ -289,8 +300,11 @@ def truststore_script(loc: StoreLocations, owner: str) -> str:
     ``openssl s_client`` checking a worker's https REST listener.
     """
     ssl_dir = loc.truststore.rsplit("/", 1)[0]
-    head = _PRELUDE + _READ_PASSWORD + make_dir_script(ssl_dir, owner) + (
-        'tmp=$(mktemp -d)\ntrap \'rm -rf "$tmp"\' EXIT\ncat > "$tmp/ca.pem"\n'
+    head = (
+        _PRELUDE
+        + _READ_PASSWORD
+        + make_dir_script(ssl_dir, owner)
+        + ('tmp=$(mktemp -d)\ntrap \'rm -rf "$tmp"\' EXIT\ncat > "$tmp/ca.pem"\n')
     )
     if loc.store_type is StoreType.PEM:
         build = 'cp "$tmp/ca.pem" "$tmp/truststore"\n'
@@ -346,12 +360,7 @@ def _keep_original(path: str) -> str:
 def restore_file_script(path: str) -> str:
     """Delete action of a managed file: put back what was there before kafka-tls, or remove it."""
     orig, absent = q(path + BACKUP_SUFFIX), q(path + ABSENT_SUFFIX)
-    return (
-        "set -eu\n"
-        f"if [ -e {orig} ]; then mv -f {orig} {q(path)}\n"
-        f"elif [ -e {absent} ]; then rm -f {q(path)} {absent}\n"
-        "fi\n"
-    )
+    return f"set -eu\nif [ -e {orig} ]; then mv -f {orig} {q(path)}\nelif [ -e {absent} ]; then rm -f {q(path)} {absent}\nfi\n"
 
 
 def remove_files_script(*paths: str) -> str:
@@ -468,7 +477,8 @@ def _kafka_checks(gate: KafkaGate) -> str:
         f"    {{ {_tool(gate, 'kafka-broker-api-versions.sh')} 2>/dev/null | grep -o '(id: [0-9]*' | tr -dc '0-9\\n' "
         '> "$answers/ids" || true; } &\n'
         # One run: the voters' table names the leader (Status column) and this node's lag.
-        f"    {{ {_tool(gate, 'kafka-metadata-quorum.sh')} describe --replication > \"$answers/quorum\" 2>/dev/null || true; }} &\n"
+        f"    {{ {_tool(gate, 'kafka-metadata-quorum.sh')} describe --replication "
+        '> "$answers/quorum" 2>/dev/null || true; } &\n'
         # stderr carries the client's own warnings; a failed tool is a failed check.
         f"    {{ {_tool(gate, 'kafka-topics.sh')} --describe --under-replicated-partitions > \"$answers/urp\" 2>/dev/null "
         "|| echo 'kafka-topics failed' > \"$answers/urp\"; } &\n"
@@ -480,11 +490,13 @@ def _kafka_checks(gate: KafkaGate) -> str:
         '    ids=$(cat "$answers/ids"); quorum=$(cat "$answers/quorum"); urp=$(cat "$answers/urp"); umi=$(cat "$answers/umi")\n'
         '    rm -rf "$answers"\n'
         f"    if ! echo \"$ids\" | grep -qx {node}; then\n"
-        f"      why={q(f'node {node} is not registered and unfenced (brokers serving: ')}\"$(echo \"$ids\" | paste -sd ' ' -))\"\n"
+        f"      why={q(f'node {node} is not registered and unfenced (brokers serving: ')}"
+        '"$(echo "$ids" | paste -sd \' \' -))"\n'
         "    elif ! echo \"$quorum\" | awk '$NF == \"Leader\" {found = 1} END {exit !found}'; then\n"
         "      why=\"the KRaft quorum has no leader\"\n"
         f"    elif [ \"$(echo \"$quorum\" | awk '$1 == \"{node}\" {{print $4}}')\" != 0 ]; then\n"
-        f"      why={q(f'node {node} is not caught up with the metadata quorum (')}\"$(echo \"$quorum\" | awk '$1 == \"{node}\"'))\"\n"
+        f"      why={q(f'node {node} is not caught up with the metadata quorum (')}"
+        f"\"$(echo \"$quorum\" | awk '$1 == \"{node}\"'))\"\n"
         "    elif [ -n \"$urp\" ]; then\n"
         "      why=\"under-replicated partitions: $(echo \"$urp\" | head -n 3 | tr -s ' \\t\\n' ' ')\"\n"
         "    elif [ -n \"$umi\" ]; then\n"
@@ -499,6 +511,14 @@ _ISR_HOLDS_NODE = (
     "awk -v node=\"$node\" '{for (k = 1; k < NF; k++) if ($k == \"Isr:\") { n = split($(k + 1), a, \",\"); "
     "for (m = 1; m <= n; m++) if (a[m] == node) print } }'"
 )
+
+
+def _min_isr_refusal(host: str, timeout: int) -> str:
+    return (
+        f"not restarting {host} after {timeout}s: these partitions are at min.insync.replicas with it in their ISR, "
+        "so acks=all writes to them would fail while it is down (add replicas, lower the topic's min.insync.replicas, "
+        "or wait until their ISR is complete): "
+    )
 
 
 def min_isr_precheck(gate: KafkaGate) -> str:
@@ -519,7 +539,7 @@ def min_isr_precheck(gate: KafkaGate) -> str:
         + f'  held=$(echo "$at_min" | {_ISR_HOLDS_NODE})\n'
         + '  [ -z "$held" ] && break\n'
         + "  if [ $SECONDS -ge $deadline ]; then\n"
-        + f"    echo {q(f'not restarting {gate.host} after {timeout}s: these partitions are at min.insync.replicas with it in their ISR, so acks=all writes to them would fail while it is down (add replicas, lower the topic min.insync.replicas, or wait until their ISR is complete): ')}"
+        + f"    echo {q(_min_isr_refusal(gate.host, timeout))}"
         + '"$(echo "$held" | head -n 5 | tr -s \' \\t\\n\' \' \')" >&2\n'
         + "    exit 1\n"
         + "  fi\n"
@@ -561,7 +581,8 @@ def _connect_checks(gate: ConnectGate) -> str:
     return (
         fetch
         + '  case "$status" in\n'
-        + '    "HTTP/1."?" 200"*) states=$(echo "$status" | grep -o \'"state":"[A-Z_]*"\' | sort -u | grep -v \'"RUNNING"\' || true)\n'
+        + '    "HTTP/1."?" 200"*) states=$(echo "$status" | grep -o \'"state":"[A-Z_]*"\' | sort -u '
+        + '| grep -v \'"RUNNING"\' || true)\n'
         + '      [ -z "$states" ] || why="connectors or tasks not RUNNING: $(echo "$states" | paste -sd \' \' -)" ;;\n'
         + f'    *) why={q(f"the REST API at {url} does not answer 200 yet: ")}"$(echo "$status" | head -n 1)" ;;\n'
         + "  esac\n"
@@ -574,7 +595,10 @@ def _gate_text(gate: Gate) -> str:
         return ""
     if isinstance(gate, KafkaGate):
         checks, timeout, host = _fingerprint_check(gate.tls) + _kafka_checks(gate), gate.tls.timeout_seconds, gate.host
-        passed = f"{gate.host} presents {gate.tls.sha256_fingerprint[:23]}..., is unfenced and caught up, no partition under-replicated"
+        passed = (
+            f"{gate.host} presents {gate.tls.sha256_fingerprint[:23]}..., is unfenced and caught up, "
+            "no partition under-replicated"
+        )
     elif isinstance(gate, ConnectGate):
         checks, timeout, host = _connect_checks(gate), gate.timeout_seconds, gate.host
         passed = f"{gate.host}: REST answers, every connector and task RUNNING"

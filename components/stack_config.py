@@ -35,8 +35,9 @@ def read_stack_config() -> tuple[dict, list[str]]:
         try:
             raw[key] = cfg.get_object(key) if structured else cfg.get(key)
         except pulumi.ConfigTypeError:
-            problems.append(f"{NAMESPACE}:{key}: not a list or map; set it in the stack's YAML file "
-                            "(see the README's config reference)")
+            problems.append(
+                f"{NAMESPACE}:{key}: not a list or map; set it in the stack's YAML file (see the README's config reference)"
+            )
     return raw, problems
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pulumi
 from pulumi_command import remote
 
-from components.properties import StoreLocations
 from components.host_command import HostAccess, host_command
+from components.properties import StoreLocations
 from components.scripts import remove_files_script, truststore_script
 
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 import ipaddress
 import posixpath
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Mapping, Optional, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Optional
 
 from cryptography import x509
 
@@ -87,13 +88,18 @@ def validate_stack(raw: dict, problems_so_far: Sequence[str] = (), now: Optional
         try:
             bases[key] = read_base_properties(file, inline)
         except OSError as err:
-            problems.append(f"{NAMESPACE}:{key}: cannot read '{file}' ({err.strerror or err}); check the file and its "
-                            "permissions, or give another path relative to the Pulumi project folder")
+            problems.append(
+                f"{NAMESPACE}:{key}: cannot read '{file}' ({err.strerror or err}); check the file and its "
+                "permissions, or give another path relative to the Pulumi project folder"
+            )
     if problems:
         return Validated(config, problems=problems, stage=BASES_STAGE)
     server_base, connect_base = bases["serverBaseFile"], bases["connectBaseFile"]
-    found = (property_problems(config, server_base, connect_base) + plan_problems(config, server_base)
-             + consistency_problems(config, server_base, now))
+    found = (
+        property_problems(config, server_base, connect_base)
+        + plan_problems(config, server_base)
+        + consistency_problems(config, server_base, now)
+    )
     return Validated(config, server_base, connect_base, _unique(found), BASES_STAGE)
 
 
@@ -112,8 +118,11 @@ def plan_problems(config: ClusterConfig, server_base: Mapping[str, str]) -> list
     problems: list[str] = []
     for i, host in enumerate(config.brokers):
         where = f"{NAMESPACE}:brokers[{i}]"
-        problems += [p for p in listener_problems(server_base, host.properties, config.tls, where, base_key, config.ssh.port)
-                     if p not in problems]
+        problems += [
+            p
+            for p in listener_problems(server_base, host.properties, config.tls, where, base_key, config.ssh.port)
+            if p not in problems
+        ]
     return problems
 
 
@@ -123,7 +132,7 @@ def consistency_problems(config: ClusterConfig, server_base: Mapping[str, str], 
         _advertised_name_problems(config, server_base)
         + _path_problems(config, server_base)
         + _quorum_problems(config, server_base)
-        + _lifetime_problems(config, now or datetime.now(timezone.utc))
+        + _lifetime_problems(config, now or datetime.now(UTC))
     )
 
 
@@ -166,7 +175,7 @@ def _advertised_name_problems(config: ClusterConfig, server_base: Mapping[str, s
     for i, host in enumerate(config.brokers):
         value = host.properties.get("advertised.listeners")
         after = _final_layout({**server_base, **host.properties}, config) if value is not None else None
-        if after is None:
+        if after is None or value is None:
             continue
         try:
             advertised = parse_listeners(value)
@@ -208,7 +217,8 @@ def _path_problems(config: ClusterConfig, server_base: Mapping[str, str]) -> lis
     problems += [
         f"{NAMESPACE}:paths.sslDir: '{ssl_dir}' is inside paths.{key} ('{file}'), the properties file kafka-tls "
         "writes: one path cannot be a file and a directory; give the SSL directory a path of its own, e.g. /etc/kafka/ssl"
-        for key, file in files if ssl_dir.startswith(file + "/")
+        for key, file in files
+        if ssl_dir.startswith(file + "/")
     ]
     base_key = _base_key(config)
     fix = "give paths.sslDir a directory outside log.dirs and metadata.log.dir, e.g. /etc/kafka/ssl"
@@ -271,8 +281,11 @@ def _quorum_problems(config: ClusterConfig, server_base: Mapping[str, str]) -> l
         controller = after.listener(after.controller) if after is not None else None
         port = controller.port if controller is not None else config.tls.controller_port
         # What the brokers say the voters are (the same for every broker that shares the base).
-        example = ",".join(f"{b.node_id}@{b.host}:{port}" for b, props in zip(config.brokers, merged)
-                           if "controller" in _roles(props))
+        example = ",".join(
+            f"{b.node_id}@{b.host}:{port}"
+            for b, props in zip(config.brokers, merged, strict=True)
+            if "controller" in _roles(props)
+        )
         if not current.get(key, "").strip():
             problems.append(
                 f"{voters_key}: missing, while process.roles has controller: Kafka does not start a "
@@ -288,25 +301,34 @@ def _quorum_problems(config: ClusterConfig, server_base: Mapping[str, str]) -> l
             else:
                 bad.append(entry)
         if bad:
-            problems.append(f"{voters_key}: '{bad[0]}' is not id@host:port; write the voters as id@host:port, "
-                            f"comma-separated, e.g. {example}")
+            problems.append(
+                f"{voters_key}: '{bad[0]}' is not id@host:port; write the voters as id@host:port, comma-separated, e.g. {example}"
+            )
             continue
         problems += _voter_problems(config, merged, i, voters, voters_key, after, port)
     return problems
 
 
 def _voter_problems(
-    config: ClusterConfig, merged: list[dict[str, str]], i: int, voters: list[_Voter], voters_key: str,
-    after: Optional[ListenerLayout], port: int,
+    config: ClusterConfig,
+    merged: list[dict[str, str]],
+    i: int,
+    voters: list[_Voter],
+    voters_key: str,
+    after: Optional[ListenerLayout],
+    port: int,
 ) -> list[str]:
     brokers, host, where = config.brokers, config.brokers[i], f"{NAMESPACE}:brokers[{i}]"
     problems = []
     own = next((v for v in voters if names_host(host, v.host)), None)
     mine = next((v for v in voters if v.id == host.node_id), None)
     if mine is None:
-        fix = (f"set nodeId to {own.id}, the id {voters_key} gives {own.host} (if that is the node.id in its "
-                "meta.properties), or correct that voter" if own
-               else f"add {host.node_id}@{host.host}:{port} to {voters_key}")
+        fix = (
+            f"set nodeId to {own.id}, the id {voters_key} gives {own.host} (if that is the node.id in its "
+            "meta.properties), or correct that voter"
+            if own
+            else f"add {host.node_id}@{host.host}:{port} to {voters_key}"
+        )
         problems.append(
             f"{where}.nodeId: {host.node_id} is not a voter in {voters_key} (ids {', '.join(str(v.id) for v in voters)}), "
             f"although {host.name}'s process.roles has controller: Kafka does not start a controller outside its "

@@ -230,3 +230,36 @@ def test_key_custody_changes_both_ways_keep_every_broker_serving(secured_lab, tm
                         timeout=120), f"{b} does not serve its certificate after a restart by hand"
         pids[b] = lab.service_pid(b)
     assert {b: lab.service_pid(b) for b in BROKERS} == pids, "a broker restarted"
+
+
+def test_a_topic_at_min_isr_stops_the_rollout_before_a_broker_goes_down(secured_lab, tmp_path):
+    """A topic whose min.insync.replicas equals its replication factor cannot lose a replica
+    without refusing acks=all writes: the rollout waits (the gate timeout, 20 s here), then
+    fails at the first broker it would have taken down, naming the partitions, with that broker
+    and its file untouched. With the topic writable through a restart again, the next up goes on."""
+    from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+
+    lab = secured_lab
+    config = ssl_client_config(Run.outputs, write_ca(Run.outputs, tmp_path))
+    strict = f"{TOPIC}-strict"
+    AdminClient(config).create_topics([NewTopic(strict, 1, 3, config={"min.insync.replicas": "3"})])[strict].result(60)
+    settings = LabStack(lab, STACK).stack_settings()["config"]
+    brokers = [dict(b) for b in settings["kafka-tls:brokers"]]
+    brokers[0]["properties"] = {"num.network.threads": "4"}
+    overrides = {"brokers": brokers, "tls": settings["kafka-tls:tls"],
+                 "restart": dict(settings["kafka-tls:restart"], gateTimeoutSeconds=20)}
+    changed = LabStack(lab, STACK, overrides=overrides)
+    first = (lab.service_pid("broker-1"), lab.ssh("broker-1", "md5sum /etc/kafka/server.properties").stdout)
+    output: list[str] = []
+    with pytest.raises(auto.CommandError):
+        under_load(lab, tmp_path, lambda: changed.up(on_output=output.append))
+    text = "".join(output)
+    assert "not restarting broker-1 after 20s" in text and f"Topic: {strict}" in text, text[-3000:]
+    assert (lab.service_pid("broker-1"), lab.ssh("broker-1", "md5sum /etc/kafka/server.properties").stdout) == first
+
+    altered = AdminClient(config).alter_configs([ConfigResource("topic", strict, set_config={"min.insync.replicas": "2"})])
+    next(iter(altered.values())).result(60)
+    result, done = up_as_previewed(lab, changed, ADDRESSES, HOSTS)
+    assert done[0] == "broker-1: restart (properties changed: num.network.threads)"
+    assert [line.split(": ", 1)[1] for line in done[1:]] == ["nothing"] * 3
+    Run.outputs = {k: v.value for k, v in result.outputs.items()}
