@@ -68,5 +68,7 @@ pulumi.export("rollout_fingerprints", cluster.rollout_fingerprints)
 pulumi.export("rollout_password_digest", cluster.password_digest)
 pulumi.export("client_identities", cluster.client_identities)
 pulumi.export("super_users", cluster.super_users)
-# Last, so `pulumi preview --diff` ends with which services this change restarts and why.
+# Last, so `pulumi preview --diff` ends with the order hosts are touched in (a wave runs at once),
+# then which services this change restarts and why.
+pulumi.export("rollout_waves", cluster_plan.rollout_waves())
 pulumi.export("restart_plan", cluster.restart_plan)

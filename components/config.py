@@ -523,6 +523,9 @@ class Restart(_Model):
     kafka_bin: str = Field(
         "/opt/kafka/bin", description="Where the broker hosts keep Kafka's CLI tools (the health gate runs them)."
     )
+    reload_batch_size: int = Field(
+        0, ge=0, description="Brokers that reload at once after the canary (0: all); restarts stay one at a time."
+    )
 
     @field_validator("kafka", "connect")
     @classmethod

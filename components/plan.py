@@ -123,6 +123,8 @@ class RestartStep:
     """What this ``up`` does with the step, decided by ``decide`` from the last ``up``."""
     reasons: tuple[str, ...] = ()
     """Why the host's service reads something new (the same for every step of the host)."""
+    wave: int = 0
+    """Steps of one wave run at once; a wave starts once the one before passed (``waves``)."""
     left_behind: tuple[tuple[str, str], ...] = ()
     """A final step: what the last ``up`` kept at paths no longer used (kind, path), removed
     once the host runs on its new files."""
@@ -188,6 +190,22 @@ class ClusterPlan:
             reasons = "; ".join(steps[0].reasons)
             out.append(f"{name}: {_ACTION_WORDS[action]} ({reasons})" if action is not Action.NOTHING else f"{name}: nothing")
         return out
+
+
+    def rollout_waves(self) -> list[str]:
+        """The order this ``up`` touches hosts in, one line per wave that does something:
+        '1: broker-2 (restart)', '4: broker-1 (reload, canary)', '5: broker-2, broker-3 (reload)'."""
+        lines, first_reload = [], True
+        for number in dict.fromkeys(s.wave for s in self.steps):
+            busy = [s for s in self.steps if s.wave == number and s.action is not Action.NOTHING]
+            if not busy:
+                continue
+            action = busy[0].action.value
+            canary = ""
+            if busy[0].stage == "reload":
+                canary, first_reload = (", canary" if first_reload else ""), False
+            lines.append(f"{len(lines) + 1}: {', '.join(s.host for s in busy)} ({action}{canary})")
+        return lines
 
 
 _ACTION_WORDS = {
@@ -311,7 +329,32 @@ def plan(
         )
     reissuing = rotation is not None and rotation.phase is Phase.REISSUED
     steps = decide(steps, hosts, last, fingerprints, store_password_digest(config), tls.listener_name, reissuing)
+    # A CA rotation's phases change what brokers trust each other by: one broker at a time.
+    rotating = rotation is not None and (rotation.phase is not Phase.STEADY or rotation.dropping_old)
+    steps = waves(steps, 1 if rotating else config.restart.reload_batch_size)
     return ClusterPlan(tuple(hosts), tuple(steps), bootstrap, client_settings(config.brokers, tls, server_base), fingerprints)
+
+
+def waves(steps: list[RestartStep], reload_batch: int) -> list[RestartStep]:
+    """Number the steps' waves. Each step is a wave of its own, except the reloads: a reload takes
+    no broker down, so after one broker (the canary) reloaded and passed its gate, the others
+    reload ``reload_batch`` at a time (0: all at once), each behind its own gate. A failed
+    canary stops the rest. Reloads that have nothing to do go with the canary."""
+    reloading = [s.key for s in steps if s.stage == "reload" and s.action is Action.RELOAD]
+    batch = reload_batch or max(len(reloading) - 1, 1)
+    wave_of = {key: 1 + (0 if i == 0 else 1 + (i - 1) // batch) for i, key in enumerate(reloading)}
+    out, wave, reload_base = [], 0, None
+    for s in steps:
+        if s.stage == "reload":
+            if reload_base is None:
+                reload_base = wave
+            number = reload_base + wave_of.get(s.key, 1)
+            wave = max(wave, number)
+        else:
+            wave += 1
+            number = wave
+        out.append(replace(s, wave=number))
+    return out
 
 
 # --- What this `up` does with each step, and why ------------------------------------------------

@@ -43,8 +43,10 @@ class RestartCommand:
 
 
 class RollingRestart(pulumi.ComponentResource):
-    """A chain of restart commands, one host at a time, in the plan's order. Each step hangs
-    under its host's component; an older kafka-tls hung them here (the alias keeps them)."""
+    """A chain of waves in the plan's order: a wave starts once every step of the one before
+    passed. A wave is one step, except the reloads after the canary (plan.RestartStep.wave).
+    Each step hangs under its host's component; an older kafka-tls hung them here (the alias
+    keeps them)."""
 
     steps: list[remote.Command]
     """The commands made so far (all of them once ``done`` resolves)."""
@@ -54,10 +56,15 @@ class RollingRestart(pulumi.ComponentResource):
     def __init__(self, name: str, commands: Sequence[RestartCommand], opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("kafka-tls:index:RollingRestart", name, None, opts)
         self.steps = []
+        waves: list[list[RestartCommand]] = []
+        for c in commands:
+            if waves and waves[-1][0].step.wave == c.step.wave:
+                waves[-1].append(c)
+            else:
+                waves.append([c])
 
-        def step(i: int, previous: list[pulumi.Resource]) -> pulumi.Output[str]:
-            c = commands[i]
-            command = host_command(
+        def make(c: RestartCommand, previous: Sequence[pulumi.Resource]) -> remote.Command:
+            return host_command(
                 f"{name}-{c.step.stage}-{c.step.host}",
                 c.access,
                 c.script,
@@ -76,14 +83,18 @@ class RollingRestart(pulumi.ComponentResource):
                     delete_before_replace=True,
                 ),
             )
-            self.steps.append(command)
-            if i + 1 == len(commands):
-                return command.urn
-            # The next step is made once this one is registered. The dependency is still declared
+
+        def wave(i: int, previous: Sequence[pulumi.Resource]) -> pulumi.Output[str]:
+            made = [make(c, previous) for c in waves[i]]
+            self.steps += made
+            urns = pulumi.Output.all(*[m.urn for m in made]).apply(lambda u: u[-1])
+            if i + 1 == len(waves):
+                return urns
+            # The next wave is made once this one is registered. The dependency is still declared
             # (depends_on), so the engine's graph is the same; but the Python SDK tracks every
             # pending output and scans them all whenever one resolves, so a whole chain made up
             # front (all waiting on their predecessors) costs O(steps^2) in a preview.
-            return command.urn.apply(lambda _: step(i + 1, [command]))
+            return urns.apply(lambda _: wave(i + 1, made))
 
-        self.done = step(0, []) if commands else pulumi.Output.from_input("")
+        self.done = wave(0, []) if waves else pulumi.Output.from_input("")
         self.register_outputs({})

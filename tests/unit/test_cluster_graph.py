@@ -16,7 +16,7 @@ from pulumi_command import remote
 
 from components.cluster import KafkaTlsCluster
 from components.config import validate_config
-from components.plan import plan
+from components.plan import LastRun, plan
 from components.properties import parse_properties, read_base_properties
 from tests.unit.certs import make_ca, make_csr, sign_csr
 from tests.unit.sample import SECRET_VALUES, sample
@@ -190,9 +190,13 @@ def test_restarts_are_chained_one_host_at_a_time(mocks, recording):
 
 def check_chain(recording):
     by_name = {r.name: r for r in recording}
-    order = [f"kafka-rollout-{s}-{h}" for s in ("stage1", "final", "reload") for h in HOSTS[:3]] + ["kafka-rollout-final-connect-1"]
+    # Every restart waits for the one before; a first up's reloads (nothing to reload) are one wave.
+    order = [f"kafka-rollout-{s}-{h}" for s in ("stage1", "final") for h in HOSTS[:3]]
     for before, after in zip(order, order[1:]):
         assert before in by_name[after].depends_on, f"{after} does not wait for {before}"
+    reloads = [f"kafka-rollout-reload-{h}" for h in HOSTS[:3]]
+    assert all(by_name[r].depends_on[:1] == ["kafka-rollout-final-broker-3"] for r in reloads)
+    assert set(reloads) <= set(by_name["kafka-rollout-final-connect-1"].depends_on)
     # A stage restarts the broker with a file that reads the store passwords: they come first.
     assert {"kafka-broker-1-store-passwords", "kafka-broker-1-keystore", "kafka-broker-1-truststore"} <= set(
         by_name["kafka-rollout-stage1-broker-1"].depends_on
@@ -452,5 +456,25 @@ def test_a_workers_gate_speaks_what_its_rest_listener_does(mocks, recording, lis
         else:
             assert ("openssl s_client -quiet -connect 10.0.0.21:8443 -servername connect-1.example.com "
                     "-CAfile /etc/kafka/ssl/kafka-tls-ca.pem -verify_return_error -verify_hostname connect-1.example.com") in gate
+
+    return after_all(c, recording, check)
+
+
+@pulumi.runtime.test
+def test_after_the_canary_the_reloads_wait_for_it_and_not_for_each_other(mocks, recording):
+    """A wave: broker-2's and broker-3's reloads both wait for broker-1's (the canary), not for
+    each other; the worker waits for both."""
+    config = validate_config(sample())
+    base = plan(config, config.server_properties, config.connect_properties)
+    renewed_config = validate_config(sample(tls={"certValidityDays": 200}))
+    renewed = plan(renewed_config, renewed_config.server_properties, renewed_config.connect_properties,
+                   LastRun(fingerprints=base.fingerprints))
+    c = KafkaTlsCluster("kafka", renewed_config, renewed)
+
+    def check(recorded):
+        after = {r.name.removeprefix("kafka-rollout-"): set(r.depends_on) for r in recorded if "-rollout-" in r.name}
+        assert "kafka-rollout-reload-broker-1" in after["reload-broker-2"] & after["reload-broker-3"]
+        assert "kafka-rollout-reload-broker-2" not in after["reload-broker-3"]
+        assert {"kafka-rollout-reload-broker-2", "kafka-rollout-reload-broker-3"} <= after["final-connect-1"]
 
     return after_all(c, recording, check)

@@ -253,3 +253,23 @@ def test_the_dev_example_stack_is_complete_and_plans_without_problems():
     assert broker["listeners"] == "INTERNAL://:9092,EXTERNAL://:9095,CONTROLLER://:9094"
     assert broker["inter.broker.listener.name"] == "INTERNAL"
     assert p.ssl_bootstrap_servers.endswith("kafka-3.dev.example.com:9095")
+
+
+def test_a_renewal_reloads_a_canary_then_the_rest_in_one_wave():
+    before = make()
+    renewed = make(LastRun(fingerprints=before.fingerprints), tls={"certValidityDays": 200})
+    assert renewed.rollout_waves() == [
+        "1: broker-1 (rewrite)", "2: broker-2 (rewrite)", "3: broker-3 (rewrite)",
+        "4: broker-1 (reload, canary)", "5: broker-2, broker-3 (reload)", "6: connect-1 (restart)"]
+    batches = make(LastRun(fingerprints=before.fingerprints), tls={"certValidityDays": 200}, restart={"reloadBatchSize": 1})
+    assert batches.rollout_waves()[3:] == ["4: broker-1 (reload, canary)", "5: broker-2 (reload)", "6: broker-3 (reload)",
+                                           "7: connect-1 (restart)"]
+    # Restarts never share a wave.
+    assert all(", " not in line for line in make().rollout_waves())
+
+
+def test_a_ca_rotation_reloads_one_broker_at_a_time():
+    before = make(rotation=Rotation(Phase.STEADY, "old", "old", None))
+    phase1 = make(LastRun(fingerprints=before.fingerprints), Rotation(Phase.TRUST_BOTH, "new", "old", "OLD PEM"))
+    assert [line for line in phase1.rollout_waves() if "reload" in line] == [
+        "1: broker-1 (reload, canary)", "2: broker-2 (reload)", "3: broker-3 (reload)"]
