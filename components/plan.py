@@ -191,7 +191,6 @@ class ClusterPlan:
             out.append(f"{name}: {_ACTION_WORDS[action]} ({reasons})" if action is not Action.NOTHING else f"{name}: nothing")
         return out
 
-
     def rollout_waves(self) -> list[str]:
         """The order this ``up`` touches hosts in, one line per wave that does something:
         '1: broker-2 (restart)', '4: broker-1 (reload, canary)', '5: broker-2, broker-3 (reload)'."""
