@@ -194,7 +194,8 @@ class ClusterPlan:
     def rollout_waves(self) -> list[str]:
         """The order this ``up`` touches hosts in, one line per wave that does something:
         '1: broker-2 (restart)', '4: broker-1 (reload, canary)', '5: broker-2, broker-3 (reload)'."""
-        lines, first_reload = [], True
+        lines: list[str] = []
+        first_reload = True
         for number in dict.fromkeys(s.wave for s in self.steps):
             busy = [s for s in self.steps if s.wave == number and s.action is not Action.NOTHING]
             if not busy:
