@@ -8,6 +8,7 @@ from typing import Optional
 import pulumi
 from pulumi_command import remote
 
+from components import policy_view
 from components.ca_rotation import Rotation
 from components.cert_info import digest
 from components.certificate_authority import CertificateAuthority, CertificateAuthorityArgs
@@ -84,7 +85,8 @@ class KafkaTlsCluster(pulumi.ComponentResource):
         previous_clients: Optional[pulumi.Input[dict]] = None,
         rotation: Optional[Rotation] = None,
     ):
-        super().__init__("kafka-tls:index:KafkaTlsCluster", name, None, opts)
+        # Its inputs are the non-secret settings, for policy packs (policy/; components/policy_view.py).
+        super().__init__("kafka-tls:index:KafkaTlsCluster", name, policy_view.settings(config), opts)
         child = pulumi.ResourceOptions(parent=self)
         tls_cfg, paths = config.tls, config.paths
         keystore_password = pulumi.Output.secret(config.keystore_password.get_secret_value())
@@ -210,8 +212,8 @@ class KafkaTlsCluster(pulumi.ComponentResource):
                     return create, resume_or(h.restart_pending, create, "cat >/dev/null\n")
                 # A broker loaded its stores when it passed the gate: a reload step has nothing to do then.
                 stamp = stamp_stores_script(h.stores_stamp, h.locations) if isinstance(g, KafkaGate) else ""
-                if step.skip_if_inter_broker_ssl:
-                    create = stage_script(f.path, restart, g, f.owner, tls_cfg.listener_name, h.restart_pending)
+                if step.skip_if_inter_broker_ssl or step.back:
+                    create = stage_script(f.path, restart, g, f.owner, tls_cfg.listener_name, h.restart_pending, back=step.back)
                     return create, resume_or(h.restart_pending, create, STAGE_PASSED_SCRIPT)
                 create = write_and_restart_script(f.path, f.mode, f.owner, restart, g, h.restart_pending, then=stamp)
                 create += remove_left_behind_script(dict(step.left_behind))
@@ -261,5 +263,7 @@ class KafkaTlsCluster(pulumi.ComponentResource):
                 "ssl_bootstrap_servers": self.ssl_bootstrap_servers,
                 "client_settings": self.client_settings,
                 "restart_plan": self.restart_plan,
+                # What this up does, for policy packs (an output: inputs are diffed, outputs are not).
+                "rollout": policy_view.rollout(plan),
             }
         )

@@ -21,7 +21,7 @@ from typing import Optional
 
 from components.ca_rotation import Phase, Rotation
 from components.cert_info import digest, not_after
-from components.config import ClusterConfig, Host, StoreType, Tls
+from components.config import ClusterConfig, Host, ListenerMode, Protocol, StoreType, Tls
 from components.properties import (
     TOOL_CONFIG_NAME,
     StoreLocations,
@@ -117,6 +117,9 @@ class RestartStep:
     """Wait for the TLS health gate (brokers) before the next step."""
     skip_if_inter_broker_ssl: bool = False
     """A stage step: skipped on a host already replicating over SSL (it is past the stage)."""
+    back: bool = False
+    """A stage back from SSL-only listeners (``back_stage``): skipped on a host no longer
+    replicating over TLS (it is past the stage)."""
     triggers: tuple[Trigger, ...] = ()
     """What re-runs the step (none for a stage: it runs once, when created)."""
     action: Action = Action.RESTART
@@ -287,6 +290,22 @@ def plan(
                     skip_if_inter_broker_ssl=True,
                 )
             )
+    last = last or LastRun()
+    # Back from SSL-only listeners to plaintext replication: every broker first gets its plaintext
+    # listener back while replicating over TLS, so none replicates over a listener its peers lack.
+    if way_back := back_stage(tls):
+        steps += [
+            RestartStep(
+                h.name,
+                Role.BROKER,
+                "back1",
+                properties_file(paths.server_properties, render_server_properties(server_base, h.host, way_back, locations)),
+                gated=True,
+                back=True,
+            )
+            for h in brokers
+            if ((last.fingerprints or {}).get(h.name) or {}).get("layout", {}).get("ssl_only")
+        ]
     steps += [
         RestartStep(
             h.name,
@@ -312,7 +331,6 @@ def plan(
         if h.role is Role.CONNECT
     ]
 
-    last = last or LastRun()
     issuer, trusted = issuer_spec(config, rotation), trust_spec(rotation)
     fingerprints = {}
     for h in hosts:
@@ -326,6 +344,7 @@ def plan(
             steps=tuple(s.key for s in steps if s.host == h.name),
             renewal=_renewal_token(before, "renewal", last.not_after.get(h.name), tls.cert_early_renewal_days, last.now),
             ca_renewal=_renewal_token(before, "ca_renewal", last.ca_not_after, config.ca.early_renewal_days, last.now),
+            layout={"ssl_only": tls.listeners is ListenerMode.SSL_ONLY if h.role is Role.BROKER else False},
         )
     reissuing = rotation is not None and rotation.phase is Phase.REISSUED
     steps = decide(steps, hosts, last, fingerprints, store_password_digest(config), tls.listener_name, reissuing)
@@ -333,6 +352,14 @@ def plan(
     rotating = rotation is not None and (rotation.phase is not Phase.STEADY or rotation.dropping_old)
     steps = waves(steps, 1 if rotating else config.restart.reload_batch_size)
     return ClusterPlan(tuple(hosts), tuple(steps), bootstrap, client_settings(config.brokers, tls, server_base), fingerprints)
+
+
+def back_stage(tls: Tls) -> Optional[Tls]:
+    """The intermediate config on the way back from SSL-only listeners to plaintext replication:
+    both listeners, replication still on TLS. None when replication stays on TLS."""
+    if tls.inter_broker_protocol is not Protocol.PLAINTEXT:
+        return None
+    return tls.model_copy(update={"listeners": ListenerMode.PLAINTEXT_AND_SSL, "inter_broker_protocol": Protocol.SSL})
 
 
 def waves(steps: list[RestartStep], reload_batch: int) -> list[RestartStep]:
@@ -483,6 +510,7 @@ def fingerprint(
     steps: tuple[str, ...] = (),
     renewal: str = "",
     ca_renewal: str = "",
+    layout: Optional[Mapping[str, bool]] = None,
 ) -> dict:
     """What this host's service reads, reduced to digests: what the next ``up`` compares with.
 
@@ -511,6 +539,7 @@ def fingerprint(
         "trust": _short(trust_spec),
         "settings": settings,
         "steps": list(steps),
+        "layout": dict(layout or {}),
     }
 
 
@@ -617,6 +646,9 @@ def _host_change(
 def _step_action(step: RestartStep, change: _HostChange, restarts_on_final: bool) -> Action:
     """What the engine will do with this step, and so what the host sees."""
     is_new = change.new or (change.previous_steps is not None and step.key not in change.previous_steps)
+    if step.back:
+        # Planned only for a host that ran SSL-only: it runs once, when created.
+        return Action.RESTART if is_new and change.on_tls_already else Action.NOTHING
     if step.stage.startswith("stage"):
         # Runs once, when created; skipped on a host already replicating over TLS.
         return Action.RESTART if is_new and not change.on_tls_already else Action.NOTHING
@@ -669,9 +701,12 @@ def decide(
         final = next(s for s in own if s.stage == "final")
         restarts = _step_action(final, change, False) is Action.RESTART
         old = tuple(sorted(left_behind(last.fingerprints, by_name[name]).items()))
+        reasons = change.reasons
+        if any(s.back and _step_action(s, change, restarts) is Action.RESTART for s in own):
+            reasons = ("back from SSL-only listeners: first the plaintext listener, then replication over it", *reasons)
         decided = {
             s.key: replace(
-                s, action=_step_action(s, change, restarts), reasons=change.reasons, left_behind=old if s.stage == "final" else ()
+                s, action=_step_action(s, change, restarts), reasons=reasons, left_behind=old if s.stage == "final" else ()
             )
             for s in own
         }

@@ -730,18 +730,30 @@ def _ere_literal(text: str) -> str:
 
 
 def stage_script(
-    path: str, restart_command: str, gate: Gate, owner: str, tls_listener: str = "SSL", pending: Optional[str] = None
+    path: str,
+    restart_command: str,
+    gate: Gate,
+    owner: str,
+    tls_listener: str = "SSL",
+    pending: Optional[str] = None,
+    back: bool = False,
 ) -> str:
-    """One step of the plaintext-to-SSL rollout (see properties.rollout_stages).
+    """One step of the plaintext-to-SSL rollout (see properties.rollout_stages), or with ``back``
+    of the way back from SSL-only listeners (plan.back_stage).
 
     stdin: the intermediate server.properties. Skipped on a host whose current file already sends
-    inter-broker traffic over the TLS listener (``tls_listener``): it is past this stage.
+    inter-broker traffic over the TLS listener (``tls_listener``), or with ``back`` no longer
+    does: it is past this stage.
     """
     keys = "inter\\.broker\\.listener\\.name" + ("|security\\.inter\\.broker\\.protocol" if tls_listener == "SSL" else "")
     pattern = f"^[[:space:]]*({keys})[[:space:]]*[=:][[:space:]]*{_ere_literal(tls_listener)}[[:space:]]*$"
     already_ssl = f"grep -Eq {q(pattern)} {q(path)} 2>/dev/null"
     return (
         _PRELUDE
-        + f"if {already_ssl}; then echo 'inter-broker traffic already on SSL: stage skipped'; cat >/dev/null; exit 0; fi\n"
+        + (
+            f"if ! {already_ssl}; then echo 'inter-broker traffic no longer on TLS: stage skipped'; cat >/dev/null; exit 0; fi\n"
+            if back
+            else f"if {already_ssl}; then echo 'inter-broker traffic already on SSL: stage skipped'; cat >/dev/null; exit 0; fi\n"
+        )
         + write_and_restart_script(path, "640", owner, restart_command, gate, pending).replace(_PRELUDE, "")
     )

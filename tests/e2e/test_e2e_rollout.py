@@ -285,6 +285,36 @@ def test_ssl_only_listeners_keep_the_cluster_replicating(plaintext_lab, tmp_path
     assert wait_for(lambda: all_replicas_in_sync(config, topic("e2e-ssl")))
 
 
+def test_back_from_ssl_only_to_plaintext_replication_loses_nothing(plaintext_lab, tmp_path):
+    """The way back from SSL-only listeners in one config change: the plan first gives every
+    broker its plaintext listener back (replication still on TLS), then moves replication to it.
+    Under 100 msg/s acks=all: nothing lost, never more than one broker down, as previewed."""
+    from tests.e2e.load import Sampler, Traffic
+
+    lab = plaintext_lab
+    stack = LabStack(lab, STACK, overrides={"tls": {"listeners": "PLAINTEXT+SSL", "interBrokerProtocol": "PLAINTEXT",
+                                                    "storeType": "PKCS12", "keyCustody": "host"}})
+    config = ssl_client_config(Run.outputs, write_ca(Run.outputs, tmp_path))
+    create_topic(config, topic("e2e-back"))
+    sampler = Sampler({b: (ADDRESSES[b], 9093) for b in BROKERS}).start()
+    traffic = Traffic(config, topic("e2e-back"), rate=100).start()
+    try:
+        result, done = up_as_previewed(lab, stack, ADDRESSES, [*BROKERS, "connect-1"])
+    finally:
+        traffic.stop()
+        sampler.stop()
+    verdict = traffic.verify()
+    assert verdict.sent > 500 and verdict.lost == [] and verdict.duplicated == [], (verdict.sent, len(verdict.lost))
+    assert sampler.max_down <= 1, sampler.down_at[:5]
+    assert all(line.startswith(f"{b}: restart (back from SSL-only listeners") for b, line in zip(BROKERS, done))
+    Run.outputs = {k: v.value for k, v in result.outputs.items()}
+    for b in BROKERS:
+        props = host_properties(lab, b, "/etc/kafka/server.properties")
+        assert props["inter.broker.listener.name"] == "PLAINTEXT" and "PLAINTEXT://" in props["listeners"]
+    lab.roundtrip()  # plaintext clients on 9092 again
+    assert wait_for(lambda: all_replicas_in_sync(config, topic("e2e-back")))
+
+
 def test_a_consumer_stack_reads_the_outputs_and_connects(plaintext_lab):
     client = ClientConfigStack(plaintext_lab, kafka_stack=STACK)
     result = client.up()

@@ -666,3 +666,16 @@ def test_a_broker_holding_a_partition_at_min_isr_is_not_taken_down(tmp_path, isr
     if not restarts:
         assert result.returncode == 1 and not target.exists()
         assert "not restarting broker-1" in result.stderr and "Topic: orders Partition: 4" in result.stderr
+
+
+@pytest.mark.parametrize("running, restarts", [("inter.broker.listener.name=SSL\n", True),
+                                                ("inter.broker.listener.name=PLAINTEXT\n", False)])
+def test_the_stage_back_from_ssl_only_runs_only_on_a_broker_still_replicating_over_tls(tmp_path, tls_server, running, restarts):
+    port, fingerprint = tls_server
+    target = tmp_path / "server.properties"
+    target.write_text(running)
+    gate = TlsGate("127.0.0.1", port, "localhost", fingerprint, timeout_seconds=10)
+    stage_text = "listeners=PLAINTEXT://:9092,SSL://:9093\ninter.broker.listener.name=SSL\n"
+    out = run(stage_script(str(target), "echo RESTARTED", gate, "", back=True), stage_text)
+    assert ("RESTARTED" in out.stdout) == restarts
+    assert target.read_text() == (stage_text if restarts else running)

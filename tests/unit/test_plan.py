@@ -273,3 +273,23 @@ def test_a_ca_rotation_reloads_one_broker_at_a_time():
     phase1 = make(LastRun(fingerprints=before.fingerprints), Rotation(Phase.TRUST_BOTH, "new", "old", "OLD PEM"))
     assert [line for line in phase1.rollout_waves() if "reload" in line] == [
         "1: broker-1 (reload, canary)", "2: broker-2 (reload)", "3: broker-3 (reload)"]
+
+
+def test_back_from_ssl_only_gives_every_broker_its_plaintext_listener_before_replication_moves():
+    """SSL-only, then plaintext replication again: a broker replicating over PLAINTEXT before its
+    peers have that listener back cannot fetch. So every broker first gets the PLAINTEXT listener
+    with replication still on TLS (back1), then the final config."""
+    ssl_only = make(tls={"listeners": "SSL"})
+    back = make(LastRun(fingerprints=ssl_only.fingerprints), tls={"listeners": "PLAINTEXT+SSL", "interBrokerProtocol": "PLAINTEXT"})
+    order = [(s.stage, s.host) for s in back.steps if s.action is Action.RESTART]
+    brokers = ["broker-1", "broker-2", "broker-3"]
+    assert order == [("back1", b) for b in brokers] + [("final", b) for b in brokers]
+    stage = parse_properties(next(s for s in back.steps if s.stage == "back1").properties.text)
+    assert "PLAINTEXT://:9092" in stage["listeners"] and stage["inter.broker.listener.name"] == "SSL"
+    final = parse_properties(next(s for s in back.steps if s.key == "final-broker-1").properties.text)
+    assert final["inter.broker.listener.name"] == "PLAINTEXT"
+    assert back.restart_plan()[0].startswith("broker-1: restart (back from SSL-only listeners: first the plaintext listener")
+    # From PLAINTEXT+SSL the peers still have the listener: no stage back.
+    both = make(tls={"listeners": "PLAINTEXT+SSL"})
+    direct = make(LastRun(fingerprints=both.fingerprints), tls={"listeners": "PLAINTEXT+SSL", "interBrokerProtocol": "PLAINTEXT"})
+    assert not [s for s in direct.steps if s.back]

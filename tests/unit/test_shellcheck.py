@@ -100,6 +100,7 @@ def _scripts() -> dict[str, str]:
             stage = stage_script(PROPERTIES, "systemctl restart kafka", gate, OWNER, listener, PENDING)
             out[f"stage {listener}, {name}"] = stage
             out[f"resume_or stage {listener}, {name}"] = resume_or(PENDING, stage, STAGE_PASSED_SCRIPT)
+            out[f"stage back {listener}, {name}"] = stage_script(PROPERTIES, "true", gate, OWNER, listener, PENDING, back=True)
     out["reload ipv6"] = reload_stores_script(kafka_gate("2001:db8::11", "2001:db8::11"), "SSL", locations(StoreType.JKS), STAMP)
     out["resume_or reload"] = resume_or(PENDING, out["reload PKCS12"], "cat >/dev/null\n")
     out["write_file"] = write_file_script(PROPERTIES, "640", OWNER)
