@@ -45,16 +45,18 @@ def observe(lab, addresses: dict[str, str], hosts: list[str]) -> dict[str, Seen]
 
 
 def previewed_restart_plan(stack) -> list[str]:
-    """The ``restart_plan`` output as the preview computes it (from the engine's events)."""
+    """The ``restart_plan`` output as the preview computes it (from the engine's events: the
+    stack's last outputs event; an earlier one still carries the last up's outputs)."""
     events: list = []
     stack.preview(on_event=events.append)
-    for event in events:
-        outputs = event.res_outputs_event
-        if outputs and outputs.metadata.type == "pulumi:pulumi:Stack":
-            plan = (outputs.metadata.new.outputs or {}).get("restart_plan") if outputs.metadata.new else None
-            if plan is not None:
-                return list(plan)
-    raise AssertionError("the preview's events carry no restart_plan output")
+    plans = [
+        (e.res_outputs_event.metadata.new.outputs or {}).get("restart_plan")
+        for e in events
+        if e.res_outputs_event and e.res_outputs_event.metadata.type == "pulumi:pulumi:Stack" and e.res_outputs_event.metadata.new
+    ]
+    plans = [p for p in plans if p is not None]
+    assert plans, "the preview's events carry no restart_plan output"
+    return list(plans[-1])
 
 
 def action_of(line: str) -> str:
