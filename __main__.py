@@ -64,7 +64,9 @@ pulumi.export(
     },
 )
 pulumi.export("client_settings", cluster.client_settings)
-pulumi.export("rollout_fingerprints", cluster.rollout_fingerprints)
+# For the next up's plan, not for people: a secret, so previews and `stack output` show [secret]
+# (the engine's readStackOutputs hands the program its last value in plain again).
+pulumi.export("rollout_fingerprints", pulumi.Output.secret(cluster.rollout_fingerprints))
 pulumi.export("rollout_password_digest", cluster.password_digest)
 pulumi.export("client_identities", cluster.client_identities)
 pulumi.export("super_users", cluster.super_users)

@@ -9,6 +9,9 @@ Why the rollout is an output and not an input: the engine diffs a component's in
 that change with every ``up`` (the restart plan says ``restart`` before the first rollout and
 ``nothing`` after it) would show the component as changed in every preview, also in an ``up``
 that changes nothing. Outputs are not diffed. The settings change only with the stack config.
+
+The SDK makes each input key an attribute of the component (an Output), so no key may be the name
+of one of ``KafkaTlsCluster``'s own attributes (``clients`` is: hence ``clientCertificates``).
 """
 
 from __future__ import annotations
@@ -78,7 +81,7 @@ def settings(config: ClusterConfig) -> dict[str, Any]:
         "tls": tls.model_dump(mode="json", by_alias=True),
         "hostKey": _key(tls.key_algorithm, tls.rsa_bits),
         "ca": ca,
-        "clients": [
+        "clientCertificates": [
             {
                 "name": c.name,
                 "validityDays": tls.cert_validity_days if c.validity_days is None else c.validity_days,

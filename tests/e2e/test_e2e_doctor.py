@@ -1,0 +1,200 @@
+"""The doctor against the real lab, chained cheaply: one `pulumi up` secures the lab (brokers and
+the worker), then only doctor runs and faults a person could make by hand, each undone by hand:
+
+1. the secured lab: exit 0, and the doctor changed nothing on any host (every file under each
+   host's /etc/kafka byte for byte, with its owner, mode and mtime; every service's PID);
+2. a property edited by hand in broker-1's server.properties: exit 1 naming broker-1 and the key;
+3. broker-2's truststore deleted: exit 1 naming broker-2's truststore;
+4. broker-3 stopped: exit 1 naming its listeners, and its peers' handshakes to it;
+5. broker-3 unreachable (the stack pins another host's key for it): exit 2, broker-3 cannot be
+   checked, and every other host still is (all ok);
+6. all undone: exit 0 again.
+
+The doctor runs as an operator runs it, ``python -m doctor --stack ... --cwd ... --json`` with the
+stack's environment, and every report is held to doctor/schema.json. The lab's per-host
+/etc/kafka is a folder on this machine (``lab.etc_dir``), so the faults and the snapshots need no
+SSH. Runtime: a reset if the lab is not pristine, one `up`, six doctor runs. Replication stays on
+PLAINTEXT (``tls.interBrokerProtocol``), so that `up` restarts each broker once, not through the
+plaintext-to-SSL stages: what the doctor checks is the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from labstack import LabStack, lab_tls
+
+pytestmark = pytest.mark.e2e
+
+STACK = "e2e-doctor"
+BROKERS = ["broker-1", "broker-2", "broker-3"]
+HOSTS = [*BROKERS, "connect-1"]
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA = json.loads((REPO / "doctor" / "schema.json").read_text())
+
+
+class Run:
+    seconds: dict[str, float] = {}
+
+
+def doctor(stack: LabStack, name: str, *args: str) -> dict:
+    """``python -m doctor --json`` on the stack, as an operator runs it; the report, checked
+    against the schema and against the exit code."""
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "doctor", "--stack", stack.name, "--cwd", str(stack.project_dir), "--json", *args],
+        cwd=REPO, env={**os.environ, **stack.env}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    Run.seconds[name] = time.monotonic() - started
+    doc = json.loads(done.stdout)
+    jsonschema.validate(doc, SCHEMA)
+    assert done.returncode == doc["exit_code"], (done.returncode, done.stderr[-2000:])
+    return doc
+
+
+def not_ok(doc: dict) -> list[tuple[str, str, str, str]]:
+    """(host, check, subject, detail) of every check that is not ok."""
+    return [(h["host"], k["check"], k["subject"], k["detail"]) for h in doc["hosts"] for k in h["checks"] if k["status"] != "ok"]
+
+
+def host(doc: dict, name: str) -> dict:
+    return next(h for h in doc["hosts"] if h["host"] == name)
+
+
+def snapshot(lab) -> dict:
+    """Every file and folder under each host's /etc/kafka (content digest, owner, mode, mtime) and
+    every service's PID."""
+    out: dict = {}
+    for h in lab.hosts:
+        root = lab.etc_dir(h)
+        for path in sorted([root, *root.rglob("*")]):
+            st = path.lstat()
+            digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+            out[f"{h.short}:{path.relative_to(root)}"] = (digest, st.st_uid, st.st_gid, st.st_mode, st.st_mtime_ns)
+        out[f"{h.short}:pid"] = lab.service_pid(h.short)
+    return out
+
+
+def etc(lab, name: str, path: str) -> Path:
+    """A host's file under /etc/kafka, where this machine sees it."""
+    h = next(h for h in lab.hosts if h.short == name)
+    return lab.local_path(h, path)
+
+
+@pytest.fixture(scope="module")
+def secured(lab, request):
+    """The lab from plaintext (reset only if it is not pristine), then one `up` of the whole stack."""
+    if why := lab.pristine_problem():
+        lab.log(f"test_e2e_doctor: not pristine ({why}): reset")
+        lab.reset_plaintext()
+    stack = LabStack(lab, STACK, overrides={"tls": lab_tls(interBrokerProtocol="PLAINTEXT")})
+    started = time.monotonic()
+    result = stack.up()
+    Run.seconds["up"] = time.monotonic() - started
+    assert result.summary.result == "succeeded"
+    yield lab, stack
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        print(f"\ntest_e2e_doctor wall times (s): {json.dumps({k: round(v, 1) for k, v in Run.seconds.items()})}", flush=True)
+
+
+def test_a_secured_lab_is_healthy_and_the_doctor_changes_nothing_on_any_host(secured):
+    lab, stack = secured
+    before = snapshot(lab)
+    doc = doctor(stack, "healthy")
+    assert doc["exit_code"] == 0, not_ok(doc)
+    assert [h["host"] for h in doc["hosts"]] == HOSTS
+    assert snapshot(lab) == before, "the doctor changed a file or a service on a host"
+    for name in HOSTS:
+        checks = {k["check"] for k in host(doc, name)["checks"]}
+        assert {"ssh", "listeners", "service user", "peers", "certificate", "names", "expiry", "chain", "properties",
+                "files", "truststore", "restart pending"} <= checks, (name, checks)
+        assert ("dynamic config" in checks) == name.startswith("broker") and ("connect" in checks) == (name == "connect-1")
+    peers = {k["subject"] for k in host(doc, "broker-1")["checks"] if k["check"] == "peers"}
+    assert peers == set(BROKERS)
+    assert Run.seconds["healthy"] < 90, Run.seconds  # every host at once, seconds each
+
+
+def test_a_property_edited_by_hand_is_named_by_host_and_key(secured):
+    lab, stack = secured
+    path = etc(lab, "broker-1", "/etc/kafka/server.properties")
+    original = path.read_text()
+    assert "ssl.client.auth=none\n" in original
+    path.write_text(original.replace("ssl.client.auth=none\n", "ssl.client.auth=requested\n"))  # in place: owner and mode kept
+    try:
+        doc = doctor(stack, "hand-edited property", "--host", "broker-1")
+    finally:
+        path.write_text(original)
+    assert doc["exit_code"] == 1
+    found = [(h, c, s) for h, c, s, d in not_ok(doc) if "ssl.client.auth" in d]
+    assert found == [("broker-1", "properties", "")], not_ok(doc)
+    assert {c for _, c, _, _ in not_ok(doc)} == {"properties"}, not_ok(doc)
+    fix = next(k["fix"] for k in host(doc, "broker-1")["checks"] if k["check"] == "properties")
+    assert "pulumi up --replace 'urn:pulumi:" in fix and "kafka-rollout-final-broker-1'" in fix, fix
+
+
+def test_a_deleted_truststore_is_named(secured):
+    lab, stack = secured
+    path = etc(lab, "broker-2", "/etc/kafka/ssl/kafka.truststore.p12")
+    content, st = path.read_bytes(), path.stat()
+    path.unlink()
+    try:
+        doc = doctor(stack, "deleted truststore", "--host", "broker-2")
+    finally:
+        path.write_bytes(content)
+        os.chown(path, st.st_uid, st.st_gid)
+        path.chmod(st.st_mode & 0o7777)
+    assert doc["exit_code"] == 1
+    assert {(h, c, s) for h, c, s, _ in not_ok(doc)} == {("broker-2", "files", "truststore"), ("broker-2", "truststore", "truststore")}
+    assert all("missing" in d for _, _, _, d in not_ok(doc)), not_ok(doc)
+
+
+def test_a_stopped_broker_is_named_and_its_peers_say_they_cannot_reach_it(secured):
+    lab, stack = secured
+    lab.service("broker-3", "stop")
+    try:
+        doc = doctor(stack, "stopped broker")
+    finally:
+        lab.service("broker-3", "start")
+    assert doc["exit_code"] == 1
+    problems = [(h, c, s, d) for h, c, s, d in not_ok(doc) if host(doc, h)["status"] == "problem"]
+    listeners = [s for h, c, s, _ in problems if h == "broker-3" and c == "listeners"]
+    assert sorted(listeners) == sorted(f"{n}://127.0.0.13:{p}" for n, p in (("PLAINTEXT", 9092), ("SSL", 9093), ("CONTROLLER", 9094)))
+    for other in ("broker-1", "broker-2", "connect-1"):
+        assert (other, "peers", "broker-3") in {(h, c, s) for h, c, s, _ in problems}, problems
+    assert not [p for p in problems if p[0] != "broker-3" and p[1] != "peers"], problems
+
+
+def test_an_unreachable_host_cannot_be_checked_and_the_others_still_are(secured):
+    lab, stack = secured
+    settings = stack.project_dir / f"Pulumi.{STACK}.yaml"
+    original = settings.read_text()
+    config = yaml.safe_load(original)
+    brokers = config["config"]["kafka-tls:brokers"]
+    brokers[2]["hostKey"] = brokers[0]["hostKey"]  # broker-3 pinned to broker-1's key: SSH refuses it
+    settings.write_text(yaml.safe_dump(config, sort_keys=False))
+    try:
+        doc = doctor(stack, "unreachable host")
+    finally:
+        settings.write_text(original)
+    assert doc["exit_code"] == 2, not_ok(doc)
+    assert not_ok(doc) == [("broker-3", "ssh", "", not_ok(doc)[0][3])]
+    assert "host key" in not_ok(doc)[0][3]
+    assert [h["status"] for h in doc["hosts"]] == ["ok", "ok", "cannot check", "ok"]
+    assert len(host(doc, "broker-1")["checks"]) > 10  # checked in full, broker-3 among its peers
+
+
+def test_with_every_fault_undone_the_lab_is_healthy_again(secured):
+    lab, stack = secured
+    doc = doctor(stack, "healthy again")
+    assert doc["exit_code"] == 0, not_ok(doc)
