@@ -3,8 +3,14 @@ LocallySignedCert does (subject and SANs from the CSR, key usages from allowed_u
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -88,3 +94,39 @@ def make_csr(common_name: str, dns_names: list[str], ips: list[str], key_pem: st
     )
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     return key_pem.decode(), csr.public_bytes(serialization.Encoding.PEM).decode()
+
+
+@contextlib.contextmanager
+def tls_listener(cert_pem: str, key_pem: str, folder: Path) -> Iterator[int]:
+    """A TLS server on 127.0.0.1 presenting ``cert_pem`` (as a broker's listener would), for as
+    long as the block runs; yields its port."""
+    (folder / "cert.pem").write_text(cert_pem)
+    (folder / "key.pem").write_text(key_pem)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    sock.settimeout(0.5)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                continue
+            try:
+                with context.wrap_socket(conn, server_side=True) as tls_conn:
+                    tls_conn.recv(1)
+            except (OSError, ssl.SSLError):
+                pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(2)
+        sock.close()

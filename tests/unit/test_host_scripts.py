@@ -43,7 +43,7 @@ from components.scripts import (
     write_and_restart_script,
     write_file_script,
 )
-from tests.unit.certs import make_ca, make_csr, sign_csr
+from tests.unit.certs import make_ca, make_csr, sign_csr, tls_listener
 
 PKCS8_LABEL = "PRIVATE " + "KEY"  # PKCS#8's PEM label (kept apart so the file reads as holding no key)
 PASSWORD = "Store-Pass-1!"  # '!' and '-' must survive the trip through stdin and env
@@ -218,39 +218,10 @@ def test_a_file_that_was_not_there_is_removed_on_restore(tmp_path):
 @pytest.fixture
 def tls_server(tmp_path):
     """A TLS server on loopback presenting a CA-signed certificate, as a restarted broker would."""
-    ca = make_ca()
     key_pem, csr_pem = make_csr("localhost", ["localhost"], ["127.0.0.1"])
-    cert_pem = sign_csr(csr_pem, ca)
-    (tmp_path / "cert.pem").write_text(cert_pem)
-    (tmp_path / "key.pem").write_text(key_pem)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
-    import socket
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen()
-    sock.settimeout(0.5)
-    stop = threading.Event()
-
-    def serve():
-        while not stop.is_set():
-            try:
-                conn, _ = sock.accept()
-            except OSError:
-                continue
-            try:
-                with context.wrap_socket(conn, server_side=True) as tls_conn:
-                    tls_conn.recv(1)
-            except (OSError, ssl.SSLError):
-                pass
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield sock.getsockname()[1], sha256_fingerprint(cert_pem)
-    stop.set()
-    thread.join(2)
-    sock.close()
+    cert_pem = sign_csr(csr_pem, make_ca())
+    with tls_listener(cert_pem, key_pem, tmp_path) as port:
+        yield port, sha256_fingerprint(cert_pem)
 
 
 def test_health_gate_passes_on_the_expected_certificate(tls_server):
