@@ -1,7 +1,8 @@
 """The preview is a promise: what a preview's ``restart_plan`` says of each host is what the
 ``up`` then does to it, and what the host shows afterwards.
 
-``restart`` means a new process; ``reload`` the same process serving a new certificate;
+``restart`` means a new process; ``reload`` the same process, serving the new certificate where
+one was re-issued (a reload for new trusted CAs alone keeps the certificate);
 ``rewrite`` and ``nothing`` the same process, the same certificate and the same properties file.
 """
 
@@ -74,8 +75,8 @@ def broken_promises(previewed: list[str], done: list[str], before: dict[str, See
             problems.append(f"{host}: planned a restart, kept pid {a.pid}")
         if action != "restart" and a.pid != b.pid:
             problems.append(f"{host}: planned {action}, but restarted ({b.pid} -> {a.pid})")
-        if action == "reload" and a.served == b.served:
-            problems.append(f"{host}: planned a reload, still serves {a.served}")
+        if action == "reload" and "certificate re-issued" in line and a.served == b.served:
+            problems.append(f"{host}: planned a reload of a re-issued certificate, still serves {a.served}")
         if action in ("rewrite", "nothing") and (a.served, a.properties) != (b.served, b.properties):
             problems.append(f"{host}: planned {action}, but its certificate or properties file changed")
     return problems
