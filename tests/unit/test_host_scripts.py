@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import ssl
+import socket
 import subprocess
 import threading
 from pathlib import Path
@@ -624,12 +625,13 @@ def _topics_standin(folder: Path, at_min_isr: str) -> str:
 
 
 @pytest.mark.parametrize("isr, restarts", [("1,2", False), ("2,3", True)])
-def test_a_broker_holding_a_partition_at_min_isr_is_not_taken_down(tmp_path, isr, restarts):
+def test_a_broker_holding_a_partition_at_min_isr_is_not_taken_down(tmp_path, tls_server, isr, restarts):
     """Node 1 in the ISR of a partition at min.insync.replicas: the step fails before it writes
     the file or restarts, naming the partition. Not in that ISR: it restarts."""
     line = f"\tTopic: orders\tPartition: 4\tLeader: 2\tReplicas: 1,2\tIsr: {isr}\tElr: \tLastKnownElr: "
     kafka_bin = _topics_standin(tmp_path / "bin", line)
-    gate = KafkaGate("broker-1", TlsGate("127.0.0.1", 1, "localhost", "AA", timeout_seconds=0), 1, kafka_bin, "/dev/null")
+    port, _ = tls_server  # the broker's TLS listener answers
+    gate = KafkaGate("broker-1", TlsGate("127.0.0.1", port, "localhost", "AA", timeout_seconds=0), 1, kafka_bin, "/dev/null")
     target = tmp_path / "server.properties"
     script = write_and_restart_script(str(target), "640", "", f"touch {tmp_path}/restarted; exit 0", gate)
     result = subprocess.run(["bash", "-c", script], input="new=1\n", capture_output=True, text=True, timeout=60)
@@ -650,3 +652,16 @@ def test_the_stage_back_from_ssl_only_runs_only_on_a_broker_still_replicating_ov
     out = run(stage_script(str(target), "echo RESTARTED", gate, "", back=True), stage_text)
     assert ("RESTARTED" in out.stdout) == restarts
     assert target.read_text() == (stage_text if restarts else running)
+
+
+def test_a_broker_without_its_tls_listener_yet_is_restarted_without_asking(tmp_path):
+    """The first rollout from plaintext: nothing listens on the TLS port, so the check says so at
+    once (rather than let the tool retry for a minute) and the step goes on."""
+    kafka_bin = _topics_standin(tmp_path / "bin", "\tTopic: orders\tPartition: 4\tLeader: 2\tReplicas: 1,2\tIsr: 1,2")
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    gate = KafkaGate("broker-1", TlsGate("127.0.0.1", port, "localhost", "AA", timeout_seconds=0), 1, kafka_bin, "/dev/null")
+    script = write_and_restart_script(str(tmp_path / "server.properties"), "640", "", f"touch {tmp_path}/restarted; exit 0", gate)
+    result = subprocess.run(["bash", "-c", script], input="new=1\n", capture_output=True, text=True, timeout=60)
+    assert "no TLS listener to ask yet" in result.stdout and (tmp_path / "restarted").exists()
