@@ -29,10 +29,19 @@ HOSTS = [*BROKERS, "connect-1"]
 ADDRESSES = {"broker-1": "127.0.0.11", "broker-2": "127.0.0.12", "broker-3": "127.0.0.13"}
 STACK = "e2e-life"
 TOPIC = f"e2e-life-{uuid.uuid4().hex[:8]}"
+# The CA after the rotation test: the tests after it keep it (another generation would start a
+# rotation of its own).
+ROTATED_CA = {"generation": 2}
+
+
+def ca_settings() -> dict:
+    """The ``ca`` override that keeps the CA the last up left (the rotation test's, once it ran)."""
+    return {"ca": ROTATED_CA} if Run.rotated else {}
 
 
 class Run:
     outputs: dict = {}
+    rotated = False
 
 
 # The last release whose hosts' resources hung under the cluster, not under a component per host.
@@ -170,7 +179,8 @@ def test_a_ca_rotation_takes_three_ups_and_no_broker_ever_distrusts_a_peer(secur
     2. every certificate re-issued under the new CA (brokers reload, no restart);
     3. the old CA dropped. Clients are handed ``ca_bundle_pem`` after each up."""
     lab = secured_lab
-    rotated = LabStack(lab, STACK, overrides={"tls": lab_tls(), "ca": {"generation": 2}})
+    rotated = LabStack(lab, STACK, overrides={"tls": lab_tls(), "ca": ROTATED_CA})
+    Run.rotated = True
     pids = {b: lab.service_pid(b) for b in BROKERS}
     Run.outputs = LabStack(lab, STACK).outputs()  # as the last up (whichever test ran it) left them
     old_ca = Run.outputs["ca_cert_pem"]
@@ -215,7 +225,7 @@ def test_key_custody_changes_both_ways_keep_every_broker_serving(secured_lab, tm
     lab = secured_lab
     pids = {b: lab.service_pid(b) for b in BROKERS}
     for custody in ("stack", "host"):
-        moved = LabStack(lab, STACK, overrides={"tls": lab_tls(keyCustody=custody)})
+        moved = LabStack(lab, STACK, overrides={"tls": lab_tls(keyCustody=custody), **ca_settings()})
         result, verdict, sampler = under_load(lab, tmp_path, lambda: up_as_previewed(lab, moved, ADDRESSES, HOSTS)[0],
                                               topic=f"{TOPIC}-{custody}")
         Run.outputs = {k: v.value for k, v in result.outputs.items()}
@@ -246,7 +256,7 @@ def test_a_topic_at_min_isr_stops_the_rollout_before_a_broker_goes_down(secured_
     settings = LabStack(lab, STACK).stack_settings()["config"]
     brokers = [dict(b) for b in settings["kafka-tls:brokers"]]
     brokers[0]["properties"] = {"num.network.threads": "4"}
-    overrides = {"brokers": brokers, "tls": settings["kafka-tls:tls"],
+    overrides = {"brokers": brokers, "tls": settings["kafka-tls:tls"], **ca_settings(),
                  "restart": dict(settings["kafka-tls:restart"], gateTimeoutSeconds=20)}
     changed = LabStack(lab, STACK, overrides=overrides)
     first = (lab.service_pid("broker-1"), lab.ssh("broker-1", "md5sum /etc/kafka/server.properties").stdout)
