@@ -252,7 +252,8 @@ def test_a_topic_at_min_isr_stops_the_rollout_before_a_broker_goes_down(secured_
     lab = secured_lab
     config = ssl_client_config(Run.outputs, write_ca(Run.outputs, tmp_path))
     strict = f"{TOPIC}-strict"
-    AdminClient(config).create_topics([NewTopic(strict, 1, 3, config={"min.insync.replicas": "3"})])[strict].result(60)
+    admin = AdminClient(config)  # kept: a client collected before its futures resolve cancels them
+    admin.create_topics([NewTopic(strict, 1, 3, config={"min.insync.replicas": "3"})])[strict].result(60)
     settings = LabStack(lab, STACK).stack_settings()["config"]
     brokers = [dict(b) for b in settings["kafka-tls:brokers"]]
     brokers[0]["properties"] = {"num.network.threads": "4"}
@@ -267,7 +268,7 @@ def test_a_topic_at_min_isr_stops_the_rollout_before_a_broker_goes_down(secured_
     assert "not restarting broker-1 after 20s" in text and f"Topic: {strict}" in text, text[-3000:]
     assert (lab.service_pid("broker-1"), lab.ssh("broker-1", "md5sum /etc/kafka/server.properties").stdout) == first
 
-    altered = AdminClient(config).alter_configs([ConfigResource("topic", strict, set_config={"min.insync.replicas": "2"})])
+    altered = admin.alter_configs([ConfigResource("topic", strict, set_config={"min.insync.replicas": "2"})])
     next(iter(altered.values())).result(60)
     result, done = up_as_previewed(lab, changed, ADDRESSES, HOSTS)
     assert done[0] == "broker-1: restart (properties changed: num.network.threads)"
