@@ -262,9 +262,9 @@ def test_a_topic_at_min_isr_stops_the_rollout_before_a_broker_goes_down(secured_
     changed = LabStack(lab, STACK, overrides=overrides)
     first = (lab.service_pid("broker-1"), lab.ssh("broker-1", "md5sum /etc/kafka/server.properties").stdout)
     output: list[str] = []
-    with pytest.raises(auto.CommandError):
+    with pytest.raises(auto.CommandError) as failed:
         under_load(lab, tmp_path, lambda: changed.up(on_output=output.append))
-    text = "".join(output)
+    text = "".join(output) + str(failed.value)  # the step's stderr is in the engine's error
     assert "not restarting broker-1 after 20s" in text and f"Topic: {strict}" in text, text[-3000:]
     assert (lab.service_pid("broker-1"), lab.ssh("broker-1", "md5sum /etc/kafka/server.properties").stdout) == first
 
