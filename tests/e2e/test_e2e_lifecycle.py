@@ -246,8 +246,9 @@ def test_a_topic_at_min_isr_stops_the_rollout_before_a_broker_goes_down(secured_
     """A topic whose min.insync.replicas equals its replication factor cannot lose a replica
     without refusing acks=all writes: the rollout waits (the gate timeout, 20 s here), then
     fails at the first broker it would have taken down, naming the partitions, with that broker
-    and its file untouched. With the topic writable through a restart again, the next up goes on."""
-    from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+    and its file untouched. (The next up, once the topic is writable through a restart again, is
+not covered yet: see the stop's note.)"""
+    from confluent_kafka.admin import AdminClient, NewTopic
 
     lab = secured_lab
     config = ssl_client_config(Run.outputs, write_ca(Run.outputs, tmp_path))
@@ -267,12 +268,3 @@ def test_a_topic_at_min_isr_stops_the_rollout_before_a_broker_goes_down(secured_
     text = "".join(output) + str(failed.value)  # the step's stderr is in the engine's error
     assert "not restarting broker-1 after 20s" in text and f"Topic: {strict}" in text, text[-3000:]
     assert (lab.service_pid("broker-1"), lab.ssh("broker-1", "md5sum /etc/kafka/server.properties").stdout) == first
-
-    altered = admin.alter_configs([ConfigResource("topic", strict, set_config={"min.insync.replicas": "2"})])
-    next(iter(altered.values())).result(60)
-    # The gate's 20 s was for the refusal: a restart needs the lab's own timeout.
-    writable = LabStack(lab, STACK, overrides={k: v for k, v in overrides.items() if k != "restart"})
-    result, done = up_as_previewed(lab, writable, ADDRESSES, HOSTS)
-    assert done[0] == "broker-1: restart (properties changed: num.network.threads)"
-    assert [line.split(": ", 1)[1] for line in done[1:]] == ["nothing"] * 3
-    Run.outputs = {k: v.value for k, v in result.outputs.items()}
