@@ -58,7 +58,7 @@ class KeySpec:
         return ",".join([*(f"DNS:{n}" for n in self.dns_names), *(f"IP:{a}" for a in self.ip_addresses)])
 
 
-def _is_ip(host: str) -> bool:
+def is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host.removeprefix("[").removesuffix("]"))
     except ValueError:
@@ -70,7 +70,7 @@ def host_port(host: str, port: int) -> str:
     """``host:port`` as openssl's ``-connect``, Kafka's ``--bootstrap-server`` and an HTTP Host
     header take it: an IPv6 literal in brackets (``[::1]:9093``), given bare or bracketed."""
     bare = host.removeprefix("[").removesuffix("]")
-    if _is_ip(bare) and ipaddress.ip_address(bare).version == 6:
+    if is_ip(bare) and ipaddress.ip_address(bare).version == 6:
         return f"[{bare}]:{int(port)}"
     return f"{host}:{int(port)}"
 
@@ -78,7 +78,7 @@ def host_port(host: str, port: int) -> str:
 def _server_name_args(name: str) -> str:
     """openssl s_client's SNI: the host name, or none for an IP literal (RFC 6066 allows only
     host names, and s_client would otherwise send the -connect address)."""
-    return "-noservername" if _is_ip(name) else f"-servername {q(name)}"
+    return "-noservername" if is_ip(name) else f"-servername {q(name)}"
 
 
 def _storepass_args() -> str:
@@ -586,7 +586,7 @@ def _connect_checks(gate: ConnectGate) -> str:
         # The worker's certificate must chain to the stack's CAs (-CAfile: then s_client loads no
         # default CA paths) and name the host; -quiet keeps only what the server sends.
         name = gate.server_name
-        verify = f"-verify_ip {q(name)}" if _is_ip(name) else f"-verify_hostname {q(name)}"
+        verify = f"-verify_ip {q(name)}" if is_ip(name) else f"-verify_hostname {q(name)}"
         fetch = (
             f"  status=$(printf {q(_STATUS_REQUEST)} {q(host_port(name, gate.port))} | timeout 10 openssl s_client -quiet "
             f"-connect {q(target)} {_server_name_args(name)} -CAfile {q(gate.ca_file)} -verify_return_error {verify} "

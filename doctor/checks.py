@@ -25,6 +25,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 
 from components.properties import parse_listeners, parse_properties
+from components.scripts import host_port, is_ip
 
 
 class Status(str, Enum):
@@ -201,24 +202,6 @@ def short(value: object) -> str:
     """The digest ``plan.fingerprint`` records (plan._short): the first 16 hex characters of the
     SHA-256 of the value's text."""
     return hashlib.sha256(str(value).encode()).hexdigest()[:16]
-
-
-def host_port(host: str, port: int) -> str:
-    bare = host.removeprefix("[").removesuffix("]")
-    try:
-        if ipaddress.ip_address(bare).version == 6:
-            return f"[{bare}]:{int(port)}"
-    except ValueError:
-        pass
-    return f"{bare}:{int(port)}"
-
-
-def is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text.removeprefix("[").removesuffix("]"))
-    except ValueError:
-        return False
-    return True
 
 
 _PEM = re.compile(r"-----BEGIN CERTIFICATE-----\s.*?-----END CERTIFICATE-----", re.S)
