@@ -447,7 +447,7 @@ def _renewal_token(before: Optional[Mapping], kind: str, expiry: Optional[str], 
     """Changes exactly when pulumi-tls re-issues a certificate because it entered its renewal
     window: the expiry it renews, kept until the next renewal."""
     kept = ((before or {}).get("certificate") or {}).get(kind, "")
-    return _short(f"renews {expiry}") if expiry and renewal_due(expiry, window_days, now) else kept
+    return short_digest(f"renews {expiry}") if expiry and renewal_due(expiry, window_days, now) else kept
 
 
 def _settings_digest(config: ClusterConfig, h: HostPlan) -> str:
@@ -455,7 +455,7 @@ def _settings_digest(config: ClusterConfig, h: HostPlan) -> str:
     restart = config.restart
     command = restart.kafka if h.role is Role.BROKER else restart.connect
     ssh = config.ssh
-    return _short(
+    return short_digest(
         (
             command,
             restart.gate_timeout_seconds,
@@ -471,7 +471,8 @@ def _settings_digest(config: ClusterConfig, h: HostPlan) -> str:
     )
 
 
-def _short(value: object) -> str:
+def short_digest(value: object) -> str:
+    """The digests fingerprints record (doctor compares with them): 16 hex characters of SHA-256."""
     return hashlib.sha256(str(value).encode()).hexdigest()[:16]
 
 
@@ -523,20 +524,20 @@ def fingerprint(
     k = host.key
     return {
         "files": managed_paths(host),
-        "properties": {key: _short(value) for key, value in parse_properties(host.properties.text or "").items()},
-        "text": _short(host.properties.text or ""),
+        "properties": {key: short_digest(value) for key, value in parse_properties(host.properties.text or "").items()},
+        "text": short_digest(host.properties.text or ""),
         "certificate": {
-            "subject": _short(k.common_name),
-            "sans": _short(k.keytool_san),
-            "key": _short(f"{k.algorithm.value}/{k.rsa_bits}"),
-            "validity": _short(k.validity_days),
-            "ca": _short(ca_spec),
-            "stores": _short(f"{host.locations.store_type.value}:{host.locations.keystore}:{host.locations.truststore}"),
+            "subject": short_digest(k.common_name),
+            "sans": short_digest(k.keytool_san),
+            "key": short_digest(f"{k.algorithm.value}/{k.rsa_bits}"),
+            "validity": short_digest(k.validity_days),
+            "ca": short_digest(ca_spec),
+            "stores": short_digest(f"{host.locations.store_type.value}:{host.locations.keystore}:{host.locations.truststore}"),
             "custody": custody,
             "renewal": renewal,
             "ca_renewal": ca_renewal,
         },
-        "trust": _short(trust_spec),
+        "trust": short_digest(trust_spec),
         "settings": settings,
         "steps": list(steps),
         "layout": dict(layout or {}),
@@ -622,7 +623,7 @@ def _host_change(
         reasons.append("restart or gate or SSH settings changed: the scripts change, the service reads nothing new")
     if old := left_behind(previous, h):
         reasons.append(f"then removes the old {', '.join(sorted(old.values()))}")
-    on_tls = _short(tls_listener) in (
+    on_tls = short_digest(tls_listener) in (
         before.get("properties", {}).get("inter.broker.listener.name"),
         before.get("properties", {}).get("security.inter.broker.protocol"),
     )

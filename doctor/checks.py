@@ -9,7 +9,6 @@ they could carry a secret: a changed property is reported by its key, not its va
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import json
 import math
@@ -24,6 +23,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 
+from components.plan import short_digest
 from components.properties import parse_listeners, parse_properties
 from components.scripts import host_port, is_ip
 
@@ -198,12 +198,6 @@ class HostExpectation:
 # --- Small helpers ------------------------------------------------------------------------------------
 
 
-def short(value: object) -> str:
-    """The digest ``plan.fingerprint`` records (plan._short): the first 16 hex characters of the
-    SHA-256 of the value's text."""
-    return hashlib.sha256(str(value).encode()).hexdigest()[:16]
-
-
 _PEM = re.compile(r"-----BEGIN CERTIFICATE-----\s.*?-----END CERTIFICATE-----", re.S)
 
 
@@ -360,11 +354,11 @@ def _properties(h: _Host) -> None:
             "run `pulumi preview`, then `pulumi up`",
         )
         return
-    if short(text) == x.fingerprint.get("text"):
+    if short_digest(text) == x.fingerprint.get("text"):
         h.add(PROPERTIES, Status.OK, f"{x.properties_path} is the text the last `up` wrote")
         return
     recorded: Mapping[str, str] = x.fingerprint.get("properties") or {}
-    changed = sorted(k for k in h.props if k in recorded and short(h.props[k]) != recorded[k])
+    changed = sorted(k for k in h.props if k in recorded and short_digest(h.props[k]) != recorded[k])
     added = sorted(k for k in h.props if k not in recorded)
     removed = sorted(k for k in recorded if k not in h.props)
     if changed or added or removed:

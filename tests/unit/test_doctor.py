@@ -34,6 +34,7 @@ from components.plan import plan
 from components.properties import format_properties, parse_properties, secrets_file_values
 from components.scripts import as_root
 from doctor import __main__ as cli_main
+from components.plan import short_digest as short
 from doctor.checks import (
     CHECKS,
     ExpectedFile,
@@ -46,7 +47,6 @@ from doctor.checks import (
     handshake_problem,
     listening_sockets,
     resolve_urns,
-    short,
     unreachable,
 )
 from doctor.remote import BEGIN, END, ReportError, parse_report, report_script
