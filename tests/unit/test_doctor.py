@@ -31,10 +31,10 @@ import pytest
 from components.config import validate_config
 from components.plan import fingerprint as plan_fingerprint
 from components.plan import plan
+from components.plan import short_digest as short
 from components.properties import format_properties, parse_properties, secrets_file_values
 from components.scripts import as_root
 from doctor import __main__ as cli_main
-from components.plan import short_digest as short
 from doctor.checks import (
     CHECKS,
     ExpectedFile,
