@@ -178,6 +178,8 @@ class ClusterPlan:
     fingerprints: Mapping[str, dict] = field(default_factory=dict)
     """Per host what its service reads, as digests: the ``rollout_fingerprints`` output, which
     the next ``up`` compares with (``decide``)."""
+    removed: tuple[str, ...] = ()
+    """Hosts the last ``up`` rolled out that the config no longer lists: their resources go."""
 
     def host(self, name: str) -> HostPlan:
         return next(h for h in self.hosts if h.name == name)
@@ -192,6 +194,12 @@ class ClusterPlan:
             action = min((s.action for s in steps), key=list(Action).index)
             reasons = "; ".join(steps[0].reasons)
             out.append(f"{name}: {_ACTION_WORDS[action]} ({reasons})" if action is not Action.NOTHING else f"{name}: nothing")
+        # Deleting a host's resources puts its original properties file back and removes what
+        # kafka-tls wrote; its service keeps what it runs until someone restarts it.
+        out += [
+            f"{name}: {REMOVED} (original properties file put back, kafka-tls files removed; not restarted)"
+            for name in self.removed
+        ]
         return out
 
     def rollout_waves(self) -> list[str]:
@@ -210,6 +218,9 @@ class ClusterPlan:
             lines.append(f"{len(lines) + 1}: {', '.join(s.host for s in busy)} ({action}{canary})")
         return lines
 
+
+REMOVED = "removed"
+"""The ``restart_plan`` word for a host gone from the config."""
 
 _ACTION_WORDS = {
     Action.RESTART: "restart",
@@ -351,7 +362,9 @@ def plan(
     # A CA rotation's phases change what brokers trust each other by: one broker at a time.
     rotating = rotation is not None and (rotation.phase is not Phase.STEADY or rotation.dropping_old)
     steps = waves(steps, 1 if rotating else config.restart.reload_batch_size)
-    return ClusterPlan(tuple(hosts), tuple(steps), bootstrap, client_settings(config.brokers, tls, server_base), fingerprints)
+    removed = tuple(name for name in (last.fingerprints or {}) if name not in fingerprints)
+    settings = client_settings(config.brokers, tls, server_base)
+    return ClusterPlan(tuple(hosts), tuple(steps), bootstrap, settings, fingerprints, removed)
 
 
 def back_stage(tls: Tls) -> Optional[Tls]:

@@ -21,6 +21,7 @@ from . import config as C
 from . import procs, templates
 from .config import HostSpec
 from .kafka_dist import ensure_libs
+from .postgres import BIN as POSTGRES_BIN, StateServer
 
 HOSTS_BEGIN = f"# BEGIN {C.HOSTS_MARK} (added by `python -m lab up`, removed by `down`)"
 HOSTS_END = f"# END {C.HOSTS_MARK}"
@@ -912,6 +913,26 @@ class Lab:
                 return f"{h.name}: {path} was written after {h.service} started"
         return None
 
+    def ensure_pristine(self, layout: str = "default") -> None:
+        """The lab as `reset_plaintext(layout)` leaves it, resetting only when it is not (a reset costs
+        about a minute; a module after a `destroy` finds the lab pristine). The lab's stack state goes
+        either way: no stack starts from another module's resources."""
+        why = self.pristine_problem(layout)
+        if why is None:
+            self._drop_stack_state()
+            return
+        self.log(f"not pristine ({why}): reset")
+        self.reset_plaintext(layout)
+        if why := self.pristine_problem(layout):
+            raise LabError(f"the lab is not pristine after a reset: {why}")
+
+    def _drop_stack_state(self) -> None:
+        """The lab's stacks' state, in its file backend and in its PostgreSQL if one runs."""
+        if self.pulumi_dir.exists():
+            shutil.rmtree(self.pulumi_dir)
+            self.log(f"  removed the Pulumi stack state of the lab ({self.pulumi_dir})")
+        StateServer(self.dir).forget_state()
+
     def reset_plaintext(self, layout: str = "default") -> None:
         """Put back the pristine plaintext config on every host, remove everything else from /etc/kafka
         (ssl/, *.kafka-tls.orig, ...), restart the services, and drop the state of the lab's Pulumi stacks.
@@ -938,10 +959,7 @@ class Lab:
                         continue  # overwritten below (a symlink would be written through: removed instead)
                     shutil.rmtree(f) if f.is_dir() and not f.is_symlink() else f.unlink()
                 self._copy_pristine(h)
-        if self.pulumi_dir.exists():
-            # the stacks' state describes files that are gone now
-            shutil.rmtree(self.pulumi_dir)
-            self.log(f"  removed the Pulumi stack state of the lab ({self.pulumi_dir})")
+        self._drop_stack_state()  # it describes files that are gone now
         self._own_service_dirs()
         with self.step("reset: start brokers"):
             self._service_all("start", C.BROKERS)
@@ -975,9 +993,17 @@ class Lab:
                 f.result(30)
 
     # ------------------------------------------------------------------ down
+    def state_server(self) -> StateServer:
+        """The lab's PostgreSQL for Pulumi state (lab.postgres), started if it is not running."""
+        with self.step("PostgreSQL for Pulumi state"):
+            self._apt_install("postgresql", str(POSTGRES_BIN / "pg_ctl"))
+            return StateServer(self.dir).start()
+
     def down(self) -> None:
         self._t0 = time.monotonic()
         self.log(f"lab down: {self.dir}")
+        with self.step("stop PostgreSQL (if a test started it)"):
+            StateServer(self.dir).stop()
         with self.step("kill lab processes"):
             pl = self.processes()
             for h in self.hosts:

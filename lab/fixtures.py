@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from .api import Lab
+from .api import Lab, LabError
 
 _state: dict = {}
 
@@ -60,13 +60,10 @@ def lab():
 
 @pytest.fixture
 def pristine_lab(lab):
-    why = lab.pristine_problem()
-    if why:
-        lab.log(f"pristine_lab: not pristine ({why}): reset")
-        lab.reset_plaintext()
-        why = lab.pristine_problem()
-        if why:
-            pytest.fail(f"the lab is not pristine after a reset: {why}", pytrace=False)
+    try:
+        lab.ensure_pristine()
+    except LabError as e:
+        pytest.fail(str(e), pytrace=False)
     return lab
 
 

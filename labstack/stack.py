@@ -66,23 +66,26 @@ class LabStack:
             (e.g. ``{"tls": {...}}``); ``connectWorkers: []`` leaves the worker out.
         source: the program's tree (default: this checkout; an older release's tree to test
             upgrading a stack it made).
+        backend_url: where the state lives (default: the lab's file backend; e.g. the lab's
+            PostgreSQL, ``lab.state_server().url``).
     """
 
     def __init__(self, lab: Lab, name: str = "lab", overrides: Optional[dict[str, Any]] = None,
-                 source: Optional[Path] = None):
+                 source: Optional[Path] = None, backend_url: Optional[str] = None):
         self.lab = lab
         self.name = name
         self.overrides = overrides or {}
         self.root = lab.dir / "pulumi"
         self.project_dir = self.root / "project"
         self.backend = self.root / "state"
+        self.backend_url = backend_url or f"file://{self.backend}"
         self.source, self.links = source or REPO, PROJECT_LINKS
 
     @property
     def env(self) -> dict[str, str]:
         return {
             **toolchain_env(),
-            "PULUMI_BACKEND_URL": f"file://{self.backend}",
+            "PULUMI_BACKEND_URL": self.backend_url,
             "PULUMI_CONFIG_PASSPHRASE": LAB_PASSPHRASE,
             "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "true",
         }

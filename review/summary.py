@@ -337,16 +337,7 @@ def plan_section(p: Preview) -> list[str]:
     out = [f"**Rollout plan**, in order ({tally}):", "", "| hosts | action | why |", "| --- | --- | --- |"]
     for hosts, (action, reason) in group_runs([(line.host, (line.action, line.reason)) for line in lines]):
         out.append(f"| {host_ranges(hosts)} | {action} | {_cell(reason) or '–'} |")
-    if removed := removed_hosts(p):
-        out += ["", f"Removed from the stack: {host_ranges(removed)} (its files are put back or removed; it is not restarted)."]
     return out
-
-
-def removed_hosts(p: Preview) -> list[str]:
-    """Hosts whose final rollout step the preview deletes: gone from the config."""
-    cluster = next((s.name for s in p.steps if s.type == "kafka-tls:index:KafkaTlsCluster"), "kafka")
-    prefix = f"{cluster}-rollout-final-"
-    return [s.name.removeprefix(prefix) for s in p.steps if s.op == "delete" and s.name.startswith(prefix)]
 
 
 def _cert_owner(step: Step, cluster: str) -> tuple[str, str]:

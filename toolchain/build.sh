@@ -213,17 +213,25 @@ fi
 
 tmps=()
 building=""
+beat=""
 cleanup() {
   local rc=$? d
+  [[ -z "$beat" ]] || kill "$beat" 2>/dev/null || true
   [[ $rc -eq 0 || -z "$building" ]] || log "$building: build failed (exit $rc)"
   for d in "${tmps[@]}"; do rm -rf "$d"; done
 }
 trap cleanup EXIT
 
 command -v go >/dev/null || need_go=1
+# A Go build prints nothing for minutes: say which binary is building and for how long.
+heartbeat() {
+  while sleep 30; do log "$1: still building ($(($(date +%s) - $2))s so far)"; done
+}
 dirs=()
+n=0
 for p in "${parts[@]}"; do
   IFS='|' read -r name ver archive sum builder files <<<"$p"
+  n=$((n + 1))
   dir="$(part_dir "$name" "$ver" "$archive" "$sum" "$builder")"
   dirs+=("$dir")
   # shellcheck disable=SC2086
@@ -233,7 +241,7 @@ for p in "${parts[@]}"; do
   fi
   [[ -z "${need_go:-}" ]] || { log "go not found on PATH; it is needed to build $name"; exit 1; }
   t=$(date +%s)
-  log "$name $ver: building into $dir ($(go env GOVERSION))"
+  log "$name $ver ($n of ${#parts[@]}): building into $dir ($(go env GOVERSION))"
   mkdir -p "$cache/parts/$name"
   # Build next to the entry and rename it into place: no half entry on interrupt.
   tmp="$(mktemp -d "$cache/parts/$name/.tmp.XXXXXX")"
@@ -245,8 +253,11 @@ for p in "${parts[@]}"; do
   fi
   # Not under `||`/`if`: that would switch off `set -e` inside the recipe.
   building="$name $ver"
+  heartbeat "$building" "$t" &
+  beat=$!
   ("$builder" "$tmp/out" "$tmp/src") >&2
-  building=""
+  kill "$beat" 2>/dev/null || true
+  beat="" building=""
   # shellcheck disable=SC2086
   complete "$tmp/out" $files || { log "$name $ver: build did not produce $files"; exit 1; }
   mv -T "$tmp/out" "$dir"

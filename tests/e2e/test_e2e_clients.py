@@ -66,7 +66,7 @@ def clients_stack(lab, clients: list[str]) -> LabStack:
 def mtls_lab(lab):
     """The lab from plaintext, no stack state left; no ACLs afterwards (they outlive a reset, in
     the metadata log). The next module resets the lab itself."""
-    lab.reset_plaintext()
+    lab.ensure_pristine()
     yield lab
     acls = AclBindingFilter(ResourceType.TOPIC, ACL_TOPIC, ResourcePatternType.LITERAL, None, None,
                             AclOperation.ANY, AclPermissionType.ANY)

@@ -13,7 +13,9 @@ the worker), then only doctor runs and faults a person could make by hand, each 
 The doctor runs as an operator runs it, ``python -m doctor --stack ... --cwd ... --json`` with the
 stack's environment, and every report is held to doctor/schema.json. The lab's per-host
 /etc/kafka is a folder on this machine (``lab.etc_dir``), so the faults and the snapshots need no
-SSH. Runtime: a reset if the lab is not pristine, one `up`, six doctor runs. Replication stays on
+SSH. The stack's state is in the lab's PostgreSQL (a team's shared backend, lab/postgres.py): the
+last test runs two `up`s of it at once. Runtime: a reset if the lab is not pristine, one `up`, six
+doctor runs, two more `up`s. Replication stays on
 PLAINTEXT (``tls.interBrokerProtocol``), so that `up` restarts each broker once, not through the
 plaintext-to-SSL stages: what the doctor checks is the same.
 """
@@ -32,6 +34,7 @@ import jsonschema
 import pytest
 import yaml
 
+from lab.postgres import StateServer
 from labstack import LabStack, lab_tls
 
 pytestmark = pytest.mark.e2e
@@ -45,6 +48,7 @@ SCHEMA = json.loads((REPO / "doctor" / "schema.json").read_text())
 
 class Run:
     seconds: dict[str, float] = {}
+    server: StateServer
 
 
 def doctor(stack: LabStack, name: str, *args: str) -> dict:
@@ -94,10 +98,9 @@ def etc(lab, name: str, path: str) -> Path:
 @pytest.fixture(scope="module")
 def secured(lab, request):
     """The lab from plaintext (reset only if it is not pristine), then one `up` of the whole stack."""
-    if why := lab.pristine_problem():
-        lab.log(f"test_e2e_doctor: not pristine ({why}): reset")
-        lab.reset_plaintext()
-    stack = LabStack(lab, STACK, overrides={"tls": lab_tls(interBrokerProtocol="PLAINTEXT")})
+    lab.ensure_pristine()
+    Run.server = lab.state_server()
+    stack = LabStack(lab, STACK, overrides={"tls": lab_tls(interBrokerProtocol="PLAINTEXT")}, backend_url=Run.server.url)
     started = time.monotonic()
     result = stack.up()
     Run.seconds["up"] = time.monotonic() - started
@@ -203,3 +206,35 @@ def test_with_every_fault_undone_the_lab_is_healthy_again(secured):
     lab, stack = secured
     doc = doctor(stack, "healthy again")
     assert doc["exit_code"] == 0, not_ok(doc)
+
+
+def test_the_state_in_postgresql_is_read_back_locked_and_keeps_secrets_encrypted(secured):
+    """The stack lives on a ``postgres://`` backend. A second `up` started while one runs is
+    refused by the lock, by name; the one running ends as planned (nothing to do: the program read
+    its last outputs back from PostgreSQL); no lock is left, and the state holds no secret in
+    plaintext."""
+    lab, stack = secured
+    env, cwd = {**os.environ, **stack.env}, stack.project_dir
+    up = ["pulumi", "up", "--yes", "--skip-preview", "--stack", stack.name]
+    locks = "SELECT key FROM pulumi_state WHERE key LIKE '%/.pulumi/locks/%'"
+    first = subprocess.Popen(up, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not Run.server.query(locks).strip() and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert first.poll() is None, "the first up ended before a second could start"
+        second = subprocess.run(up, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    finally:
+        out, _ = first.communicate(timeout=600)
+    assert first.returncode == 0, out[-3000:]
+    assert second.returncode != 0 and "the stack is currently locked by 1 lock(s)" in second.stdout + second.stderr, \
+        (second.stdout + second.stderr)[-2000:]
+    assert Run.server.query(locks).strip() == "", "a lock was left behind"
+    assert stack.outputs()["restart_plan"] == [f"{h}: nothing" for h in HOSTS]
+    state = Run.server.query("SELECT data::text FROM pulumi_state WHERE key LIKE '%/.pulumi/stacks/%'")
+    assert "kafka-rollout-final-broker-1" in state  # the stack's checkpoint is in PostgreSQL
+    for key in ("keystorePassword", "truststorePassword", "sshPrivateKey"):
+        secret = stack.pulumi("config", "get", f"kafka-tls:{key}").strip()
+        assert len(secret) > 8
+        for line in secret.splitlines()[1:-1] or [secret]:
+            assert line not in state, f"{key} is in the PostgreSQL state in plaintext"

@@ -130,7 +130,7 @@ def scenario(lab, tmp_path_factory):
     export; destroy. A /proc sampler and the decoys run from first to last."""
     from lab import config as C
 
-    lab.reset_plaintext()
+    lab.ensure_pristine()
     stack = LabStack(lab, STACK, overrides={"connectWorkers": [], "tls": lab_tls(keyCustody="stack", storeType="JKS")})
     run = Scenario()
     run.secrets = [*PASSWORDS, *ssh_key_lines(lab)]
@@ -209,7 +209,7 @@ def test_an_interrupted_up_converges_after_the_documented_recovery(lab, tmp_path
     would, and no broker is down at any point after. Keys stay on the hosts, stores are PEM."""
     import signal
 
-    lab.reset_plaintext()
+    lab.ensure_pristine()
     stack = LabStack(lab, "e2e-interrupt", overrides={"connectWorkers": [], "tls": lab_tls(keyCustody="host", storeType="PEM")})
     stack.stack()  # settings and secrets in place; the CLI runs the up itself below
     log = lab.logs_dir(next(h for h in lab.hosts if h.short == "broker-2")) / "kafka.out"

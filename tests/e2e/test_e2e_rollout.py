@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import time
 import uuid
 from pathlib import Path
@@ -21,7 +20,7 @@ from pulumi import automation as auto
 
 from labstack import LabStack
 from labstack.stack import ClientConfigStack
-from tests.e2e.contract import up_as_previewed
+from tests.e2e.contract import served_fingerprint, up_as_previewed
 from tests.e2e.helpers import (
     all_replicas_in_sync,
     connect_put,
@@ -39,6 +38,8 @@ pytestmark = pytest.mark.e2e
 BROKERS = ["broker-1", "broker-2", "broker-3"]
 ADDRESSES = {"broker-1": "127.0.0.11", "broker-2": "127.0.0.12", "broker-3": "127.0.0.13"}
 STACK = "e2e"
+# The way back from SSL-only listeners: where test_each_kind_of_change_does_what_its_preview_said starts.
+BACK_TLS = {"listeners": "PLAINTEXT+SSL", "interBrokerProtocol": "PLAINTEXT", "storeType": "PKCS12", "keyCustody": "host"}
 RUN = uuid.uuid4().hex[:8]  # topics outlive a reset of the lab: each run has its own
 
 
@@ -60,8 +61,7 @@ def plaintext_lab(lab):
     A reset puts every host back to plaintext, so the state of every stack aimed at the lab
     (the main job's too) no longer matches the hosts: all of it goes.
     """
-    shutil.rmtree(LabStack(lab, STACK).root, ignore_errors=True)
-    lab.reset_plaintext()
+    lab.ensure_pristine()
     yield lab
 
 
@@ -292,8 +292,7 @@ def test_back_from_ssl_only_to_plaintext_replication_loses_nothing(plaintext_lab
     from tests.e2e.load import Sampler, Traffic
 
     lab = plaintext_lab
-    stack = LabStack(lab, STACK, overrides={"tls": {"listeners": "PLAINTEXT+SSL", "interBrokerProtocol": "PLAINTEXT",
-                                                    "storeType": "PKCS12", "keyCustody": "host"}})
+    stack = LabStack(lab, STACK, overrides={"tls": BACK_TLS})
     config = ssl_client_config(Run.outputs, write_ca(Run.outputs, tmp_path))
     create_topic(config, topic("e2e-back"))
     sampler = Sampler({b: (ADDRESSES[b], 9093) for b in BROKERS}).start()
@@ -313,6 +312,56 @@ def test_back_from_ssl_only_to_plaintext_replication_loses_nothing(plaintext_lab
         assert props["inter.broker.listener.name"] == "PLAINTEXT" and "PLAINTEXT://" in props["listeners"]
     lab.roundtrip()  # plaintext clients on 9092 again
     assert wait_for(lambda: all_replicas_in_sync(config, topic("e2e-back")))
+
+
+def test_each_kind_of_change_does_what_its_preview_said(plaintext_lab, tmp_path):
+    """From the way back's end state, one change after another: a shorter validity (every
+    certificate re-issued), a new SAN for broker-2 (its certificate alone, and a restart: Kafka
+    reloads a keystore only if its SANs are unchanged), client certificates
+    requested, then the worker taken out of the stack. Each up keeps its preview's word host by
+    host (contract.py); after each, a broker restarted by hand comes back serving the certificate
+    the outputs name (what is on its disk is what it was told to serve)."""
+    lab = plaintext_lab
+    brokers = [dict(b) for b in LabStack(lab, STACK).stack_settings()["config"]["kafka-tls:brokers"]]
+    brokers[1]["extraDnsNames"] = ["broker-2.alt.kafka.lab"]
+    shorter = {**BACK_TLS, "certValidityDays": 200}
+    requested = {**shorter, "clientAuth": "requested"}
+    chain = [
+        ("validity", {"tls": shorter}, "broker-1"),
+        ("new SAN", {"tls": shorter, "brokers": brokers}, "broker-2"),
+        ("client auth", {"tls": requested, "brokers": brokers}, "broker-3"),
+        ("worker removed", {"tls": requested, "brokers": brokers, "connectWorkers": []}, None),
+    ]
+    table: dict[str, list[str]] = {}
+    for what, overrides, by_hand in chain:
+        stack = LabStack(lab, STACK, overrides=overrides)
+        result, done = up_as_previewed(lab, stack, ADDRESSES, [*BROKERS, "connect-1"])
+        table[what] = done
+        Run.outputs = {k: v.value for k, v in result.outputs.items()}
+        if by_hand:
+            assert lab.service(by_hand, "restart").returncode == 0
+            expected = Run.outputs["certificates"][by_hand]["sha256_fingerprint"]
+            assert wait_for(lambda: served_fingerprint(lab, by_hand, ADDRESSES[by_hand]) == expected, timeout=120), \
+                f"after {what}: {by_hand} does not serve its certificate after a restart by hand"
+    lab.log("contract table (change: restart_plan as previewed and done): " + json.dumps(table, indent=1))
+    actions = {what: [line.split(" (")[0] for line in done] for what, done in table.items()}
+    assert actions == {
+        "validity": [*(f"{b}: reload, no restart" for b in BROKERS), "connect-1: restart"],
+        # Kafka refuses a dynamic keystore update whose SANs differ from the running one's: a restart.
+        "new SAN": ["broker-1: nothing", "broker-2: restart", "broker-3: nothing", "connect-1: nothing"],
+        "client auth": [*(f"{b}: restart" for b in BROKERS), "connect-1: restart"],
+        "worker removed": [*(f"{b}: nothing" for b in BROKERS), "connect-1: removed"],
+    }, table
+    ca_file = write_ca(Run.outputs, tmp_path)
+    check = openssl_verify(ADDRESSES["broker-2"], 9093, ca_file, name="broker-2.alt.kafka.lab")
+    assert check.returncode == 0, check.stderr
+    h = lab_host(lab, "connect-1")
+    assert lab.ssh("connect-1", "cat /etc/kafka/connect-avro-distributed.properties").stdout == \
+        (lab.pristine_dir(h) / "connect-avro-distributed.properties").read_text(), "the removed worker's file is not its own"
+    # Requested, not required: a client without a certificate still connects.
+    config = ssl_client_config(Run.outputs, ca_file)
+    create_topic(config, topic("e2e-requested"))
+    assert len(roundtrip(config, topic("e2e-requested"), 20)) == 20
 
 
 def test_a_consumer_stack_reads_the_outputs_and_connects(plaintext_lab):

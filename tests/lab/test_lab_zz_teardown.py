@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import config as C, procs
+from lab import config as C, postgres, procs
 
 pytestmark = pytest.mark.lab
 
@@ -33,8 +33,12 @@ def test_down_leaves_nothing_then_up_again(lab):
     accounts = json.loads((lab.dir / "created-accounts.json").read_text()) \
         if (lab.dir / "created-accounts.json").exists() else []
     lab_dir = str(lab.dir)
+    state = lab.state_server()  # the e2e tests' PostgreSQL: down removes it too
+    assert _port_open(postgres.ADDRESS, postgres.PORT)
 
     lab.down()
+
+    assert not _port_open(postgres.ADDRESS, postgres.PORT) and not state.dir.exists()
 
     assert [p for p in pids if procs.alive(p)] == []
     assert procs.lab_pids(lab_dir, namespaces) == []

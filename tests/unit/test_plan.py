@@ -99,6 +99,17 @@ def test_an_added_host_restarts_only_itself():
         "broker-1: nothing", "broker-2: nothing", "broker-3: nothing", "connect-1: restart (new host: first TLS rollout)"]
 
 
+def test_a_removed_host_is_the_plans_last_line_and_has_no_step():
+    """Its resources are deleted: the file put back, nothing restarted; the others do nothing."""
+    removed = make(LastRun(fingerprints=make().fingerprints, password_digest=store_password_digest(validate_config(sample()))),
+                   connectWorkers=[])
+    assert removed.removed == ("connect-1",) and not [s for s in removed.steps if s.host == "connect-1"]
+    assert removed.restart_plan() == [
+        "broker-1: nothing", "broker-2: nothing", "broker-3: nothing",
+        "connect-1: removed (original properties file put back, kafka-tls files removed; not restarted)"]
+    assert make(LastRun(fingerprints=removed.fingerprints)).removed == ()
+
+
 def test_a_path_change_names_what_it_leaves_behind_and_nothing_else():
     before = make()
     moved = make(paths={"sslDir": "/etc/kafka/tls"}, tls={"storeType": "JKS"})

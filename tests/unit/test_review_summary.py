@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from components.cert_info import renewal_warnings
+from components.plan import ClusterPlan
 from policy.rules import RULES
 from review.summary import (
     HIDDEN,
@@ -255,13 +256,16 @@ def test_no_input_is_an_error():
 
 
 def test_a_removed_host_is_named(new_stack):
-    """What a preview after taking connect-1 out of the config shows: its steps deleted."""
+    """What a preview after taking connect-1 out of the config shows: its steps deleted, and the
+    plan's own line for it in the table."""
     evs = copy.deepcopy(new_stack)
     for m in pre_events(evs, "", "connect-1"):
         m["op"], m["old"], m["new"] = "delete", m["new"], None
-    set_plan(evs, [line for line in stack_outputs(evs)["restart_plan"] if not line.startswith("connect-1")])
+    [removed] = ClusterPlan((), (), "", {}, {}, ("connect-1",)).restart_plan()
+    set_plan(evs, [*(line for line in stack_outputs(evs)["restart_plan"] if not line.startswith("connect-1")), removed])
     comment = render(load(text(evs)))
-    assert "Removed from the stack: connect-1 (its files are put back or removed; it is not restarted)." in comment
+    assert "| connect-1 | removed | original properties file put back, kafka-tls files removed; not restarted |" in comment
+    assert "1 removed" in comment.split("\n")[2]
     assert "connect-1:" not in comment.split("**Certificates**")[1]
 
 
