@@ -22,6 +22,7 @@ plaintext-to-SSL stages: what the doctor checks is the same.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -231,7 +232,9 @@ def test_the_state_in_postgresql_is_read_back_locked_and_keeps_secrets_encrypted
         (second.stdout + second.stderr)[-2000:]
     assert Run.server.query(locks).strip() == "", "a lock was left behind"
     assert stack.outputs()["restart_plan"] == [f"{h}: nothing" for h in HOSTS]
-    state = Run.server.query("SELECT data::text FROM pulumi_state WHERE key LIKE '%/.pulumi/stacks/%'")
+    # Each row holds its file's bytes, base64 in a JSON document.
+    rows = Run.server.query("SELECT data->>'data' FROM pulumi_state WHERE key LIKE '%/.pulumi/stacks/%'").split()
+    state = "".join(base64.b64decode(row).decode() for row in rows)
     assert "kafka-rollout-final-broker-1" in state  # the stack's checkpoint is in PostgreSQL
     for key in ("keystorePassword", "truststorePassword", "sshPrivateKey"):
         secret = stack.pulumi("config", "get", f"kafka-tls:{key}").strip()
