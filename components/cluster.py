@@ -226,10 +226,11 @@ class KafkaTlsCluster(pulumi.ComponentResource):
         for step in plan.steps:
             f, cert = step.properties, self.certificates[step.host]
             # The plan names the triggers (plan.decide reads the same names); here only their values.
-            key = plan.host(step.host).key
+            key, repair = plan.host(step.host).key, plan.host(step.host).repair
             values = {
                 Trigger.PROPERTIES_PATH: f.path,
-                Trigger.PROPERTIES_TEXT: digest(f.text),
+                # A repair note (plan.HostPlan.repair) re-runs the step once: part of the value.
+                Trigger.PROPERTIES_TEXT: digest(f.text, repair) if repair else digest(f.text),
                 Trigger.STORE_PASSWORDS: password_digest,
                 Trigger.KEY_IDENTITY: digest(key.common_name, key.keytool_san, key.algorithm.value, str(key.rsa_bits)),
                 Trigger.ISSUED_CERTIFICATE: cert.keystore_digest,

@@ -610,6 +610,10 @@ class ClusterConfig(_Model):
     connect_properties: dict[str, str] = Field(default_factory=dict)
     schema_registry_url: Optional[str] = None
     clients: list[Client] = Field(default_factory=list, description="Client identities (mTLS), one certificate each.")
+    repair: dict[str, str] = Field(
+        default_factory=dict,
+        description="Host name -> what drifted (doctor --repair writes it): the next up rewrites and restarts those hosts once.",
+    )
 
     @field_validator("keystore_password", "truststore_password")
     @classmethod
@@ -938,6 +942,23 @@ def _imported_ca_problems(
     return problems
 
 
+def _repair_problems(raw: dict[str, Any]) -> list[str]:
+    """Each host to repair is one the config lists, and says what drifted (the reason the plan shows)."""
+    repair = raw.get("repair")
+    if not isinstance(repair, dict):
+        return []
+    listed = [raw.get("brokers"), raw.get("connectWorkers")]
+    names = {str(h.get("name")) for group in listed if isinstance(group, list) for h in group if isinstance(h, dict)}
+    problems = []
+    for name, why in repair.items():
+        here = f"{NAMESPACE}:repair.{name}"
+        if name not in names:
+            problems.append(f"{here}: no broker or Connect worker is named '{_shown(name)}'; use one of their names")
+        elif not isinstance(why, str) or not why.strip() or "\n" in why:
+            problems.append(f"{here}: write in one line what drifted, e.g. 'properties edited on the host (doctor, 2026-12-03)'")
+    return problems
+
+
 def _client_problems(raw: dict[str, Any]) -> list[str]:
     """Clients: each name once, none a host's principal, the renewal window inside the validity."""
     clients = raw.get("clients")
@@ -1149,6 +1170,7 @@ def validate_config(raw: dict[str, Any]) -> ClusterConfig:
     problems += _across_sections_problems(raw)
     problems += _raw_property_problems(raw)
     problems += _client_problems(raw)
+    problems += _repair_problems(raw)
     if problems or config is None:
         raise ConfigError(problems)
     return config

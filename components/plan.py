@@ -152,6 +152,10 @@ class HostPlan:
     tool_config: Optional[FileSpec] = None
     """Brokers: the client config of the health gate's Kafka tools (None: the TLS listener needs
     SASL credentials kafka-tls does not have, so the gate checks the certificate only)."""
+    repair: str = ""
+    """What drifted on the host, as the config's ``repair`` said it (kept from the last ``up``
+    once the config no longer says it): part of the final step's properties trigger, so a new
+    note re-runs that step once and the same note never again."""
 
     @property
     def stores_stamp(self) -> str:
@@ -261,6 +265,11 @@ def plan(
 
     tool_config = FileSpec(f"{paths.ssl_dir}/{TOOL_CONFIG_NAME}", "640", paths.owner, text=render_tool_properties(locations, tls))
 
+    last = last or LastRun()
+
+    def repair(host: Host) -> str:
+        return config.repair.get(host.name) or ((last.fingerprints or {}).get(host.name) or {}).get("repair", "")
+
     hosts = []
     for host in config.brokers:
         text = render_server_properties(server_base, host, tls, locations)
@@ -275,15 +284,13 @@ def plan(
                 properties_file(paths.server_properties, text),
                 tls_listener_port(server_base, host, tls),
                 tools,
+                repair(host),
             )
         )
     for host in config.connect_workers:
         text = render_connect_properties(connect_base, host, tls, locations, bootstrap, config.schema_registry_url)
-        hosts.append(
-            HostPlan(
-                host, Role.CONNECT, key_spec(host, tls), locations, secrets_file, properties_file(paths.connect_properties, text)
-            )
-        )
+        properties = properties_file(paths.connect_properties, text)
+        hosts.append(HostPlan(host, Role.CONNECT, key_spec(host, tls), locations, secrets_file, properties, repair=repair(host)))
 
     brokers = [h for h in hosts if h.role is Role.BROKER]
     steps: list[RestartStep] = []
@@ -301,7 +308,6 @@ def plan(
                     skip_if_inter_broker_ssl=True,
                 )
             )
-    last = last or LastRun()
     # Back from SSL-only listeners to plaintext replication: every broker first gets its plaintext
     # listener back while replicating over TLS, so none replicates over a listener its peers lack.
     if way_back := back_stage(tls):
@@ -356,6 +362,7 @@ def plan(
             renewal=_renewal_token(before, "renewal", last.not_after.get(h.name), tls.cert_early_renewal_days, last.now),
             ca_renewal=_renewal_token(before, "ca_renewal", last.ca_not_after, config.ca.early_renewal_days, last.now),
             layout={"ssl_only": tls.listeners is ListenerMode.SSL_ONLY if h.role is Role.BROKER else False},
+            repair=h.repair,
         )
     reissuing = rotation is not None and rotation.phase is Phase.REISSUED
     steps = decide(steps, hosts, last, fingerprints, store_password_digest(config), tls.listener_name, reissuing)
@@ -525,6 +532,7 @@ def fingerprint(
     renewal: str = "",
     ca_renewal: str = "",
     layout: Optional[Mapping[str, bool]] = None,
+    repair: str = "",
 ) -> dict:
     """What this host's service reads, reduced to digests: what the next ``up`` compares with.
 
@@ -532,10 +540,11 @@ def fingerprint(
     certificate); ``trust_spec`` the set of CAs its truststore holds (two during a CA rotation);
     ``renewal`` and ``ca_renewal`` change when the certificate or the CA's enters its renewal
     window. Passwords are not here: their digest stays a secret. ``files`` are the paths in use,
-    so the next ``up`` knows what a path change left behind; ``steps`` its rollout steps.
+    so the next ``up`` knows what a path change left behind; ``steps`` its rollout steps;
+    ``repair`` the last repair's note (absent until a host was first repaired).
     """
     k = host.key
-    return {
+    return ({"repair": repair} if repair else {}) | {
         "files": managed_paths(host),
         "properties": {key: short_digest(value) for key, value in parse_properties(host.properties.text or "").items()},
         "text": short_digest(host.properties.text or ""),
@@ -607,6 +616,8 @@ def _host_change(
     path = old_path != now["files"]["properties"]
     props = _changed_keys(before.get("properties", {}), now["properties"])
     text = bool(props) or path or before.get("text", now["text"]) != now["text"]
+    # A new repair note: the final step writes the file again and restarts (its trigger has the note).
+    repaired = bool(now.get("repair")) and now.get("repair") != before.get("repair", "")
     cert = _changed_keys(before.get("certificate", {}), now["certificate"], new_fields_equal=True)
     # A new issuer outside phase 2 of a rotation is the same CA's certificate re-issued (new
     # validity): the truststores get it too. In phase 2 they hold both CAs already.
@@ -614,7 +625,7 @@ def _host_change(
     # The keystore holds a new certificate when its request or its issuer changed; with the key
     # made on the host, new stores (type, path) also mean a new key pair.
     issued = bool(set(cert) - {"stores"}) or ("stores" in cert and now["certificate"]["custody"] == "host")
-    reasons = []
+    reasons = [f"repair: {now['repair']}"] if repaired else []
     if path:
         reasons.append(f"properties file moved from {old_path}")
     if props:
@@ -645,7 +656,7 @@ def _host_change(
         False,
         path,
         props,
-        text,
+        text or repaired,
         passwords,
         bool(set(cert) & _IDENTITY),
         issued,

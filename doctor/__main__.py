@@ -1,4 +1,4 @@
-"""python -m doctor --stack NAME [--cwd DIR] [--json] [--host NAME ...]
+"""python -m doctor --stack NAME [--cwd DIR] [--json] [--host NAME ...] [--repair]
 
 Reads the stack (config and outputs, no secret printed), connects to each host over SSH as the
 operator (the stack's key in a 0600 temporary file, the stack's host key pinned, BatchMode), runs
@@ -23,7 +23,18 @@ from pathlib import Path
 from typing import Optional
 
 from components.scripts import as_root
-from doctor.checks import CHECKS, SSH, Check, HostExpectation, Status, evaluate, exit_code, host_status, resolve_urns, unreachable
+from doctor.checks import (
+    CHECKS,
+    SSH,
+    Check,
+    HostExpectation,
+    Status,
+    evaluate,
+    exit_code,
+    host_status,
+    repair_notes,
+    unreachable,
+)
 from doctor.remote import ReportError, parse_report, report_script
 from doctor.stack import PulumiCli, StackError, StackView, expectations, read_stack, ssh_key_file
 
@@ -178,6 +189,13 @@ def print_table(doc: dict, out=None) -> None:
         f"exit {doc['exit_code']}",
         markup=False, highlight=False,
     )  # fmt: skip
+    if "repair" in doc:
+        noted = doc["repair"]
+        console.print(
+            "\nNoted for repair in the stack config (kafka-tls:repair): "
+            + (", ".join(noted) + ". Now `pulumi preview` (it names them), then `pulumi up`." if noted else "nothing to repair."),
+            markup=False, highlight=False,
+        )  # fmt: skip
 
 
 def _worst(statuses: Sequence[Status]) -> Status:
@@ -190,11 +208,17 @@ def main(argv: Optional[Sequence[str]] = None, cli_factory: Callable[..., Pulumi
     parser.add_argument("--cwd", help="the Pulumi project directory (default: the current one)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON (doctor/schema.json)")
     parser.add_argument("--host", action="extend", nargs="+", default=[], metavar="NAME", help="check only these hosts")
+    parser.add_argument(
+        "--repair",
+        action="store_true",
+        help="note each host with a problem one restart repairs in the stack config (kafka-tls:repair) for the next up",
+    )
     args = parser.parse_args(argv)
     started = time.monotonic()
     cli = cli_factory(args.stack, args.cwd)
     results: dict[str, list[Check]] = {}
     roles: dict[str, str] = {}
+    repairs: dict[str, str] = {}
     error = ""
     try:
         view = read_stack(cli)
@@ -202,11 +226,16 @@ def main(argv: Optional[Sequence[str]] = None, cli_factory: Callable[..., Pulumi
         roles = {x.name: x.role for x in hosts}
         with ssh_key_file(cli) as key:
             results = run(view, hosts, key)
-        if any("<URN of " in c.fix for checks in results.values() for c in checks):
-            results = {name: resolve_urns(checks, cli.urn) for name, checks in results.items()}
+        if args.repair:
+            # The stack's config file only: the hosts are left to the next `up`, as previewed.
+            repairs = repair_notes(results, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+            for host, note in repairs.items():
+                cli.note_repair(host, note)
     except StackError as err:
         error = str(err)
     doc = report(args.stack, results, roles, time.monotonic() - started, error)
+    if args.repair:
+        doc["repair"] = repairs
     if args.json:
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -13,7 +13,7 @@ import ipaddress
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -69,6 +69,13 @@ CHECKS = (
 # Where the README says how to repair what `pulumi up` does not see.
 DRIFT = 'README "Day 2: doctor", the repair path'
 NOT_SEEN = "a plain `pulumi up` does not see changes made on hosts: kafka-tls reads nothing back"
+REPAIR = (
+    "run the doctor again with `--repair`: it notes {host} in the stack config (`kafka-tls:repair`), `pulumi preview` "
+    "then says `{host}: restart (repair: ...)`, and `pulumi up` writes the stack's file again and restarts {host} "
+    "behind its health gate"
+)
+"""The repair of what one restart step puts right: the properties file, a service down or on another file."""
+REPAIRED_BY_RESTART = (PROPERTIES, LISTENERS)
 
 
 @dataclass(frozen=True)
@@ -188,11 +195,6 @@ class HostExpectation:
     @property
     def is_broker(self) -> bool:
         return self.role == "broker"
-
-    @property
-    def final_step(self) -> str:
-        """The rollout step that writes this host's properties file and restarts it."""
-        return f"kafka-rollout-final-{self.name}"
 
 
 # --- Small helpers ------------------------------------------------------------------------------------
@@ -328,10 +330,7 @@ def evaluate(x: HostExpectation, reading: Mapping[str, str], now: Optional[datet
 
 def _properties(h: _Host) -> None:
     x, text = h.x, h.r.get("props")
-    replace = (
-        f"`pulumi up --replace '<URN of {x.final_step}>'` writes the stack's file again and restarts {x.name} behind its "
-        f"health gate ({NOT_SEEN})"
-    )
+    replace = f"{REPAIR.format(host=x.name)} ({NOT_SEEN})"
     if text is None:
         h.add(PROPERTIES, Status.PROBLEM, f"{x.properties_path} is missing or unreadable", replace)
         return
@@ -411,7 +410,8 @@ def _listeners(h: _Host) -> None:
                 LISTENERS,
                 Status.PROBLEM,
                 f"nothing listens on {url}{how}: the service is down or could not bind it",
-                f"start the service as root (`{x.restart_command}`) and read its log",
+                f"read the service's log; if its file is the stack's, start it as root (`{x.restart_command}`), "
+                f"else {REPAIR.format(host=x.name)}",
                 subject=url,
             )
     _service_user(h, serving)
@@ -639,7 +639,7 @@ def _chain(h: _Host, chain: Sequence[x509.Certificate], where: str) -> None:
 
 
 _FILE_FIXES = {
-    "properties": "`pulumi up --replace '<URN of {step}>'` writes it again and restarts {host} behind its health gate",
+    "properties": REPAIR,
     "ssl_dir": "the stores and secrets went with it: {drift}",
 }
 
@@ -652,9 +652,7 @@ def _files(h: _Host) -> None:
             h.add(FILES, Status.UNKNOWN, f"the host did not show {f.path}", "run the doctor again", subject=f.kind)
             continue
         if seen == "missing":
-            fix = _FILE_FIXES.get(f.kind, "put it back ({drift}); " + NOT_SEEN).format(
-                step=x.final_step, host=x.name, drift=DRIFT
-            )
+            fix = _FILE_FIXES.get(f.kind, "put it back ({drift}); " + NOT_SEEN).format(host=x.name, drift=DRIFT)
             h.add(FILES, Status.PROBLEM, f"{f.path} is missing", fix, subject=f.kind)
             continue
         owner, _, rest = seen.partition(" ")
@@ -833,11 +831,14 @@ def exit_code(checks: Sequence[Check]) -> int:
     return {Status.OK: 0, Status.PROBLEM: 1, Status.UNKNOWN: 2}[host_status(checks)]
 
 
-def resolve_urns(checks: Sequence[Check], urn_of: Callable[[str], Optional[str]]) -> list[Check]:
-    """Fixes name resources as '<URN of NAME>': put in the real URN where ``urn_of`` knows it."""
-    pattern = re.compile(r"<URN of ([A-Za-z0-9._-]+)>")
-
-    def fill(text: str) -> str:
-        return pattern.sub(lambda m: urn_of(m.group(1)) or m.group(0), text)
-
-    return [Check(c.host, c.check, c.status, c.detail, fill(c.fix), c.subject) if "<URN of " in c.fix else c for c in checks]
+def repair_notes(results: Mapping[str, Sequence[Check]], when: str) -> dict[str, str]:
+    """Per host with a problem one restart step repairs (REPAIRED_BY_RESTART), the note
+    ``--repair`` writes to ``kafka-tls:repair``: the first such problem, and when it was seen
+    (a new note is a new repair; the same note repairs nothing again)."""
+    notes = {}
+    for host, checks in results.items():
+        found = [c for c in checks if c.status is Status.PROBLEM and c.check in REPAIRED_BY_RESTART]
+        if found:
+            detail = " ".join(found[0].detail.split())
+            notes[host] = f"{found[0].check}: {detail[:200]} (doctor, {when})"
+    return notes

@@ -76,7 +76,6 @@ class PulumiCli:
         self.stack, self.cwd = stack, cwd or os.getcwd()
         self.env = {**os.environ, **(env or {})}
         self.pulumi = shutil.which(pulumi, path=self.env.get("PATH")) or pulumi
-        self._urns: Optional[dict[str, str]] = None
 
     def argv(self, *args: str) -> list[str]:
         if "--show-secrets" in args:
@@ -130,20 +129,9 @@ class PulumiCli:
         if path.stat().st_size == 0:
             raise StackError(f"the stack has no {SSH_KEY}")
 
-    def urn(self, name: str) -> Optional[str]:
-        """The URN of the stack's resource called ``name`` (None if unknown or the state unreadable)."""
-        if self._urns is None:
-            self._urns = {}
-            try:
-                state = json.loads(self.run("stack", "export"))
-            except (StackError, json.JSONDecodeError):
-                return None
-            seen: dict[str, list[str]] = {}
-            for resource in (state.get("deployment") or {}).get("resources") or []:
-                urn = resource.get("urn", "")
-                seen.setdefault(urn.rsplit("::", 1)[-1], []).append(urn)
-            self._urns = {n: urns[0] for n, urns in seen.items() if len(urns) == 1}
-        return self._urns.get(name)
+    def note_repair(self, host: str, note: str) -> None:
+        """``kafka-tls:repair.<host>`` in the stack's config file: the next ``up`` repairs it."""
+        self.run("config", "set", "--path", f"{NAMESPACE}:repair.{host}", note)
 
 
 @contextlib.contextmanager

@@ -118,7 +118,13 @@ class LabStack:
         """Create or select the stack, with its settings file and SSH key in place."""
         self._link_project()
         settings_file = self.project_dir / f"Pulumi.{self.name}.yaml"
-        settings_file.write_text(yaml.safe_dump(self.stack_settings(), sort_keys=False))
+        settings = self.stack_settings()
+        # What `doctor --repair` noted in the file stays, as it would in an operator's stack file.
+        if settings_file.exists() and "repair" not in self.overrides:
+            noted = (yaml.safe_load(settings_file.read_text()) or {}).get("config", {}).get(f"{NS}:repair")
+            if noted:
+                settings["config"][f"{NS}:repair"] = noted
+        settings_file.write_text(yaml.safe_dump(settings, sort_keys=False))
         return self._select()
 
     def _select(self) -> auto.Stack:

@@ -8,7 +8,9 @@ the worker), then only doctor runs and faults a person could make by hand, each 
 4. broker-3 stopped: exit 1 naming its listeners, and its peers' handshakes to it;
 5. broker-3 unreachable (the stack pins another host's key for it): exit 2, broker-3 cannot be
    checked, and every other host still is (all ok);
-6. all undone: exit 0 again.
+6. all undone: exit 0 again;
+7. the repair path: broker-2's file edited, `doctor --repair`, the previewed `up` restarts
+   broker-2 alone, exit 0.
 
 The doctor runs as an operator runs it, ``python -m doctor --stack ... --cwd ... --json`` with the
 stack's environment, and every report is held to doctor/schema.json. The lab's per-host
@@ -37,12 +39,14 @@ import yaml
 
 from lab.postgres import StateServer
 from labstack import LabStack, lab_tls
+from tests.e2e.contract import up_as_previewed
 
 pytestmark = pytest.mark.e2e
 
 STACK = "e2e-doctor"
 BROKERS = ["broker-1", "broker-2", "broker-3"]
 HOSTS = [*BROKERS, "connect-1"]
+ADDRESSES = {"broker-1": "127.0.0.11", "broker-2": "127.0.0.12", "broker-3": "127.0.0.13"}
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((REPO / "doctor" / "schema.json").read_text())
 
@@ -144,7 +148,7 @@ def test_a_property_edited_by_hand_is_named_by_host_and_key(secured):
     assert found == [("broker-1", "properties", "")], not_ok(doc)
     assert {c for _, c, _, _ in not_ok(doc)} == {"properties"}, not_ok(doc)
     fix = next(k["fix"] for k in host(doc, "broker-1")["checks"] if k["check"] == "properties")
-    assert "pulumi up --replace 'urn:pulumi:" in fix and "kafka-rollout-final-broker-1'" in fix, fix
+    assert "`--repair`" in fix and "`broker-1: restart (repair: ...)`" in fix, fix
 
 
 def test_a_deleted_truststore_is_named(secured):
@@ -207,6 +211,28 @@ def test_with_every_fault_undone_the_lab_is_healthy_again(secured):
     lab, stack = secured
     doc = doctor(stack, "healthy again")
     assert doc["exit_code"] == 0, not_ok(doc)
+
+
+def test_a_hand_edit_is_repaired_by_the_next_up_as_its_preview_says(secured):
+    """The repair path: broker-2's file edited by hand; `doctor --repair` notes it in the stack's
+    config file; the preview's restart_plan names it and the up keeps that word (contract.py):
+    broker-2 alone restarts, on the stack's file again; then the doctor finds all well."""
+    lab, stack = secured
+    path = etc(lab, "broker-2", "/etc/kafka/server.properties")
+    written = path.read_text()
+    path.write_text(written.replace("ssl.client.auth=none\n", "ssl.client.auth=requested\n"))
+    noticed = doctor(stack, "repair noted", "--repair")
+    assert noticed["exit_code"] == 1 and list(noticed["repair"]) == ["broker-2"], not_ok(noticed)
+    noted = json.loads(stack.pulumi("config", "get", "kafka-tls:repair"))
+    assert noted == noticed["repair"] and "ssl.client.auth" in noted["broker-2"]
+    started = time.monotonic()
+    _, done = up_as_previewed(lab, stack, ADDRESSES, HOSTS)
+    Run.seconds["repair up"] = time.monotonic() - started
+    assert done == ["broker-1: nothing", f"broker-2: restart (repair: {noted['broker-2']})", "broker-3: nothing",
+                    "connect-1: nothing"]
+    assert path.read_text() == written
+    repaired = doctor(stack, "repaired")
+    assert repaired["exit_code"] == 0, not_ok(repaired)
 
 
 def test_the_state_in_postgresql_is_read_back_locked_and_keeps_secrets_encrypted(secured):

@@ -448,6 +448,9 @@ CASES = [
     Case("no brokers", ("brokers",), [], words=("at least 1",)),
     Case("brokers not a list", ("brokers",), "broker-1", words=("list",)),
     Case("broker not a map", ("brokers", 0), "broker-1", words=("map",)),
+    Case("repair of a host not listed", ("repair", "broker-9"), "properties edited", words=("broker-9",)),
+    Case("repair without a note", ("repair", "broker-2"), "  ", words=("one line",)),
+    Case("repair note of two lines", ("repair", "connect-1"), "one\ntwo", words=("one line",)),
 ]
 
 

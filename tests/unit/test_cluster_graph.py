@@ -479,3 +479,23 @@ def test_after_the_canary_the_reloads_wait_for_it_and_not_for_each_other(mocks, 
         assert {"kafka-rollout-reload-broker-2", "kafka-rollout-reload-broker-3"} <= after["final-connect-1"]
 
     return after_all(c, recording, check)
+
+
+@pulumi.runtime.test
+def test_a_repair_note_changes_only_that_hosts_final_step_trigger(mocks, recording):
+    """The note (plan.HostPlan.repair) is part of the final step's properties trigger: a replace of
+    that one step (it writes the file and restarts), nothing else of any host."""
+    before = build(sample(), name="a")
+    repaired = build(sample(repair={"broker-2": "properties edited on the host (doctor)"}), name="b")
+
+    def check(_):
+        a, b = rollout_steps(mocks, "a"), rollout_steps(mocks, "b")
+        assert a.keys() == b.keys()
+        for step in a:
+            ta, tb = (unwrap(x[step].get("triggers")) or [] for x in (a, b))
+            if step == "final-broker-2":
+                assert ta[1] != tb[1] and ta[0] == tb[0] and ta[2:] == tb[2:], "only the properties trigger takes the note"
+            elif not step.startswith("final-connect") and not step.startswith("reload"):
+                assert ta[:3] == tb[:3], step  # path, text, passwords (the mocks sign each CSR anew)
+
+    return repaired.rollout_done.apply(lambda _: before.rollout_done.apply(lambda _: after_all(before, recording, check)))

@@ -46,7 +46,7 @@ from doctor.checks import (
     exit_code,
     handshake_problem,
     listening_sockets,
-    resolve_urns,
+    repair_notes,
     unreachable,
 )
 from doctor.remote import BEGIN, END, ReportError, parse_report, report_script
@@ -208,7 +208,7 @@ def test_a_hand_edited_property_is_named_by_key_not_value(cluster):
     assert len(found) == 1
     assert "changed ssl.client.auth" in found[0].detail and "added my.secret.thing" in found[0].detail
     assert "hunter2" not in found[0].detail and "required" not in found[0].detail
-    assert "pulumi up --replace '<URN of kafka-rollout-final-broker-1>'" in found[0].fix
+    assert "`--repair`" in found[0].fix and "`broker-1: restart (repair: ...)`" in found[0].fix
 
 
 def test_a_text_change_without_a_value_change_says_so(cluster):
@@ -454,11 +454,23 @@ def test_exit_codes():
     assert exit_code(healthy + down + ok) == 1
 
 
-def test_urns_are_put_into_fixes():
-    checks = [cli_main.Check("b", "properties", Status.PROBLEM, "d", "`pulumi up --replace '<URN of kafka-rollout-final-b>'`")]
-    done = resolve_urns(checks, {"kafka-rollout-final-b": "urn:pulumi:s::kafka-tls::x$command:remote:Command::kafka-rollout-final-b"}.get)
-    assert done[0].fix == "`pulumi up --replace 'urn:pulumi:s::kafka-tls::x$command:remote:Command::kafka-rollout-final-b'`"
-    assert resolve_urns(checks, lambda _: None) == checks
+def test_repair_notes_name_what_one_restart_repairs_and_when(cluster):
+    """A hand-edited file and a service not listening get a note each (the first such problem);
+    a problem a restart does not repair (a file's mode) gets none, nor does a healthy host."""
+    edited = healthy_reading(cluster, "broker-1")
+    edited["props"] += "num.io.threads=16\n"
+    mode = healthy_reading(cluster, "broker-3")
+    mode["stat.keystore"] = "kafka:kafka 644 regular file"
+    results = {
+        "broker-1": evaluate(cluster.expectation("broker-1"), edited, NOW),
+        "broker-2": evaluate(cluster.expectation("broker-2"), healthy_reading(cluster, "broker-2"), NOW),
+        "broker-3": evaluate(cluster.expectation("broker-3"), mode, NOW),
+    }
+    assert problems(results["broker-3"], "files"), "the mode change is a problem"
+    notes = repair_notes(results, "2026-12-03T18:00:00Z")
+    assert list(notes) == ["broker-1"]
+    assert notes["broker-1"].startswith("properties: /etc/kafka/server.properties was edited on the host")
+    assert "added num.io.threads" in notes["broker-1"] and notes["broker-1"].endswith("(doctor, 2026-12-03T18:00:00Z)")
 
 
 # --- The report --------------------------------------------------------------------------------------------
@@ -504,6 +516,7 @@ class FakeCli:
 
     def __init__(self, cluster: Cluster, fail: str = ""):
         self.cluster, self.fail, self.stack, self.key_files = cluster, fail, "test", []
+        self.repairs: dict[str, str] = {}
 
     def __call__(self, stack, cwd):
         return self
@@ -523,8 +536,8 @@ class FakeCli:
         os.close(fd)
         self.key_files.append((path, stat.S_IMODE(path.stat().st_mode)))
 
-    def urn(self, name):
-        return f"urn:pulumi:test::kafka-tls::x::{name}"
+    def note_repair(self, host, note):
+        self.repairs[host] = note
 
 
 @pytest.mark.parametrize(("pending", "down", "code"), [(False, False, 0), (True, False, 1), (False, True, 2), (True, True, 1)])
@@ -550,6 +563,28 @@ def test_main_exit_codes_and_json(cluster, monkeypatch, capsys, pending, down, c
     if pending:
         fix = next(k["fix"] for h in doc["hosts"] for k in h["checks"] if k["check"] == "restart pending" and k["fix"])
         assert "pulumi up" in fix
+
+
+def test_main_repair_notes_the_hosts_in_the_stack_config_and_the_report(cluster, monkeypatch, capsys):
+    fake = FakeCli(cluster)
+
+    def fake_run(view, hosts, key, now=None, workers=16):
+        out = {}
+        for x in hosts:
+            r = healthy_reading(cluster, x.name)
+            if x.name == "connect-1":
+                r["props"] += "offset.flush.interval.ms=1000\n"
+            out[x.name] = evaluate(x, r, NOW)
+        return out
+
+    monkeypatch.setattr(cli_main, "run", fake_run)
+    assert cli_main.main(["--stack", "test", "--json", "--repair"], cli_factory=fake) == 1
+    doc = json.loads(capsys.readouterr().out)
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["repair"] == fake.repairs and list(fake.repairs) == ["connect-1"]
+    assert "added offset.flush.interval.ms" in fake.repairs["connect-1"]
+    assert cli_main.main(["--stack", "test"], cli_factory=FakeCli(cluster)) == 1  # without --repair: noted nowhere
+    assert "Noted for repair" not in capsys.readouterr().out
 
 
 def test_main_checks_only_the_hosts_asked_for_and_refuses_unknown_ones(cluster, monkeypatch, capsys):
@@ -943,7 +978,7 @@ case "$1 $2" in
   "stack output")
     if [ "$3" = rollout_fingerprints ]; then cat "$DOCTOR_TEST_DIR/fingerprints.json"; else cat "$DOCTOR_TEST_DIR/outputs.json"; fi ;;
   "config get") printf '%s\\n' "-----BEGIN OPENSSH PRIVATE KEY-----" "secret-key-body" "-----END OPENSSH PRIVATE KEY-----" ;;
-  "stack export") printf '{"deployment": {"resources": [{"urn": "urn:pulumi:s::kafka-tls::a$b::kafka-rollout-final-broker-1"}]}}' ;;
+  "config set") ;;
   *) echo "unexpected: $*" >&2; exit 3 ;;
 esac
 """
@@ -977,14 +1012,13 @@ def test_the_stack_is_read_through_the_cli_without_secrets(cluster, tmp_path):
         assert stat.S_IMODE(key.stat().st_mode) == 0o600 and stat.S_IMODE(key.parent.stat().st_mode) == 0o700
         assert key.read_text().splitlines()[1] == "secret-key-body"
     assert not key.exists() and not key.parent.exists()
-    assert cli.urn("kafka-rollout-final-broker-1") == "urn:pulumi:s::kafka-tls::a$b::kafka-rollout-final-broker-1"
-    assert cli.urn("nosuch") is None
+    cli.note_repair("broker-2", "properties: edited (doctor, now)")
     argv = (tmp_path / "argv").read_text().splitlines()
     assert argv == [
         "config --json --stack s --non-interactive",
         "stack output --json --stack s --non-interactive",
         "config get kafka-tls:sshPrivateKey --stack s --non-interactive",
-        "stack export --stack s --non-interactive",
+        "config set --path kafka-tls:repair.broker-2 properties: edited (doctor, now) --stack s --non-interactive",
     ]
     assert all("--show-secrets" not in a for a in argv)  # the fingerprints are a plain output here
 

@@ -110,6 +110,26 @@ def test_a_removed_host_is_the_plans_last_line_and_has_no_step():
     assert make(LastRun(fingerprints=removed.fingerprints)).removed == ()
 
 
+def test_a_repair_note_restarts_that_host_once_and_never_again_for_the_same_note():
+    """``repair`` (doctor --repair writes it): the host's final step restarts with the note as its
+    reason; the next up, with the note still there or gone from the config, does nothing; a new
+    note repairs again."""
+    def last(p):
+        return LastRun(fingerprints=p.fingerprints, password_digest=store_password_digest(validate_config(sample())))
+
+    note = "server.properties edited on the host (doctor, 2026-12-03T18:00Z)"
+    repaired = make(last(make()), repair={"broker-2": note})
+    assert repaired.restart_plan() == ["broker-1: nothing", f"broker-2: restart (repair: {note})", "broker-3: nothing",
+                                       "connect-1: nothing"]
+    assert [s.key for s in repaired.steps if s.action is not Action.NOTHING] == ["final-broker-2"]
+    nothing = ["broker-1: nothing", "broker-2: nothing", "broker-3: nothing", "connect-1: nothing"]
+    assert make(last(repaired), repair={"broker-2": note}).restart_plan() == nothing
+    kept = make(last(repaired))
+    assert kept.restart_plan() == nothing and kept.host("broker-2").repair == note, "the note is kept from the last up"
+    again = make(last(kept), repair={"connect-1": "connect-avro-distributed.properties edited (doctor, later)"})
+    assert again.restart_plan()[3] == "connect-1: restart (repair: connect-avro-distributed.properties edited (doctor, later))"
+
+
 def test_a_path_change_names_what_it_leaves_behind_and_nothing_else():
     before = make()
     moved = make(paths={"sslDir": "/etc/kafka/tls"}, tls={"storeType": "JKS"})
