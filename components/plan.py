@@ -223,6 +223,9 @@ class ClusterPlan:
         return lines
 
 
+REIMAGED = "re-imaged: a new SSH host key ({key})"
+"""The repair note of a host whose SSH host key changed (plan.plan): each new key repairs once."""
+
 REMOVED = "removed"
 """The ``restart_plan`` word for a host gone from the config."""
 
@@ -268,7 +271,12 @@ def plan(
     last = last or LastRun()
 
     def repair(host: Host) -> str:
-        return config.repair.get(host.name) or ((last.fingerprints or {}).get(host.name) or {}).get("repair", "")
+        before = (last.fingerprints or {}).get(host.name) or {}
+        # A new SSH host key: the host was rebuilt (its stores and files are gone), so all of it
+        # is written again and it restarts, as a repair does. Older fingerprints lack the key.
+        rebuilt = before.get("host_key", short_digest(host.host_key)) != short_digest(host.host_key)
+        reimaged = REIMAGED.format(key=short_digest(host.host_key))
+        return config.repair.get(host.name) or (reimaged if rebuilt else before.get("repair", ""))
 
     hosts = []
     for host in config.brokers:
@@ -545,6 +553,7 @@ def fingerprint(
     """
     k = host.key
     return ({"repair": repair} if repair else {}) | {
+        "host_key": short_digest(host.host.host_key),
         "files": managed_paths(host),
         "properties": {key: short_digest(value) for key, value in parse_properties(host.properties.text or "").items()},
         "text": short_digest(host.properties.text or ""),

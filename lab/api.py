@@ -5,6 +5,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -332,7 +333,6 @@ class Lab:
         (self.bin_dir / "log4j2-tools.properties").write_text(templates.LOG4J2_TOOLS)
         self.java_cmd.write_text(templates.java_cmd_script(str(libs), str(self.bin_dir / "log4j2-tools.properties")))
         self.java_cmd.chmod(0o755)
-        known = []
         for h in self.hosts:
             first = not self.host_dir(h).exists()
             for d in (self.etc_dir(h), self.lib_dir(h), self.logs_dir(h), self.opt_dir(h), self.sshd_dir(h),
@@ -376,8 +376,10 @@ class Lab:
             (self.sshd_dir(h) / "sshd_config").write_text(templates.SSHD_CONFIG.format(
                 name=h.name, port=C.SSH_PORT, address=h.address, host_key=hk,
                 pid_file=self.sshd_dir(h) / "sshd.pid", authorized_keys=self.authorized_keys, lab_dir=self.dir))
-            known.append(f"{h.name},{h.address} {self.host_public_key(h)}")
-        self.known_hosts.write_text("\n".join(known) + "\n")
+        self._write_known_hosts()
+
+    def _write_known_hosts(self) -> None:
+        self.known_hosts.write_text("".join(f"{h.name},{h.address} {self.host_public_key(h)}\n" for h in self.hosts))
 
     def _write_pristine(self, h: HostSpec, layout: str) -> None:
         p = self.pristine_dir(h)
@@ -993,6 +995,35 @@ class Lab:
                 f.result(30)
 
     # ------------------------------------------------------------------ down
+    def reimage(self, host: str) -> None:
+        """``host`` as if rebuilt from its image: a new SSH host key (sshd reloads it; the lab's
+        known_hosts and inventory follow), /etc/kafka back to the pristine properties file alone,
+        and its service restarted on it (plaintext). Its Kafka data stays, as on a disk kept."""
+        h = C.find_host(host)
+        with self.step(f"re-image {h.name}"):
+            self.service(h.name, "stop")
+            key = self.sshd_dir(h) / "ssh_host_ed25519_key"
+            key.unlink()
+            Path(f"{key}.pub").unlink()
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{h.name}", "-f", str(key)], check=True)
+            pid = self.sshd_pid(h)
+            if pid is None:
+                raise LabError(f"sshd of {h.name} is not running")
+            os.kill(pid, signal.SIGHUP)  # sshd -D re-executes itself and reads its host key again
+            self._write_known_hosts()
+            self._write_inventory()
+            for f in self.etc_dir(h).iterdir():
+                shutil.rmtree(f) if f.is_dir() and not f.is_symlink() else f.unlink()
+            self._copy_pristine(h)
+            deadline = time.monotonic() + 30
+            while self.ssh(h.name, "true", timeout=10).returncode != 0:
+                if time.monotonic() > deadline:
+                    raise LabError(f"sshd of {h.name} does not take the new host key")
+                time.sleep(0.5)
+            started = self.service(h.name, "start")
+            if started.returncode != 0:
+                raise LabError(f"{h.name} did not start on its pristine file: {started.stdout}{started.stderr}")
+
     def state_server(self) -> StateServer:
         """The lab's PostgreSQL for Pulumi state (lab.postgres), started if it is not running."""
         with self.step("PostgreSQL for Pulumi state"):

@@ -10,7 +10,9 @@ the worker), then only doctor runs and faults a person could make by hand, each 
    checked, and every other host still is (all ok);
 6. all undone: exit 0 again;
 7. the repair path: broker-2's file edited, `doctor --repair`, the previewed `up` restarts
-   broker-2 alone, exit 0.
+   broker-2 alone, exit 0;
+8. broker-3 re-imaged (new host key, plaintext, no stores): cannot be checked with its old key;
+   with the new one, the previewed `up` brings it back alone, exit 0.
 
 The doctor runs as an operator runs it, ``python -m doctor --stack ... --cwd ... --json`` with the
 stack's environment, and every report is held to doctor/schema.json. The lab's per-host
@@ -39,7 +41,7 @@ import yaml
 
 from lab.postgres import StateServer
 from labstack import LabStack, lab_tls
-from tests.e2e.contract import up_as_previewed
+from tests.e2e.contract import served_fingerprint, up_as_previewed
 
 pytestmark = pytest.mark.e2e
 
@@ -233,6 +235,29 @@ def test_a_hand_edit_is_repaired_by_the_next_up_as_its_preview_says(secured):
     assert path.read_text() == written
     repaired = doctor(stack, "repaired")
     assert repaired["exit_code"] == 0, not_ok(repaired)
+
+
+def test_a_reimaged_broker_is_named_then_brought_back_by_one_up(secured):
+    """broker-3 rebuilt from its image (lab.reimage): a new SSH host key, nothing of kafka-tls on
+    it, plaintext again. While the stack pins its old key the doctor cannot check it and says
+    why; with the new key in the config the preview plans broker-3 alone (re-imaged), the up
+    keeps that word, broker-3 serves its new certificate, and the doctor finds all well."""
+    lab, stack = secured
+    others = {h: lab.service_pid(h) for h in HOSTS if h != "broker-3"}
+    lab.reimage("broker-3")
+    pinned = doctor(stack, "re-imaged, old key")  # the stack's file still pins the old key
+    assert host(pinned, "broker-3")["status"] == "cannot check", not_ok(pinned)
+    assert "host key" in next(k["detail"] for k in host(pinned, "broker-3")["checks"] if k["check"] == "ssh")
+    started = time.monotonic()
+    result, done = up_as_previewed(lab, stack, ADDRESSES, HOSTS)  # the lab's inventory: the new key
+    Run.seconds["re-imaged up"] = time.monotonic() - started
+    assert done[2].startswith("broker-3: restart (repair: re-imaged: a new SSH host key ("), done
+    assert [done[i] for i in (0, 1, 3)] == ["broker-1: nothing", "broker-2: nothing", "connect-1: nothing"]
+    assert {h: lab.service_pid(h) for h in others} == others, "another host restarted"
+    issued = result.outputs["certificates"].value["broker-3"]["sha256_fingerprint"]
+    assert served_fingerprint(lab, "broker-3", ADDRESSES["broker-3"]) == issued
+    back = doctor(stack, "re-imaged, back")
+    assert back["exit_code"] == 0, not_ok(back)
 
 
 def test_the_state_in_postgresql_is_read_back_locked_and_keeps_secrets_encrypted(secured):

@@ -130,6 +130,30 @@ def test_a_repair_note_restarts_that_host_once_and_never_again_for_the_same_note
     assert again.restart_plan()[3] == "connect-1: restart (repair: connect-avro-distributed.properties edited (doctor, later))"
 
 
+def test_a_new_host_key_is_a_rebuilt_host_restarted_once():
+    """A host re-imaged from its image has a new SSH host key, no stores and the base file: the
+    plan repairs it (every file written again, a restart), once per new key, and nothing else."""
+    from tests.unit.sample import HOST_KEY
+
+    def last(p):
+        return LastRun(fingerprints=p.fingerprints, password_digest=store_password_digest(validate_config(sample())))
+
+    def with_key(key):
+        brokers = sample()["brokers"]
+        brokers[2] = {**brokers[2], "hostKey": key}
+        return {"brokers": brokers}
+
+    first = make()
+    new_key = HOST_KEY.rsplit(" ", 1)[0] + " AAAAC3NzaC1lZDI1NTE5AAAAIBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbB"
+    rebuilt = make(last(first), **with_key(new_key))
+    plan_lines = rebuilt.restart_plan()
+    assert plan_lines[:2] == ["broker-1: nothing", "broker-2: nothing"] and plan_lines[3] == "connect-1: nothing"
+    assert plan_lines[2].startswith("broker-3: restart (repair: re-imaged: a new SSH host key (")
+    assert make(last(rebuilt), **with_key(new_key)).restart_plan()[2] == "broker-3: nothing"
+    back = make(last(rebuilt), **with_key(sample()["brokers"][2]["hostKey"])).restart_plan()[2]
+    assert back.startswith("broker-3: restart (repair: re-imaged") and back != plan_lines[2]
+
+
 def test_a_path_change_names_what_it_leaves_behind_and_nothing_else():
     before = make()
     moved = make(paths={"sslDir": "/etc/kafka/tls"}, tls={"storeType": "JKS"})
