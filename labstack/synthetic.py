@@ -76,6 +76,7 @@ class SyntheticStack(LabStack):
         self.root = root
         self.project_dir = root / "project"
         self.backend = root / "state"
+        self.backend_url = f"file://{self.backend}"
         self.source, self.links = REPO, PROJECT_LINKS
         self.config = {
             "serverProperties": SERVER_BASE,
