@@ -6,10 +6,12 @@ import argparse
 import sys
 import time
 
+from pulumi import automation as auto
 from rich.console import Console
 from rich.table import Table
 
 from lab import Lab
+from labstack.progress import RolloutProgress
 from labstack.stack import LabStack
 from labstack.verify import verify_cluster
 
@@ -39,8 +41,17 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     if args.action == "up":
         lab.up()
-        console.print(f"[bold]pulumi up[/] on stack '{args.stack}'")
-        result = stack.up(on_output=print)
+        log = lab.dir / f"pulumi-up-{args.stack}.log"
+        console.print(f"[bold]pulumi up[/] on stack '{args.stack}': a line per host's step; the engine's output in {log}")
+        with log.open("w") as engine_output:
+            try:
+                result = stack.up(on_output=lambda line: print(line, file=engine_output, flush=True),
+                                  on_event=RolloutProgress(console.print))
+            except auto.CommandError:
+                console.print(f"[red]the up failed[/]; the end of {log}:")
+                print("".join(log.read_text().splitlines(keepends=True)[-40:]))
+                return 1
+        console.print("restart_plan:\n  " + "\n  ".join(result.outputs["restart_plan"].value))
         outputs = {k: v.value for k, v in result.outputs.items()}
     elif args.action == "preview":
         stack.preview(on_output=print)
