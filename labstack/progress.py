@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 from pulumi.automation import events
 
