@@ -1,6 +1,6 @@
 """Timings of kafka-tls against the lab (a benchmark, not a test).
 
-    .venv/bin/python bench/lab_bench.py [--previews 10,50,100,200] [--skip-rollout]
+    .venv/bin/python bench/lab_bench.py [--previews 10,50,100,200] [--skip-rollout] [--plain]
 
 Prints:
 - `preview` of stacks with N synthetic hosts (a preview contacts no host), and the growth
@@ -90,7 +90,7 @@ def synthetic_brokers(n: int) -> list[dict]:
     ]
 
 
-def previews(lab: Lab, sizes: list[int]) -> None:
+def previews(lab: Lab, sizes: list[int], plain: bool = False) -> None:
     # A preview contacts no host: the lab's Kafka services are stopped meanwhile, so that their
     # JVMs do not share the 2 cores with the engine (lab.up() in rollout() starts them again).
     for h in lab.hosts:
@@ -99,8 +99,9 @@ def previews(lab: Lab, sizes: list[int]) -> None:
     for n in sizes:
         synthetic = LabStack(lab, f"bench-synthetic-{n}", overrides={"brokers": synthetic_brokers(n), "connectWorkers": []})
         synthetic.stack()  # create the stack and set its config outside the timing
-        _, times[n] = timed(f"pulumi preview --diff, {n} synthetic hosts",
-                            lambda: synthetic.pulumi("preview", "--diff", "--non-interactive", env=SKIP))
+        how = "plain" if plain else "PULUMI_SKIP_CHECKPOINTS"
+        _, times[n] = timed(f"pulumi preview --diff ({how}), {n} synthetic hosts",
+                            lambda: synthetic.pulumi("preview", "--diff", "--non-interactive", env={} if plain else SKIP))
         synthetic.remove()
     if len(sizes) >= 2:
         a, b = sizes[-2], sizes[-1]
@@ -139,10 +140,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--previews", default="10,50,100,200")
     parser.add_argument("--skip-rollout", action="store_true")
+    parser.add_argument("--plain", action="store_true", help="previews as a user types them: no PULUMI_SKIP_CHECKPOINTS")
     args = parser.parse_args()
     lab = Lab()
     timed("lab up (already built: resume or start)", lab.up)
-    previews(lab, [int(n) for n in args.previews.split(",") if n])
+    previews(lab, [int(n) for n in args.previews.split(",") if n], args.plain)
     if not args.skip_rollout:
         rollout(lab)
 
