@@ -226,7 +226,8 @@ class KafkaTlsCluster(pulumi.ComponentResource):
         for step in plan.steps:
             f, cert = step.properties, self.certificates[step.host]
             # The plan names the triggers (plan.decide reads the same names); here only their values.
-            key, repair = plan.host(step.host).key, plan.host(step.host).repair
+            host = plan.host(step.host)
+            key, repair = host.key, host.repair
             values = {
                 Trigger.PROPERTIES_PATH: f.path,
                 # A repair note (plan.HostPlan.repair) re-runs the step once: part of the value.

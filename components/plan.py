@@ -274,9 +274,9 @@ def plan(
         before = (last.fingerprints or {}).get(host.name) or {}
         # A new SSH host key: the host was rebuilt (its stores and files are gone), so all of it
         # is written again and it restarts, as a repair does. Older fingerprints lack the key.
-        rebuilt = before.get("host_key", short_digest(host.host_key)) != short_digest(host.host_key)
-        reimaged = REIMAGED.format(key=short_digest(host.host_key))
-        return config.repair.get(host.name) or (reimaged if rebuilt else before.get("repair", ""))
+        key = short_digest(host.host_key)
+        rebuilt = before.get("host_key", key) != key
+        return config.repair.get(host.name) or (REIMAGED.format(key=key) if rebuilt else before.get("repair", ""))
 
     hosts = []
     for host in config.brokers:

@@ -388,6 +388,15 @@ class Lab:
         else:
             (p / "connect-avro-distributed.properties").write_text(templates.connect_properties(h))
 
+    def _restore_pristine_etc(self, h: HostSpec) -> None:
+        """The host's /etc/kafka holds its pristine files and nothing else."""
+        keep = {f.name for f in self.pristine_dir(h).iterdir()}
+        for f in self.etc_dir(h).iterdir():
+            if f.name in keep and f.is_file() and not f.is_symlink():
+                continue  # overwritten below (a symlink would be written through: removed instead)
+            shutil.rmtree(f) if f.is_dir() and not f.is_symlink() else f.unlink()
+        self._copy_pristine(h)
+
     def _copy_pristine(self, h: HostSpec) -> None:
         for f in self.pristine_dir(h).iterdir():
             dst = self.etc_dir(h) / f.name
@@ -955,12 +964,7 @@ class Lab:
                 self._write_pristine(h, layout)
             (self.dir / "layout").write_text(layout + "\n")
             for h in self.hosts:
-                keep = {f.name for f in self.pristine_dir(h).iterdir()}
-                for f in self.etc_dir(h).iterdir():
-                    if f.name in keep and f.is_file() and not f.is_symlink():
-                        continue  # overwritten below (a symlink would be written through: removed instead)
-                    shutil.rmtree(f) if f.is_dir() and not f.is_symlink() else f.unlink()
-                self._copy_pristine(h)
+                self._restore_pristine_etc(h)
         self._drop_stack_state()  # it describes files that are gone now
         self._own_service_dirs()
         with self.step("reset: start brokers"):
@@ -1012,9 +1016,7 @@ class Lab:
             os.kill(pid, signal.SIGHUP)  # sshd -D re-executes itself and reads its host key again
             self._write_known_hosts()
             self._write_inventory()
-            for f in self.etc_dir(h).iterdir():
-                shutil.rmtree(f) if f.is_dir() and not f.is_symlink() else f.unlink()
-            self._copy_pristine(h)
+            self._restore_pristine_etc(h)
             deadline = time.monotonic() + 30
             while self.ssh(h.name, "true", timeout=10).returncode != 0:
                 if time.monotonic() > deadline:

@@ -88,25 +88,26 @@ class StateServer:
         if done.returncode != 0:
             raise StateServerError(f"initdb failed: {done.stdout}{done.stderr}")
 
-    def _create_database(self) -> None:
+    def _psql(self, database: str, sql: str, check: bool = True) -> subprocess.CompletedProcess:
+        # The password through the environment: never on a command line.
         env = {**os.environ, "PGPASSWORD": self.password_file.read_text().strip()}
-        base = ["psql", "-h", ADDRESS, "-p", str(PORT), "-U", ROLE, "-d", "postgres", "-Atc"]
+        return subprocess.run(["psql", "-h", ADDRESS, "-p", str(PORT), "-U", ROLE, "-d", database, "-Atc", sql],
+                              env=env, capture_output=True, text=True, check=check)
+
+    def _create_database(self) -> None:
         for _ in range(20):
-            found = subprocess.run([*base, f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"], env=env,
-                                   capture_output=True, text=True)
+            found = self._psql("postgres", f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'", check=False)
             if found.returncode == 0:
                 break
             time.sleep(0.5)
         else:
             raise StateServerError(f"PostgreSQL does not answer on {ADDRESS}:{PORT}: {found.stderr}")
         if found.stdout.strip() != "1":
-            subprocess.run([*base, f"CREATE DATABASE {DATABASE}"], env=env, capture_output=True, text=True, check=True)
+            self._psql("postgres", f"CREATE DATABASE {DATABASE}")
 
     def query(self, sql: str) -> str:
         """One SQL statement in the state database, as psql's unaligned output."""
-        env = {**os.environ, "PGPASSWORD": self.password_file.read_text().strip()}
-        return subprocess.run(["psql", "-h", ADDRESS, "-p", str(PORT), "-U", ROLE, "-d", DATABASE, "-Atc", sql],
-                              env=env, capture_output=True, text=True, check=True).stdout
+        return self._psql(DATABASE, sql).stdout
 
     def forget_state(self) -> None:
         """Drop every stack's state (the backend makes its table again when next used)."""
