@@ -63,7 +63,7 @@ def scenario(lab: Lab, name: str, overrides: dict, outputs: dict) -> dict:
     restarts = {b: int(lab.service_pid(b) != pids[b]) for b in BROKERS}
     print(f"\n{name}: up {wall:.0f} s; restarts per broker {restarts}; longest produce latency "
           f"{traffic.max_latency * 1000:.0f} ms; most brokers down at once {sampler.max_down}; "
-          f"sent {verdict.sent}, lost {len(verdict.lost)}, duplicated {len(verdict.duplicated)}")
+          f"sent {verdict.sent}, lost {len(verdict.lost)}, duplicated {len(verdict.duplicated)}, client epoch bumps {len(verdict.epoch_bumps)}")
     for step, seconds in sorted(step_times(events).items()):
         print(f"  {step}: {seconds:.1f} s")
     return {k: v.value for k, v in result.outputs.items()}

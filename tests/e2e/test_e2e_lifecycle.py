@@ -106,7 +106,7 @@ def under_load(lab, tmp_path, action, topic: str = TOPIC):
 
 def assert_no_loss(verdict, sampler):
     assert verdict.sent > 500, verdict
-    assert verdict.lost == [] and verdict.duplicated == [], (len(verdict.lost), len(verdict.duplicated), verdict.errors[:3])
+    assert verdict.lost == [] and verdict.unexplained_duplicates == [], (len(verdict.lost), verdict.duplicated, verdict.errors[:3])
     assert verdict.errors == []
     assert sampler.samples > 100 and sampler.max_down <= 1, sampler.down_at[:5]
 
