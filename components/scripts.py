@@ -541,18 +541,18 @@ def min_isr_precheck(gate: KafkaGate) -> str:
     """Before a broker goes down: no partition whose ISR is at ``min.insync.replicas`` may count
     it (acks=all writes to it would fail while it is down). Waits for those partitions to gain a
     replica, up to the gate timeout, then fails naming them. A broker without its TLS listener
-    yet (the first rollout from plaintext) cannot be asked: that is said, and the step goes on."""
+    yet cannot be asked (the first rollout from plaintext, or a listener that turns TLS in this
+    step): that is said, and the step goes on."""
     timeout = int(gate.tls.timeout_seconds)
-    address = gate.tls.address.removeprefix("[").removesuffix("]")
     return (
         _TOOL_ENV
         + f"node={int(gate.node_id)}\n"
         + f"deadline=$((SECONDS + {timeout}))\n"
-        # A refused connection would keep the tool retrying for its API timeout (60 s): ask the
-        # port first. The inner bash's script is the single-quoted text (SC2016 is what is meant).
+        # A port that is closed, or still plaintext, would keep the tool retrying for its API
+        # timeout (60 s): a TLS handshake with it first.
         + "ask=yes\n"
-        + "# shellcheck disable=SC2016\n"
-        + f"if ! timeout 3 bash -c 'exec 3<>\"/dev/tcp/$1/$2\"' _ {q(address)} {int(gate.tls.port)} 2>/dev/null; then\n"
+        + f"if ! timeout 5 openssl s_client -connect {q(host_port(gate.tls.address, gate.tls.port))} "
+        + f"{_server_name_args(gate.tls.server_name)} </dev/null >/dev/null 2>&1; then\n"
         + "  echo 'partitions at min.insync.replicas: no TLS listener to ask yet (first rollout); restarting'\n"
         + "  ask=no\n"
         + "fi\n"

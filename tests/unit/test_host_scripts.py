@@ -6,12 +6,14 @@ with ``keytool -list -v`` and the certificates parsed with cryptography.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import ipaddress
 import ssl
 import socket
 import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -654,14 +656,41 @@ def test_the_stage_back_from_ssl_only_runs_only_on_a_broker_still_replicating_ov
     assert target.read_text() == (stage_text if restarts else running)
 
 
-def test_a_broker_without_its_tls_listener_yet_is_restarted_without_asking(tmp_path):
-    """The first rollout from plaintext: nothing listens on the TLS port, so the check says so at
-    once (rather than let the tool retry for a minute) and the step goes on."""
+@contextlib.contextmanager
+def _port_without_tls(listening: bool) -> Iterator[int]:
+    """A port nothing listens on, or (``listening``) one that accepts and closes on the first
+    bytes, as a plaintext Kafka listener does with a TLS ClientHello (a request size it refuses)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    if not listening:
+        server.close()
+
+    def serve():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(16)
+
+    if listening:
+        threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield port
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("listening", [False, True], ids=["closed", "plaintext"])
+def test_a_broker_without_its_tls_listener_yet_is_restarted_without_asking(tmp_path, listening):
+    """The first rollout from plaintext (nothing on the TLS port), or a listener that turns TLS in
+    this step (named listeners converted in place: plaintext still): the check says so at once,
+    rather than let the tool retry for a minute, and the step goes on. (The stand-in tool would
+    answer; the real one, asked over TLS, would wait.)"""
     kafka_bin = _topics_standin(tmp_path / "bin", "\tTopic: orders\tPartition: 4\tLeader: 2\tReplicas: 1,2\tIsr: 1,2")
-    with socket.socket() as unused:
-        unused.bind(("127.0.0.1", 0))
-        port = unused.getsockname()[1]
-    gate = KafkaGate("broker-1", TlsGate("127.0.0.1", port, "localhost", "AA", timeout_seconds=0), 1, kafka_bin, "/dev/null")
-    script = write_and_restart_script(str(tmp_path / "server.properties"), "640", "", f"touch {tmp_path}/restarted; exit 0", gate)
-    result = subprocess.run(["bash", "-c", script], input="new=1\n", capture_output=True, text=True, timeout=60)
+    with _port_without_tls(listening) as port:
+        gate = KafkaGate("broker-1", TlsGate("127.0.0.1", port, "localhost", "AA", timeout_seconds=0), 1, kafka_bin, "/dev/null")
+        script = write_and_restart_script(str(tmp_path / "server.properties"), "640", "", f"touch {tmp_path}/restarted; exit 0", gate)
+        result = subprocess.run(["bash", "-c", script], input="new=1\n", capture_output=True, text=True, timeout=60)
     assert "no TLS listener to ask yet" in result.stdout and (tmp_path / "restarted").exists()
