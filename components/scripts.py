@@ -455,21 +455,16 @@ def _fingerprint_check(gate: TlsGate) -> str:
     )
 
 
-# kafka-topics --describe lines whose ISR is shorter than their replica list.
-_SHORT_ISR = (
-    "awk '{r = \"\"; i = \"\"; for (k = 1; k < NF; k++) { if ($k == \"Replicas:\") r = $(k + 1); "
-    "if ($k == \"Isr:\") i = $(k + 1) } if (r != \"\" && split(i, a, \",\") < split(r, b, \",\")) print }'"
-)
-
-
 def _tool(gate: KafkaGate, name: str) -> str:
     """A Kafka CLI tool of the host, dialling the broker's own TLS listener."""
     return f"{q(gate.kafka_bin + '/' + name)} --bootstrap-server {q(gate.bootstrap)} --command-config {q(gate.client_config)}"
 
 
 def _kafka_checks(gate: KafkaGate) -> str:
-    """The cluster checks. Each Kafka tool is a JVM that takes seconds to start, so the four run
-    at once (each into its own file) and are judged in order once all have answered."""
+    """The cluster checks. Each Kafka tool is a JVM that takes seconds to start, so the three run
+    at once (each into its own file) and are judged in order once all have answered. No separate
+    under-min-ISR question: a partition below ``min.insync.replicas`` (at most its replica count)
+    has a short ISR, so it is under-replicated, and that check already holds the gate."""
     node = int(gate.node_id)
     return (
         '  if [ -z "$why" ]; then\n'
@@ -482,12 +477,8 @@ def _kafka_checks(gate: KafkaGate) -> str:
         # stderr carries the client's own warnings; a failed tool is a failed check.
         f"    {{ {_tool(gate, 'kafka-topics.sh')} --describe --under-replicated-partitions > \"$answers/urp\" 2>/dev/null "
         "|| echo 'kafka-topics failed' > \"$answers/urp\"; } &\n"
-        # Mid-rollout a partition led by a broker without the TLS listener shows no leader through
-        # it, and the tool counts it; a partition whose ISR is complete is not below min.insync.
-        f"    {{ {_tool(gate, 'kafka-topics.sh')} --describe --under-min-isr-partitions 2>/dev/null | {_SHORT_ISR} "
-        "> \"$answers/umi\" || echo 'kafka-topics failed' > \"$answers/umi\"; } &\n"
         "    wait\n"
-        '    ids=$(cat "$answers/ids"); quorum=$(cat "$answers/quorum"); urp=$(cat "$answers/urp"); umi=$(cat "$answers/umi")\n'
+        '    ids=$(cat "$answers/ids"); quorum=$(cat "$answers/quorum"); urp=$(cat "$answers/urp")\n'
         '    rm -rf "$answers"\n'
         f"    if ! echo \"$ids\" | grep -qx {node}; then\n"
         f"      why={q(f'node {node} is not registered and unfenced (brokers serving: ')}"
@@ -499,8 +490,6 @@ def _kafka_checks(gate: KafkaGate) -> str:
         f"\"$(echo \"$quorum\" | awk '$1 == \"{node}\"'))\"\n"
         "    elif [ -n \"$urp\" ]; then\n"
         "      why=\"under-replicated partitions: $(echo \"$urp\" | head -n 3 | tr -s ' \\t\\n' ' ')\"\n"
-        "    elif [ -n \"$umi\" ]; then\n"
-        "      why=\"partitions below min.insync.replicas: $(echo \"$umi\" | head -n 3 | tr -s ' \\t\\n' ' ')\"\n"
         "    fi\n"
         "  fi\n"
     )
