@@ -46,6 +46,7 @@ CHAIN = "chain"
 PROPERTIES = "properties"
 FILES = "files"
 TRUSTSTORE = "truststore"
+KEYSTORE = "keystore"
 DYNAMIC_CONFIG = "dynamic config"
 RESTART_PENDING = "restart pending"
 CONNECT = "connect"
@@ -61,6 +62,7 @@ CHECKS = (
     PROPERTIES,
     FILES,
     TRUSTSTORE,
+    KEYSTORE,
     DYNAMIC_CONFIG,
     RESTART_PENDING,
     CONNECT,
@@ -319,6 +321,7 @@ def evaluate(x: HostExpectation, reading: Mapping[str, str], now: Optional[datet
         _certificate,
         _files,
         _truststore,
+        _keystore,
         _dynamic_config,
         _restart_pending,
         _connect,
@@ -507,6 +510,8 @@ def _served_chain(h: _Host) -> tuple[Optional[list[x509.Certificate]], str, str]
     """The certificate chain the host serves (a broker's TLS listener, an https REST listener),
     else its keystore's; with where it was read and why it is missing."""
     x = h.x
+    if not _serves_from_a_listener(h):
+        return _keystore_chain(h)
     if x.is_broker:
         text = h.r.get("tls.0.chain")
         where = f"served on {x.tls_targets[0].target}" if x.tls_targets else "served"
@@ -514,9 +519,18 @@ def _served_chain(h: _Host) -> tuple[Optional[list[x509.Certificate]], str, str]
             return None, where, "the host did not dial its own TLS listener"
         chain = pem_certificates(text)
         return (chain or None), where, handshake_problem(text) or "no certificate"
-    if (h.r.get("rest.endpoint") or "").startswith("https ") and "rest.chain" in h.r:
-        chain = pem_certificates(h.r["rest.chain"])
-        return (chain or None), "served on the REST listener", handshake_problem(h.r["rest.chain"]) or "no certificate"
+    chain = pem_certificates(h.r["rest.chain"])
+    return (chain or None), "served on the REST listener", handshake_problem(h.r["rest.chain"]) or "no certificate"
+
+
+def _serves_from_a_listener(h: _Host) -> bool:
+    """A broker's TLS listener, or a worker's https REST listener, shows what the service loaded;
+    a worker on http serves no certificate, so its keystore stands for it."""
+    return h.x.is_broker or ((h.r.get("rest.endpoint") or "").startswith("https ") and "rest.chain" in h.r)
+
+
+def _keystore_chain(h: _Host) -> tuple[Optional[list[x509.Certificate]], str, str]:
+    x = h.x
     text = h.r.get("keystore")
     where = f"in {x.keystore}"
     if text is None or h.r.get("keystore.rc", "0") != "0":
@@ -531,6 +545,8 @@ def _store_error(h: _Host, kind: str) -> str:
         return f"{h.x.secrets_file} is missing: no password to open it"
     if rc == "missing":
         return "the file is missing"
+    if "does not exist" in text and "Alias" in text:
+        return f"it holds no entry {h.x.alias} (another host's store?)"
     if "password was incorrect" in text or "keystore password was incorrect" in text:
         return f"the password in {h.x.secrets_file} does not open it"
     first = next(
@@ -706,6 +722,36 @@ def _truststore(h: _Host) -> None:
         if not missing and not extra:
             detail += f", the stack's bundle {len(want)}"
         h.add(TRUSTSTORE, Status.PROBLEM, detail, rebuild, subject=kind)
+
+
+def _keystore(h: _Host) -> None:
+    """Where the service serves from a listener, its keystore on disk is what the next restart or
+    reload loads: it must hold the certificate the stack issued. (Without a listener to read, the
+    certificate check reads the keystore itself.)"""
+    if not _serves_from_a_listener(h):
+        return
+    x = h.x
+    chain, where, why = _keystore_chain(h)
+    if not chain:
+        missing = h.r.get("keystore.rc") == "missing" or "does not open" in why or "holds no entry" in why
+        h.add(
+            KEYSTORE,
+            Status.PROBLEM if missing else Status.UNKNOWN,
+            f"{x.keystore}: {why}",
+            f"put the stack's keystore back ({DRIFT})" if missing else "see the files check",
+        )
+        return
+    held, issued = fingerprint_of(chain[0]), (x.certificate or {}).get("sha256_fingerprint")
+    if issued and held != issued:
+        h.add(
+            KEYSTORE,
+            Status.PROBLEM,
+            f"{where}: {held[:23]}... ('{common_name(chain[0])}'), not the certificate the stack issued ({issued[:23]}...); "
+            "the next restart or reload would serve it",
+            f"put the stack's keystore back ({DRIFT}) before the service restarts",
+        )
+    elif issued:
+        h.add(KEYSTORE, Status.OK, f"{where}: the certificate the stack issued, which a restart would serve")
 
 
 _SHADOWING = re.compile(r"listener\.name\.[^.]+\.ssl\.")

@@ -170,8 +170,8 @@ def report_script(x: HostExpectation) -> str:
     jobs.append(("truststore_job", _store_job("truststore_job", "truststore", x.truststore, x, "truststore.password", None)))
     if x.kafka is not None and x.is_broker:
         jobs.append(("dynamic_job", _dynamic_job(x)))
+    jobs.append(("keystore_job", _store_job("keystore_job", "keystore", x.keystore, x, "keystore.password", x.alias)))
     if not x.is_broker:
-        jobs.append(("keystore_job", _store_job("keystore_job", "keystore", x.keystore, x, "keystore.password", x.alias)))
         jobs.append(("rest_job", _rest_job(x)))
     script = _HEAD + "".join(definition for _, definition in jobs)
     script += f"echo {q(BEGIN)}\n"

@@ -168,6 +168,24 @@ class LabStack:
         finally:
             del stack.workspace.env_vars["PULUMI_SKIP_CHECKPOINTS"]
 
+    def preview_json(self, *args: str, env: Optional[dict] = None) -> subprocess.CompletedProcess:
+        """``pulumi preview --json`` with the engine's events streamed (one JSON object per line:
+        steps, the stack's outputs as previewed, diagnostics and policy events); not checked."""
+        self.stack()
+        return subprocess.run(
+            ["pulumi", "preview", "--json", *args, "--stack", self.name],
+            cwd=self.project_dir,
+            text=True,
+            capture_output=True,
+            env={
+                **os.environ,
+                **self.env,
+                "PULUMI_ENABLE_STREAMING_JSON_PREVIEW": "true",
+                "PULUMI_SKIP_CHECKPOINTS": "true",
+                **(env or {}),
+            },
+        )
+
     def up(self, **kwargs) -> auto.UpResult:
         return self.stack().up(diff=True, **kwargs)
 

@@ -8,8 +8,6 @@ SSH key, an imported CA's key) are known values, so tests can search output for 
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 from typing import Any, Optional
 
@@ -99,20 +97,3 @@ class SyntheticStack(LabStack):
         for key, value in self.secrets.items():
             self.pulumi("config", "set", "--secret", "--path", f"{NS}:{key}", input=value)
 
-    def preview_json(self, *args: str, env: Optional[dict] = None) -> subprocess.CompletedProcess:
-        """``pulumi preview --json`` with the engine's events streamed (one JSON object per line:
-        steps, the stack's outputs as previewed, diagnostics and policy events); not checked."""
-        self.stack()
-        return subprocess.run(
-            ["pulumi", "preview", "--json", *args, "--stack", self.name],
-            cwd=self.project_dir,
-            text=True,
-            capture_output=True,
-            env={
-                **os.environ,
-                **self.env,
-                "PULUMI_ENABLE_STREAMING_JSON_PREVIEW": "true",
-                "PULUMI_SKIP_CHECKPOINTS": "true",
-                **(env or {}),
-            },
-        )

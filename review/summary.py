@@ -368,7 +368,20 @@ def _validity(step: Step) -> str:
     return f"valid {int(hours) // 24} days" if isinstance(hours, (int, float)) else "validity unknown"
 
 
+_PLAN_REISSUE = re.compile(r"certificate re-issued: ([^;]+)")
+
+
+def _plan_reissue_reasons(p: Preview) -> dict[str, str]:
+    """Per host, why the plan re-issues its certificate ('validity changed'). The plan knows;
+    the engine's replace keys may also name an input only unknown in the preview (a CSR a host
+    command makes again), which is no reason of its own."""
+    plan = p.outputs.get("restart_plan")
+    lines = [parse_plan_line(str(line)) for line in plan] if isinstance(plan, list) else []
+    return {line.host: m.group(1) for line in lines if (m := _PLAN_REISSUE.search(line.reason))}
+
+
 def certificates_section(p: Preview, cluster: str, order: Sequence[str]) -> list[str]:
+    planned = _plan_reissue_reasons(p)
     rows: list[tuple[str, Any]] = []
     for s in p.steps:
         if s.op not in ISSUING_OPS or not s.type.endswith(("LocallySignedCert", "SelfSignedCert")):
@@ -380,7 +393,8 @@ def certificates_section(p: Preview, cluster: str, order: Sequence[str]) -> list
         if s.op == "create":
             what = f"issued {expiry}"
         else:
-            why = sorted({_REISSUE_REASONS.get(k, k) for k in s.replace_keys}) or ["replaced"]
+            from_plan = planned.get(who) if kind == "host" else None
+            why = [from_plan] if from_plan else sorted({_REISSUE_REASONS.get(k, k) for k in s.replace_keys}) or ["replaced"]
             was = s.old_outputs.get("validityEndTime")
             what = f"re-issued {expiry} ({', '.join(why)}" + (
                 f"; the old one ran to {was})" if isinstance(was, str) and was else ")"

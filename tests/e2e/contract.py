@@ -9,10 +9,14 @@ one was re-issued (a reload for new trusted CAs alone keeps the certificate);
 from __future__ import annotations
 
 import hashlib
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 
 from pulumi import automation as auto
+
+from review import summary
 
 PROPERTIES = {"broker": "/etc/kafka/server.properties", "connect": "/etc/kafka/connect-avro-distributed.properties"}
 
@@ -45,19 +49,32 @@ def observe(lab, addresses: dict[str, str], hosts: list[str]) -> dict[str, Seen]
     return seen
 
 
-def previewed_restart_plan(stack) -> list[str]:
-    """The ``restart_plan`` output as the preview computes it (from the engine's events: the
-    stack's last outputs event; an earlier one still carries the last up's outputs)."""
-    events: list = []
-    stack.preview(on_event=events.append)
-    plans = [
-        (e.res_outputs_event.metadata.new.outputs or {}).get("restart_plan")
-        for e in events
-        if e.res_outputs_event and e.res_outputs_event.metadata.type == "pulumi:pulumi:Stack" and e.res_outputs_event.metadata.new
-    ]
-    plans = [p for p in plans if p is not None]
-    assert plans, "the preview's events carry no restart_plan output"
-    return list(plans[-1])
+def previewed(stack) -> tuple[list[str], str]:
+    """The preview as CI runs it on a pull request (``pulumi preview --json``, events streamed):
+    its ``restart_plan`` output, and the comment ``review.summary`` makes of that same preview."""
+    run = stack.preview_json()
+    assert run.returncode == 0, run.stderr[-3000:]
+    preview = summary.load(run.stdout)
+    plan = preview.outputs.get("restart_plan")
+    assert isinstance(plan, list), "the preview's events carry no restart_plan output"
+    return [str(line) for line in plan], summary.render(preview)
+
+
+_RANGE = re.compile(r"^(.*?)(\d+) … (.*?)(\d+)$")
+
+
+def plan_in_comment(comment: str) -> list[tuple[str, str]]:
+    """(host, action) for each host, in order, from the comment's rollout plan table, with
+    ranges (``broker-1 … broker-3``) spelled out."""
+    table = comment.split("**Rollout plan**", 1)[1].split("\n\n")[1].splitlines()
+    out = []
+    for row in table[2:]:  # after the header and its rule
+        hosts, action = (cell.strip() for cell in row.strip("|").split(" | ")[:2])
+        for part in hosts.split(", "):
+            m = _RANGE.match(part)
+            names = [f"{m.group(1)}{n}" for n in range(int(m.group(2)), int(m.group(4)) + 1)] if m else [part]
+            out += [(name, action) for name in names]
+    return out
 
 
 def action_of(line: str) -> str:
@@ -83,13 +100,19 @@ def broken_promises(previewed: list[str], done: list[str], before: dict[str, See
 
 
 def up_as_previewed(lab, stack, addresses: dict[str, str], hosts: list[str],
-                    run: Optional[Callable[[], auto.UpResult]] = None) -> tuple[auto.UpResult, list[str]]:
-    """Preview, then up (``run``, e.g. under load), and assert the up kept the preview's word.
-    Returns the up's result and its restart_plan."""
-    previewed = previewed_restart_plan(stack)
+                    run: Optional[Callable[[], auto.UpResult]] = None,
+                    comments: Optional[list[str]] = None) -> tuple[auto.UpResult, list[str]]:
+    """Preview, then up (``run``, e.g. under load), and assert the up kept the preview's word,
+    and so did the pull request comment of that preview. Returns the up's result and its
+    restart_plan; the comment is appended to ``comments``."""
+    plan, comment = previewed(stack)
     before = observe(lab, addresses, hosts)
     result = (run or stack.up)()
     done = list(result.outputs["restart_plan"].value)
-    problems = broken_promises(previewed, done, before, observe(lab, addresses, hosts))
+    problems = broken_promises(plan, done, before, observe(lab, addresses, hosts))
     assert not problems, problems
+    told = [(line.split(": ", 1)[0], summary.parse_plan_line(line).action) for line in done]
+    assert plan_in_comment(comment) == told, comment
+    if comments is not None:
+        comments.append(comment)
     return result, done

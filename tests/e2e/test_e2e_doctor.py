@@ -2,12 +2,14 @@
 the worker), then only doctor runs and faults a person could make by hand, each undone by hand:
 
 1. the secured lab: exit 0, and the doctor changed nothing on any host (every file under each
-   host's /etc/kafka byte for byte, with its owner, mode and mtime; every service's PID);
+   host's /etc/kafka byte for byte, with its owner, mode and mtime; every service's PID). The
+   worker's REST listener is https (``HTTPS_REST``): the up's gate and the doctor read it over TLS;
 2. a property edited by hand in broker-1's server.properties: exit 1 naming broker-1 and the key;
 3. broker-2's truststore deleted: exit 1 naming broker-2's truststore;
 4. broker-3 stopped: exit 1 naming its listeners, and its peers' handshakes to it;
 5. broker-3 unreachable (the stack pins another host's key for it): exit 2, broker-3 cannot be
    checked, and every other host still is (all ok);
+5a. broker-2's keystore copied over broker-1's, and the worker's file edited: each named;
 6. all undone: exit 0 again;
 7. the repair path: broker-2's file edited, `doctor --repair`, the previewed `up` restarts
    broker-2 alone, exit 0;
@@ -30,9 +32,12 @@ import base64
 import hashlib
 import json
 import os
+import socket
+import ssl
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import jsonschema
@@ -51,6 +56,10 @@ HOSTS = [*BROKERS, "connect-1"]
 ADDRESSES = {"broker-1": "127.0.0.11", "broker-2": "127.0.0.12", "broker-3": "127.0.0.13"}
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((REPO / "doctor" / "schema.json").read_text())
+
+
+# The worker's REST API on https (its own certificate, from the worker's ssl.* settings).
+HTTPS_REST = {"listeners": "https://127.0.0.21:8083", "rest.advertised.listener": "https"}
 
 
 class Run:
@@ -107,7 +116,10 @@ def secured(lab, request):
     """The lab from plaintext (reset only if it is not pristine), then one `up` of the whole stack."""
     lab.ensure_pristine()
     Run.server = lab.state_server()
-    stack = LabStack(lab, STACK, overrides={"tls": lab_tls(interBrokerProtocol="PLAINTEXT")}, backend_url=Run.server.url)
+    workers = LabStack(lab, STACK).stack_settings()["config"]["kafka-tls:connectWorkers"]
+    https = [{**w, "properties": {**w.get("properties", {}), **HTTPS_REST}} for w in workers]
+    overrides = {"tls": lab_tls(interBrokerProtocol="PLAINTEXT"), "connectWorkers": https}
+    stack = LabStack(lab, STACK, overrides=overrides, backend_url=Run.server.url)
     started = time.monotonic()
     result = stack.up()
     Run.seconds["up"] = time.monotonic() - started
@@ -130,9 +142,28 @@ def test_a_secured_lab_is_healthy_and_the_doctor_changes_nothing_on_any_host(sec
         assert {"ssh", "listeners", "service user", "peers", "certificate", "names", "expiry", "chain", "properties",
                 "files", "truststore", "restart pending"} <= checks, (name, checks)
         assert ("dynamic config" in checks) == name.startswith("broker") and ("connect" in checks) == (name == "connect-1")
+        assert "keystore" in checks, (name, checks)  # every host serves from a listener: its keystore is read too
+    served = next(k["detail"] for k in host(doc, "connect-1")["checks"] if k["check"] == "certificate")
+    assert served.startswith("served on the REST listener: the certificate the stack issued"), served
     peers = {k["subject"] for k in host(doc, "broker-1")["checks"] if k["check"] == "peers"}
     assert peers == set(BROKERS)
     assert Run.seconds["healthy"] < 90, Run.seconds  # every host at once, seconds each
+
+
+def test_the_worker_came_through_its_rollout_on_https_verified_by_the_stacks_ca(secured, tmp_path):
+    """The up restarted the worker behind its gate over https; from here, its REST API answers
+    over TLS by name with the stack's CA, and no longer over plain HTTP."""
+    lab, stack = secured
+    ca = ssl.create_default_context(cadata=stack.outputs()["ca_bundle_pem"])
+    with urllib.request.urlopen("https://connect-1.kafka.lab:8083/connectors", context=ca, timeout=30) as answer:
+        assert answer.status == 200 and json.loads(answer.read()) == []
+    with socket.create_connection(("127.0.0.21", 8083), timeout=10) as plain:
+        plain.sendall(b"GET /connectors HTTP/1.0\r\nHost: connect-1.kafka.lab:8083\r\n\r\n")
+        try:
+            answer = plain.recv(64)
+        except ConnectionError:
+            answer = b""
+    assert not answer.startswith(b"HTTP/1.1 200"), answer
 
 
 def test_a_property_edited_by_hand_is_named_by_host_and_key(secured):
@@ -207,6 +238,30 @@ def test_an_unreachable_host_cannot_be_checked_and_the_others_still_are(secured)
     assert "host key" in not_ok(doc)[0][3]
     assert [h["status"] for h in doc["hosts"]] == ["ok", "ok", "cannot check", "ok"]
     assert len(host(doc, "broker-1")["checks"]) > 10  # checked in full, broker-3 among its peers
+
+
+def test_a_peers_keystore_copied_over_a_brokers_and_a_hand_edited_worker_file_are_named(secured):
+    """Two faults no service shows until it restarts: broker-1 still serves its certificate, but
+    the keystore on its disk is now broker-2's; the worker's file differs from what the stack
+    wrote. One run over both hosts names each, and nothing else."""
+    lab, stack = secured
+    keystore = etc(lab, "broker-1", "/etc/kafka/ssl/kafka.keystore.p12")
+    worker = etc(lab, "connect-1", "/etc/kafka/connect-avro-distributed.properties")
+    saved_keystore, saved_worker = keystore.read_bytes(), worker.read_text()
+    assert "offset.flush.interval.ms=10000\n" in saved_worker
+    # In place: owner and mode kept, so only the content is wrong.
+    keystore.write_bytes(etc(lab, "broker-2", "/etc/kafka/ssl/kafka.keystore.p12").read_bytes())
+    worker.write_text(saved_worker.replace("offset.flush.interval.ms=10000\n", "offset.flush.interval.ms=5000\n"))
+    try:
+        doc = doctor(stack, "peer keystore, edited worker file", "--host", "broker-1", "connect-1")
+    finally:
+        keystore.write_bytes(saved_keystore)
+        worker.write_text(saved_worker)
+    assert doc["exit_code"] == 1
+    found = {(h, c): d for h, c, _, d in not_ok(doc)}
+    assert set(found) == {("broker-1", "keystore"), ("connect-1", "properties")}, not_ok(doc)
+    assert "holds no entry broker-1" in found["broker-1", "keystore"], found
+    assert "offset.flush.interval.ms" in found["connect-1", "properties"], found
 
 
 def test_with_every_fault_undone_the_lab_is_healthy_again(secured):

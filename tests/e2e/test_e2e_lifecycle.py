@@ -9,6 +9,7 @@ consumer reads everything back. The tests build on each other, in file order.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import uuid
 from pathlib import Path
@@ -119,7 +120,12 @@ def test_a_renewal_reloads_every_broker_without_a_restart(secured_lab, tmp_path)
     worker = lab.service_pid("connect-1")
     before = {h: c["sha256_fingerprint"] for h, c in Run.outputs["certificates"].items()}
     renewed = stack(lab, certValidityDays=300)
-    result, verdict, sampler = under_load(lab, tmp_path, lambda: up_as_previewed(lab, renewed, ADDRESSES, HOSTS)[0])
+    comments: list[str] = []
+    result, verdict, sampler = under_load(
+        lab, tmp_path, lambda: up_as_previewed(lab, renewed, ADDRESSES, HOSTS, comments=comments)[0])
+    # The pull request comment of the preview (review.summary) says what is re-issued and why.
+    assert re.search(r"^- broker-1 … broker-3, connect-1: re-issued on up, valid 300 days \(validity changed", comments[0], re.M), \
+        comments[0]
     Run.outputs = {k: v.value for k, v in result.outputs.items()}
     assert Run.outputs["restart_plan"] == [
         *(f"{b}: reload, no restart (certificate re-issued: validity changed)" for b in BROKERS),
@@ -188,12 +194,20 @@ def test_a_ca_rotation_takes_three_ups_and_no_broker_ever_distrusts_a_peer(secur
     (tmp_path / "old-ca.pem").write_text(old_ca)
     phases = []
     for n in (1, 2, 3):
-        preview = rotated.preview()  # the Automation API passes the engine's diagnostics on stderr
-        assert f"CA rotation, phase {n} of 3" in preview.stderr, preview.stderr[-2000:]
-        result, verdict, sampler = under_load(lab, tmp_path, lambda: up_as_previewed(lab, rotated, ADDRESSES, HOSTS)[0],
-                                              topic=f"{TOPIC}-ca{n}")
+        comments: list[str] = []
+        result, verdict, sampler = under_load(
+            lab, tmp_path, lambda: up_as_previewed(lab, rotated, ADDRESSES, HOSTS, comments=comments)[0], topic=f"{TOPIC}-ca{n}")
         Run.outputs = {k: v.value for k, v in result.outputs.items()}
         assert_no_loss(verdict, sampler)
+        # The preview's pull request comment (review.summary) names the phase and what it issues.
+        said = comments[0]
+        assert f"⚠️ CA rotation, phase {n} of 3" in said, said
+        issued_here = {
+            1: r"^- the CA: issued",
+            2: r"^- broker-1 … broker-3, connect-1: re-issued .*new CA",
+            3: r"^\*\*Certificates\*\*: none issued or renewed",
+        }[n]
+        assert re.search(issued_here, said, re.M), said
         why = "certificate re-issued: ca changed" if n == 2 else "trusted CAs changed"
         assert Run.outputs["restart_plan"] == [
             *(f"{b}: reload, no restart ({why})" for b in BROKERS), f"connect-1: restart ({why})"

@@ -2,9 +2,9 @@
 (review/) on previews of new stacks of synthetic hosts (labstack/synthetic.py). A preview of a new
 stack touches no host, so none of this needs the lab.
 
-Not here: previews of a changed stack (a property change, a renewal of deployed certificates).
-They need a stack that an `up` deployed, and an `up` needs hosts; the unit tests render those
-shapes from the captures these tests make (tests/unit/captures/; KAFKA_TLS_RECAPTURE=1 rewrites them).
+Previews of a changed stack need a stack an `up` deployed, so hosts: the lab's e2e modules take
+each preview they hold an `up` to through the summary too (tests/e2e/contract.py). The unit tests
+render the captured shapes (tests/unit/captures/; KAFKA_TLS_RECAPTURE=1 rewrites them).
 """
 
 from __future__ import annotations

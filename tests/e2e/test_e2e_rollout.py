@@ -226,9 +226,15 @@ def test_adding_the_connect_worker_creates_and_restarts_only_it(plaintext_lab, t
     assert set(planned.values()) == {"create"}
     # The preview ends with the restart plan: only the new worker restarts, and the up does that.
     assert "restart_plan" in preview.stdout and "first TLS rollout" in preview.stdout
-    result, _ = up_as_previewed(lab, stack, ADDRESSES, [*BROKERS, "connect-1"])
+    comments: list[str] = []
+    result, _ = up_as_previewed(lab, stack, ADDRESSES, [*BROKERS, "connect-1"], comments=comments)
     Run.outputs = {k: v.value for k, v in result.outputs.items()}
     assert Run.outputs["restart_plan"] == [*(f"{b}: nothing" for b in BROKERS), "connect-1: restart (new host: first TLS rollout)"]
+    # The pull request comment: the worker's certificate issued, its whole file new to kafka-tls.
+    said = comments[0]
+    assert re.search(r"^\*\*Certificates\*\* issued or renewed:\n- connect-1: issued on up, valid \d+ days$", said, re.M), said
+    assert re.search(r"^- connect-1: the whole file is written \(new to kafka-tls\)", said, re.M), said
+    assert "\n  security.protocol=SSL\n" in said and not re.search(r"^- broker-", said, re.M), said  # no broker's file or certificate
     assert broker_pids(lab) == pids, "a broker restarted"
     assert lab.service_pid("connect-1") != connect_pid
     props = host_properties(lab, "connect-1", "/etc/kafka/connect-avro-distributed.properties")
@@ -333,9 +339,10 @@ def test_each_kind_of_change_does_what_its_preview_said(plaintext_lab, tmp_path)
         ("worker removed", {"tls": requested, "brokers": brokers, "connectWorkers": []}, None),
     ]
     table: dict[str, list[str]] = {}
+    comments: list[str] = []
     for what, overrides, by_hand in chain:
         stack = LabStack(lab, STACK, overrides=overrides)
-        result, done = up_as_previewed(lab, stack, ADDRESSES, [*BROKERS, "connect-1"])
+        result, done = up_as_previewed(lab, stack, ADDRESSES, [*BROKERS, "connect-1"], comments=comments)
         table[what] = done
         Run.outputs = {k: v.value for k, v in result.outputs.items()}
         if by_hand:
@@ -352,6 +359,14 @@ def test_each_kind_of_change_does_what_its_preview_said(plaintext_lab, tmp_path)
         "client auth": [*(f"{b}: restart" for b in BROKERS), "connect-1: restart"],
         "worker removed": [*(f"{b}: nothing" for b in BROKERS), "connect-1: removed"],
     }, table
+    # What the pull request comment of each preview told its reviewer (review.summary).
+    said = dict(zip(table, comments))
+    lab.log("pull request comments:\n" + "\n".join(said.values()))
+    assert re.search(r"^- broker-1 … broker-3, connect-1: re-issued on up, valid 200 days \(validity changed", said["validity"], re.M)
+    assert re.search(r"^- broker-2: re-issued on up, valid 200 days \(sans changed; the old one ran to ", said["new SAN"], re.M)
+    told = said["client auth"].split("**Properties**", 1)[1]
+    assert "client.auth`" in told and "`requested`" in told, told
+    assert "**Certificates**: none issued or renewed." in said["worker removed"]
     ca_file = write_ca(Run.outputs, tmp_path)
     check = openssl_verify(ADDRESSES["broker-2"], 9093, ca_file, name="broker-2.alt.kafka.lab")
     assert check.returncode == 0, check.stderr

@@ -133,12 +133,12 @@ def healthy_reading(cluster: Cluster, name: str) -> dict[str, str]:
     r["listen"] = proc_net_tcp(*[("0.0.0.0", p, UID) for p in ports], ("0.0.0.0", 22, 0))
     for i, _ in enumerate(x.tls_targets):
         r[f"tls.{i}.verify"] = VERIFIED
+    r["keystore.rc"] = "0"
+    r["keystore"] = f"Alias name: {name}\nCertificate chain length: 2\nCertificate[1]:\n{cluster.leaf[name]}\nCertificate[2]:\n{cluster.ca.cert_pem}"
     if x.is_broker:
         r["tls.0.chain"] = VERIFIED + cluster.leaf[name] + cluster.ca.cert_pem
         r["dyn.rc"], r["dyn"] = "0", f"Dynamic configs for broker {x.kafka.node_id} are:\n"
     else:
-        r["keystore.rc"] = "0"
-        r["keystore"] = f"Alias name: {name}\nCertificate chain length: 2\nCertificate[1]:\n{cluster.leaf[name]}\nCertificate[2]:\n{cluster.ca.cert_pem}"
         r["rest.endpoint"] = f"http {x.rest_address} 8083"
         body = {"sink-1": {"status": {"name": "sink-1", "connector": {"state": "RUNNING"}, "tasks": [{"id": 0, "state": "RUNNING"}]}}}
         r["rest.status"] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n" + json.dumps(body)
@@ -178,7 +178,7 @@ def test_a_healthy_host_passes_every_check(cluster, name):
     kinds = {c.check for c in checks}
     common = {"ssh", "listeners", "service user", "peers", "certificate", "names", "expiry", "chain", "properties", "files",
               "truststore", "restart pending"}
-    assert kinds == common | ({"dynamic config"} if name.startswith("broker") else {"connect"})
+    assert kinds == common | ({"dynamic config", "keystore"} if name.startswith("broker") else {"connect"})
     assert exit_code(checks) == 0
     files = {c.subject for c in checks if c.check == "files"}
     assert {"ssl_dir", "keystore", "truststore", "secrets", "properties", "ca_bundle"} <= files
@@ -343,6 +343,7 @@ def test_a_certificate_that_lacks_a_name(cluster):
     x = replace(cluster.expectation("broker-1"), certificate={"sha256_fingerprint": sha256_fingerprint(pem)})
     r = healthy_reading(cluster, "broker-1")
     r["tls.0.chain"] = VERIFIED + pem + cluster.ca.cert_pem
+    r["keystore"] = r["keystore"].replace(cluster.leaf["broker-1"], pem)
     found = problems(evaluate(x, r, NOW))
     assert [c.check for c in found] == ["names"]
     assert "lacks 10.0.0.11" in found[0].detail
@@ -440,6 +441,23 @@ def test_a_worker_keystore_that_holds_another_certificate(cluster):
     found = problems(evaluate(cluster.expectation("connect-1"), r, NOW))
     assert {c.check for c in found} == {"certificate", "chain"}
     assert "in /etc/kafka/ssl/kafka.keystore.p12" in found[0].detail
+
+
+def test_a_broker_keystore_replaced_on_disk_is_named_before_a_restart_serves_it(cluster):
+    """broker-1 still serves its certificate, but its keystore now holds broker-2's (a copied
+    file): only the keystore check says so, naming what the next restart would serve."""
+    r = healthy_reading(cluster, "broker-1")
+    r["keystore"] = r["keystore"].replace(cluster.leaf["broker-1"], cluster.leaf["broker-2"])
+    found = problems(evaluate(cluster.expectation("broker-1"), r, NOW))
+    assert [c.check for c in found] == ["keystore"], found
+    assert "not the certificate the stack issued" in found[0].detail and "next restart or reload would serve it" in found[0].detail
+    r["keystore.rc"] = "missing"
+    found = problems(evaluate(cluster.expectation("broker-1"), r, NOW), "keystore")
+    assert "the file is missing" in found[0].detail and "put the stack's keystore back" in found[0].fix
+    # A peer's keystore copied over it: keytool finds no entry for this host's alias.
+    r["keystore.rc"], r["keystore"] = "1", "keytool error: java.lang.Exception: Alias <broker-1> does not exist"
+    found = problems(evaluate(cluster.expectation("broker-1"), r, NOW), "keystore")
+    assert "holds no entry broker-1 (another host's store?)" in found[0].detail, found
 
 
 def test_exit_codes():

@@ -6,6 +6,7 @@ are made here from those captures by changing exactly what such a preview change
 from __future__ import annotations
 
 import copy
+import re
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -142,6 +143,21 @@ def test_a_renewal_reads_as_reloads_and_re_issued_certificates(new_stack):
         "2027-05-01T12:00:00Z)"
     ) in comment
     assert "**Properties**: no host's properties file changes." in comment
+
+
+def test_a_host_certificates_reason_is_the_plans(new_stack):
+    """Keys on the host (tls.keyCustody: host): on a renewal the CSR command runs again, so the
+    engine also names certRequestPem, unknown in the preview. The plan knows the reason; a
+    client's certificate (no plan line) keeps the engine's."""
+    evs = copy.deepcopy(new_stack)
+    for m in pre_events(evs, "LocallySignedCert"):
+        m["op"], m["keys"] = "replace", ["certRequestPem", "validityPeriodHours"]
+        m["old"] = {**m["new"], "outputs": {"validityEndTime": "2027-05-01T12:00:00Z"}}
+    reason = "certificate re-issued: validity changed"
+    set_plan(evs, [*(f"broker-{i}: reload, no restart ({reason})" for i in (1, 2, 3)), f"connect-1: restart ({reason})"])
+    comment = render(load(text(evs)))
+    assert "- broker-1 … broker-3, connect-1: re-issued on up, valid 90 days (validity changed; the old one" in comment
+    assert re.search(r"^- client \w+: re-issued .*\(new key, subject or SANs, validity changed;", comment, re.M), comment
 
 
 def test_a_property_change_is_diffed_per_host_and_grouped(new_stack):
