@@ -677,12 +677,16 @@ def render_connect_properties(
     each need their own SSL section: Connect does not pass the worker's settings on to them.
     """
     with_keystore = tls.client_auth is not ClientAuth.NONE
+    # An https REST listener serves the worker's own certificate from the worker's ssl.* (the
+    # listeners.https.* keys are all or nothing in Connect, so kafka-tls writes none of them).
+    rest = ({**base, **host.properties}.get("listeners") or "").lower()
+    serves_https = any(entry.strip().startswith("https://") for entry in rest.split(","))
     managed: dict[str, str] = {}
     for prefix in ("", "producer.", "consumer.", "admin."):
         managed[f"{prefix}bootstrap.servers"] = bootstrap_servers
         managed[f"{prefix}security.protocol"] = "SSL"
         managed.update(_tls_protocol_settings(tls, prefix))
-        managed.update(store_settings(locations, prefix, keystore=with_keystore))
+        managed.update(store_settings(locations, prefix, keystore=with_keystore or (serves_https and prefix == "")))
     if schema_registry_url and schema_registry_url.startswith("https://"):
         for converter in ("key.converter", "value.converter"):
             prefix = f"{converter}.schema.registry."

@@ -269,6 +269,19 @@ def test_connect_client_auth_requested_also_presents_a_keystore():
     assert_connect_sections(props, keystore=True)
 
 
+@pytest.mark.parametrize("listeners", ["https://0.0.0.0:8443", "http://:8083,HTTPS://:8443"])
+def test_connect_https_rest_listener_gets_the_workers_own_keystore(listeners):
+    """Connect serves an https REST listener from the worker's top-level ssl.* (no
+    listeners.https.* keys): without client authentication the worker still needs its keystore
+    there, and its clients still present none."""
+    worker = WORKER.model_copy(update={"properties": {"listeners": listeners}})
+    props = parse_properties(render_connect_properties(CONNECT_BASE, worker, Tls(), locations(), BOOTSTRAP))
+    assert_store_settings(props, "", keystore=True)
+    for prefix in ("producer.", "consumer.", "admin."):
+        assert_store_settings(props, prefix, keystore=False)
+    assert not any(key.startswith("listeners.https.") for key in props)
+
+
 def test_connect_schema_registry_https():
     registry = "https://schema-registry.example.com:8081"
     text = render_connect(registry=registry)
