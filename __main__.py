@@ -7,7 +7,7 @@ import pulumi
 from components.ca_rotation import ca_spec, next_rotation
 from components.cert_info import days_left, renewal_warnings
 from components.cluster import KafkaTlsCluster
-from components.plan import LastRun, plan
+from components.plan import LastRun, keystore_password_digest, last_run_problems, plan
 from components.stack_config import read_last_outputs, read_stack_config
 from components.validation import validate_stack
 
@@ -34,9 +34,12 @@ if notice := rotation.notice():
 # One clock for the warnings and for the plan's "pulumi-tls re-issues this one now".
 now = datetime.now(UTC)
 warn_about_expiry(last.get("certificates") or {}, config.tls.cert_early_renewal_days, now)
-cluster_plan = plan(
-    config, server_base, connect_base, LastRun.from_outputs(last, now, generated_ca=config.ca_import is None), rotation
-)
+last_run = LastRun.from_outputs(last, now, generated_ca=config.ca_import is None)
+if problems := last_run_problems(config, last_run):
+    for problem in problems:
+        pulumi.log.error(problem)
+    raise pulumi.RunError(f"{len(problems)} change(s) the hosts cannot take (see the errors above); nothing was changed")
+cluster_plan = plan(config, server_base, connect_base, last_run, rotation)
 cluster = KafkaTlsCluster(
     "kafka",
     config,
@@ -68,6 +71,7 @@ pulumi.export("client_settings", cluster.client_settings)
 # (the engine's readStackOutputs hands the program its last value in plain again).
 pulumi.export("rollout_fingerprints", pulumi.Output.secret(cluster.rollout_fingerprints))
 pulumi.export("rollout_password_digest", cluster.password_digest)
+pulumi.export("rollout_keystore_password_digest", pulumi.Output.secret(keystore_password_digest(config)))
 pulumi.export("client_identities", cluster.client_identities)
 pulumi.export("super_users", cluster.super_users)
 # Last, so `pulumi preview --diff` ends with the order hosts are touched in (a wave runs at once),

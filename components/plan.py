@@ -21,7 +21,7 @@ from typing import Optional
 
 from components.ca_rotation import Phase, Rotation
 from components.cert_info import digest, not_after
-from components.config import ClusterConfig, Host, ListenerMode, Protocol, StoreType, Tls
+from components.config import ClusterConfig, Host, KeyCustody, ListenerMode, Protocol, StoreType, Tls
 from components.properties import (
     TOOL_CONFIG_NAME,
     StoreLocations,
@@ -423,6 +423,8 @@ class LastRun:
     """Its ``rollout_fingerprints`` (None: this is the stack's first ``up``)."""
     password_digest: Optional[str] = None
     """Its ``rollout_password_digest`` (a secret there: only whether it differs is ever shown)."""
+    keystore_password_digest: Optional[str] = None
+    """Its ``rollout_keystore_password_digest`` (secret; None from stacks older than it)."""
     not_after: Mapping[str, str] = field(default_factory=dict)
     """Per host, the expiry of the certificate it serves (its ``certificates`` output)."""
     ca_not_after: Optional[str] = None
@@ -437,6 +439,7 @@ class LastRun:
         return cls(
             fingerprints=outputs.get("rollout_fingerprints") or None,
             password_digest=outputs.get("rollout_password_digest"),
+            keystore_password_digest=outputs.get("rollout_keystore_password_digest"),
             not_after={name: c["not_after"] for name, c in certificates.items() if c.get("not_after")},
             ca_not_after=not_after(ca_pem) if ca_pem and generated_ca else None,
             now=now,
@@ -446,6 +449,28 @@ class LastRun:
 def store_password_digest(config: ClusterConfig) -> str:
     """The store passwords as one digest: the value of the ``store passwords`` trigger (kept secret)."""
     return digest(config.keystore_password.get_secret_value(), config.truststore_password.get_secret_value())
+
+
+def keystore_password_digest(config: ClusterConfig) -> str:
+    """The keystore password alone (kept secret): whether it changed since the last ``up``."""
+    return digest("keystore", config.keystore_password.get_secret_value())
+
+
+def last_run_problems(config: ClusterConfig, last: LastRun) -> list[str]:
+    """Changes the hosts cannot take from where the last ``up`` left them, refused at preview
+    rather than promised in the plan and failed by the ``up``."""
+    problems = []
+    keys_on_hosts = config.tls.key_custody is KeyCustody.HOST and config.tls.store_type is not StoreType.PEM
+    changed = last.keystore_password_digest is not None and last.keystore_password_digest != keystore_password_digest(config)
+    if keys_on_hosts and changed:
+        problems.append(
+            "kafka-tls:keystorePassword: changed, but with tls.keyCustody 'host' each host's keystore holds the only "
+            "copy of its key under the old password, and kafka-tls never deletes a keystore (the key step would "
+            "fail on every host). Keep the old password; or change it in three ups: tls.keyCustody 'stack' (brokers "
+            "reload a new key), then the new keystorePassword (every host restarts), then tls.keyCustody 'host' again "
+            "if you want the keys back on the hosts."
+        )
+    return problems
 
 
 def issuer_spec(config: ClusterConfig, rotation: Optional[Rotation]) -> str:

@@ -68,13 +68,17 @@ class LabStack:
             upgrading a stack it made).
         backend_url: where the state lives (default: the lab's file backend; e.g. the lab's
             PostgreSQL, ``lab.state_server().url``).
+        secrets: ``kafka-tls:*`` secrets (``--path`` keys, e.g. ``keystorePassword``) replacing
+            those of ``Pulumi.lab.yaml``, set as an operator would (on stdin).
     """
 
     def __init__(self, lab: Lab, name: str = "lab", overrides: Optional[dict[str, Any]] = None,
-                 source: Optional[Path] = None, backend_url: Optional[str] = None):
+                 source: Optional[Path] = None, backend_url: Optional[str] = None,
+                 secrets: Optional[dict[str, str]] = None):
         self.lab = lab
         self.name = name
         self.overrides = overrides or {}
+        self.secrets = secrets or {}
         self.root = lab.dir / "pulumi"
         self.project_dir = self.root / "project"
         self.backend = self.root / "state"
@@ -141,11 +145,15 @@ class LabStack:
         self.configure(stack)
         return stack
 
+    def secret_values(self) -> dict[str, str]:
+        """The stack's secrets to set: the lab's SSH key and ``secrets``."""
+        return {"sshPrivateKey": Path(self.lab.inventory()["ssh_private_key"]).read_text(), **self.secrets}
+
     def configure(self, stack: auto.Stack) -> None:
-        # The CLI reads the value from stdin when none is given: the key never shows in a
-        # process's command line (the Automation API's set_config passes it as an argument).
-        key = Path(self.lab.inventory()["ssh_private_key"]).read_text()
-        self.pulumi("config", "set", "--secret", f"{NS}:sshPrivateKey", input=key)
+        # The CLI reads the value from stdin when none is given: no secret shows in a process's
+        # command line (the Automation API's set_config passes it as an argument).
+        for name, value in self.secret_values().items():
+            self.pulumi("config", "set", "--secret", "--path", f"{NS}:{name}", input=value)
 
     def pulumi(self, *args: str, input: Optional[str] = None, env: Optional[dict] = None) -> str:
         """Run the CLI on this stack; returns its stdout."""

@@ -92,8 +92,6 @@ class SyntheticStack(LabStack):
             "config": {f"{NS}:{k}": v for k, v in self.config.items()},
         }
 
-    def configure(self, stack) -> None:
-        # On stdin, as an operator would: no secret on a command line.
-        for key, value in self.secrets.items():
-            self.pulumi("config", "set", "--secret", "--path", f"{NS}:{key}", input=value)
+    def secret_values(self) -> dict[str, str]:
+        return self.secrets
 

@@ -395,9 +395,10 @@ def certificates_section(p: Preview, cluster: str, order: Sequence[str]) -> list
         else:
             from_plan = planned.get(who) if kind == "host" else None
             why = [from_plan] if from_plan else sorted({_REISSUE_REASONS.get(k, k) for k in s.replace_keys}) or ["replaced"]
+            # The day only: the certificates one up issued end seconds apart, and would not group.
             was = s.old_outputs.get("validityEndTime")
             what = f"re-issued {expiry} ({', '.join(why)}" + (
-                f"; the old one ran to {was})" if isinstance(was, str) and was else ")"
+                f"; the old one ran to {was[:10]})" if isinstance(was, str) and was else ")"
             )
         rows.append((label, what))
     if not rows:

@@ -20,7 +20,8 @@ from pulumi import automation as auto
 
 from labstack import LabStack
 from labstack.stack import ClientConfigStack
-from tests.e2e.contract import served_fingerprint, up_as_previewed
+from review import summary
+from tests.e2e.contract import observe, served_fingerprint, up_as_previewed
 from tests.e2e.helpers import (
     all_replicas_in_sync,
     connect_put,
@@ -323,8 +324,8 @@ def test_back_from_ssl_only_to_plaintext_replication_loses_nothing(plaintext_lab
 def test_each_kind_of_change_does_what_its_preview_said(plaintext_lab, tmp_path):
     """From the way back's end state, one change after another: a shorter validity (every
     certificate re-issued), a new SAN for broker-2 (its certificate alone, and a restart: Kafka
-    reloads a keystore only if its SANs are unchanged), client certificates
-    requested, then the worker taken out of the stack. Each up keeps its preview's word host by
+    reloads a keystore only if its SANs are unchanged), client certificates requested, the store
+    type (PKCS12 to JKS), new store passwords, then the worker taken out of the stack. Each up keeps its preview's word host by
     host (contract.py); after each, a broker restarted by hand comes back serving the certificate
     the outputs name (what is on its disk is what it was told to serve)."""
     lab = plaintext_lab
@@ -332,16 +333,20 @@ def test_each_kind_of_change_does_what_its_preview_said(plaintext_lab, tmp_path)
     brokers[1]["extraDnsNames"] = ["broker-2.alt.kafka.lab"]
     shorter = {**BACK_TLS, "certValidityDays": 200}
     requested = {**shorter, "clientAuth": "requested"}
+    jks = {**requested, "storeType": "JKS"}
+    new_passwords = {"truststorePassword": f"tp-{RUN}-changed"}
     chain = [
-        ("validity", {"tls": shorter}, "broker-1"),
-        ("new SAN", {"tls": shorter, "brokers": brokers}, "broker-2"),
-        ("client auth", {"tls": requested, "brokers": brokers}, "broker-3"),
-        ("worker removed", {"tls": requested, "brokers": brokers, "connectWorkers": []}, None),
+        ("validity", {"tls": shorter}, {}, "broker-1"),
+        ("new SAN", {"tls": shorter, "brokers": brokers}, {}, "broker-2"),
+        ("client auth", {"tls": requested, "brokers": brokers}, {}, "broker-3"),
+        ("store type", {"tls": jks, "brokers": brokers}, {}, "broker-1"),
+        ("store passwords", {"tls": jks, "brokers": brokers}, new_passwords, "broker-2"),
+        ("worker removed", {"tls": jks, "brokers": brokers, "connectWorkers": []}, new_passwords, None),
     ]
     table: dict[str, list[str]] = {}
     comments: list[str] = []
-    for what, overrides, by_hand in chain:
-        stack = LabStack(lab, STACK, overrides=overrides)
+    for what, overrides, secrets, by_hand in chain:
+        stack = LabStack(lab, STACK, overrides=overrides, secrets=secrets)
         result, done = up_as_previewed(lab, stack, ADDRESSES, [*BROKERS, "connect-1"], comments=comments)
         table[what] = done
         Run.outputs = {k: v.value for k, v in result.outputs.items()}
@@ -357,6 +362,9 @@ def test_each_kind_of_change_does_what_its_preview_said(plaintext_lab, tmp_path)
         # Kafka refuses a dynamic keystore update whose SANs differ from the running one's: a restart.
         "new SAN": ["broker-1: nothing", "broker-2: restart", "broker-3: nothing", "connect-1: nothing"],
         "client auth": [*(f"{b}: restart" for b in BROKERS), "connect-1: restart"],
+        # New files at new paths, and (keys on the hosts) a new key in them: every host restarts.
+        "store type": [*(f"{b}: restart" for b in BROKERS), "connect-1: restart"],
+        "store passwords": [*(f"{b}: restart" for b in BROKERS), "connect-1: restart"],
         "worker removed": [*(f"{b}: nothing" for b in BROKERS), "connect-1: removed"],
     }, table
     # What the pull request comment of each preview told its reviewer (review.summary).
@@ -367,6 +375,19 @@ def test_each_kind_of_change_does_what_its_preview_said(plaintext_lab, tmp_path)
     told = said["client auth"].split("**Properties**", 1)[1]
     assert "client.auth`" in told and "`requested`" in told, told
     assert "**Certificates**: none issued or renewed." in said["worker removed"]
+    assert "`ssl.keystore.type`: `PKCS12` → `JKS`" in said["store type"], said["store type"]
+    # A new keystore password cannot open the keystores the hosts made: refused at preview, by
+    # the CLI's preview as a pull request runs it, with nothing done to any host.
+    before = observe(lab, ADDRESSES, BROKERS)
+    refused = LabStack(lab, STACK, overrides=chain[-1][1], secrets={**new_passwords, "keystorePassword": f"kp-{RUN}-new"})
+    run = refused.preview_json()
+    assert run.returncode != 0 and "kafka-tls:keystorePassword: changed" in run.stdout, run.stdout[-2000:]
+    assert summary.render(summary.load(run.stdout)).startswith(f"### kafka-tls preview of `{STACK}`: ❌ failed")
+    assert observe(lab, ADDRESSES, BROKERS) == before
+    assert all(f"{h}: restart (store passwords changed)" in table["store passwords"] for h in [*BROKERS, "connect-1"])
+    for b in BROKERS:
+        props = host_properties(lab, b, "/etc/kafka/server.properties")
+        assert props["ssl.keystore.type"] == "JKS" and props["ssl.keystore.location"].endswith(".jks"), props
     ca_file = write_ca(Run.outputs, tmp_path)
     check = openssl_verify(ADDRESSES["broker-2"], 9093, ca_file, name="broker-2.alt.kafka.lab")
     assert check.returncode == 0, check.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from components.config import validate_config
 from datetime import datetime, timezone
 
@@ -14,6 +16,8 @@ from components.plan import (
     LastRun,
     Role,
     Secret,
+    keystore_password_digest,
+    last_run_problems,
     left_behind,
     plan,
     store_password_digest,
@@ -92,6 +96,27 @@ def test_new_passwords_restart_every_host():
     changed = make(LastRun(fingerprints=make().fingerprints, password_digest="the last up's digest"))
     assert changed.restart_plan() == [f"{h}: restart (store passwords changed)" for h in ("broker-1", "broker-2", "broker-3", "connect-1")]
     assert {s.action for s in changed.steps if s.stage == "final"} == {Action.RESTART}
+
+
+@pytest.mark.parametrize(("changes", "refused"), [
+    ({"keystorePassword": "ks-New-98765"}, True),
+    ({"keystorePassword": "ks-New-98765", "tls": {"keyCustody": "stack"}}, False),  # the stack rebuilds each keystore
+    ({"keystorePassword": "ks-New-98765", "tls": {"storeType": "PEM"}}, False),  # a PEM key file has no password
+    ({"truststorePassword": "ts-New-98765"}, False),  # a truststore is rebuilt from the CAs
+    ({}, False),
+])
+def test_a_new_keystore_password_with_keys_on_the_hosts_is_refused_at_preview(changes, refused):
+    """The hosts' keystores hold their only key under the last up's password, and kafka-tls never
+    deletes a keystore: the key step would fail on every host, so the preview refuses, naming
+    the key and the way round."""
+    last = LastRun(keystore_password_digest=keystore_password_digest(validate_config(sample())))
+    problems = last_run_problems(validate_config(sample(**changes)), last)
+    assert bool(problems) == refused, problems
+    if refused:
+        assert len(problems) == 1 and problems[0].startswith("kafka-tls:keystorePassword: changed")
+        assert "tls.keyCustody 'stack'" in problems[0]
+    # A stack older than the digest: nothing to compare with, nothing refused.
+    assert last_run_problems(validate_config(sample(**changes)), LastRun()) == []
 
 
 def test_an_added_host_restarts_only_itself():

@@ -128,9 +128,10 @@ def test_a_renewal_reads_as_reloads_and_re_issued_certificates(new_stack):
     """What a preview after certValidityDays 365 -> 90 shows: every LocallySignedCert replaced for
     its validity, the old one's expiry in its old outputs, no properties file changed."""
     evs = copy.deepcopy(new_stack)
-    for m in pre_events(evs, "LocallySignedCert"):
+    for i, m in enumerate(pre_events(evs, "LocallySignedCert")):
         m["op"], m["keys"] = "replace", ["validityPeriodHours"]
-        m["old"] = {**m["new"], "outputs": {"validityEndTime": "2027-05-01T12:00:00Z"}}
+        # One up issued them, seconds apart: they still read as one line.
+        m["old"] = {**m["new"], "outputs": {"validityEndTime": f"2027-05-01T12:00:{i:02d}.123456789Z"}}
     for m in pre_events(evs, "Command", "-rollout-"):
         m["op"] = "same"
     reason = "certificate re-issued: validity changed"
@@ -140,7 +141,7 @@ def test_a_renewal_reads_as_reloads_and_re_issued_certificates(new_stack):
     assert f"| connect-1 | restart | {reason} |" in comment
     assert (
         "- broker-1 … broker-3, connect-1: re-issued on up, valid 90 days (validity changed; the old one ran to "
-        "2027-05-01T12:00:00Z)"
+        "2027-05-01)"
     ) in comment
     assert "**Properties**: no host's properties file changes." in comment
 
@@ -297,5 +298,5 @@ def test_a_replace_counts_once_in_the_digest():
     ]
     document["steps"] = [s for s in document["steps"] if s is not cert] + replaced
     comment = render(load(json.dumps(document)))
-    line = "- broker-1: re-issued on up, valid 90 days (inside its renewal window; the old one ran to 2027-05-01T12:00:00Z)"
+    line = "- broker-1: re-issued on up, valid 90 days (inside its renewal window; the old one ran to 2027-05-01)"
     assert comment.count("broker-1: re-issued") == 1 and line in comment
