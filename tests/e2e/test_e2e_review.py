@@ -279,6 +279,58 @@ def test_no_secret_reaches_the_policy(violating, passing, ca):
             assert secret not in run.stdout
 
 
+def one_rule_broken(cert_pem: str, rule: str) -> tuple[dict, bool]:
+    """The passing stack with one change that breaks ``rule`` alone; whether it keeps the
+    imported CA (its key goes in as a secret then)."""
+    config = passing_config(cert_pem)
+    if rule == "kafka-tls-no-plaintext-listener":
+        config["tls"]["listeners"] = "PLAINTEXT+SSL"
+    elif rule == "kafka-tls-client-auth-required":
+        config["tls"]["clientAuth"] = "requested"
+    elif rule == "kafka-tls-key-strength":
+        config["tls"].update(keyAlgorithm="RSA", rsaBits=2048)
+    elif rule == "kafka-tls-certificate-validity":
+        config["tls"]["certValidityDays"] = 825
+    elif rule == "kafka-tls-imported-ca":
+        del config["caImport"]
+        return config, False
+    elif rule != "kafka-tls-restart-budget":  # that one is broken by the pack's budget
+        raise AssertionError(f"no breaking change written for {rule}")
+    return config, True
+
+
+@pytest.fixture(scope="module")
+def single_breaks(tmp_path_factory, ca) -> dict[str, Run]:
+    """Per rule, a preview of the passing stack with that rule alone broken (in parallel)."""
+    cert_pem, key_pem, fingerprint = ca
+    root = tmp_path_factory.mktemp("one-rule")
+
+    def run(rule: str) -> Run:
+        config, imported = one_rule_broken(cert_pem, rule)
+        budget = 2 if rule == "kafka-tls-restart-budget" else 3
+        pack = {"kafka-tls-imported-ca": {"caFingerprints": [fingerprint]},
+                "kafka-tls-restart-budget": {"maxBrokerRestarts": budget}}
+        return preview(root, f"prod-{rule.removeprefix('kafka-tls-')}", config,
+                       {"caImport.keyPem": key_pem} if imported else None, pack)
+
+    toolchain_env()
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        return dict(zip([r.name for r in RULES], pool.map(run, [r.name for r in RULES])))
+
+
+@pytest.mark.parametrize("rule", [r.name for r in RULES])
+def test_each_rule_alone_fails_the_stack_that_breaks_it(single_breaks, rule):
+    """One stack per rule, the passing one with that rule alone broken: the preview names that
+    rule and no other; a mandatory rule fails the preview, the advisory one does not."""
+    run = single_breaks[rule]
+    assert sorted({v["policyName"] for v in run.violations}) == [rule], (run.violations, run.stderr[-1500:])
+    assert all("kafka-tls:" in v["message"] or "restarts" in v["message"] for v in run.violations), run.violations
+    if rule in MANDATORY:
+        assert run.returncode != 0
+    else:
+        assert run.returncode == 0, run.stderr[-1500:]
+
+
 # --- the summary ------------------------------------------------------------------------------------
 
 
