@@ -179,7 +179,9 @@ case "$SVC" in
     MAIN=org.apache.kafka.connect.cli.ConnectDistributed; CONF=/etc/kafka/connect-avro-distributed.properties; LOGNAME=connect ;;
   *) usage ;;
 esac
-HEAP=${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}
+# Kafka's own start script gives 1G. 512m ran out of heap at a broker start late in a CI run:
+# the log cleaner's 128 MiB dedupe buffer on top of a long-used lab's metadata.
+HEAP=${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g}
 PIDFILE=$RUN_DIR/$SVC.pid
 OUT=$LOG_DIR/$SVC.out
 
