@@ -19,7 +19,9 @@ from urllib.parse import quote
 
 ACCOUNT = "postgres"  # Debian's package creates it
 ADDRESS = "127.0.0.1"
-PORT = 55432  # off 5432: a server of the machine's own keeps its port
+# Off 5432 (a server of the machine's own keeps its port) and below Linux's ephemeral range
+# (32768-60999): 55432 once failed to bind because a client connection held it as its local port.
+PORT = 15432
 ROLE = "kafka_tls"
 DATABASE = "pulumi_state"
 BIN = Path("/usr/lib/postgresql/15/bin")
