@@ -460,16 +460,34 @@ def _tool(gate: KafkaGate, name: str) -> str:
     return f"{q(gate.kafka_bin + '/' + name)} --bootstrap-server {q(gate.bootstrap)} --command-config {q(gate.client_config)}"
 
 
-def _kafka_checks(gate: KafkaGate) -> str:
+def _election(gate: KafkaGate) -> str:
+    return (
+        f"{_tool(gate, 'kafka-leader-election.sh')} --election-type PREFERRED --all-topic-partitions </dev/null >/dev/null 2>&1"
+    )
+
+
+def _kafka_checks(gate: KafkaGate, elect: bool) -> str:
     """The cluster checks. Each Kafka tool is a JVM that takes seconds to start, so the three run
     at once (each into its own file) and are judged in order once all have answered. No separate
     under-min-ISR question: a partition below ``min.insync.replicas`` (at most its replica count)
-    has a short ISR, so it is under-replicated, and that check already holds the gate."""
+    has a short ISR, so it is under-replicated, and that check already holds the gate.
+
+    ``elect`` (after a restart): the preferred-leader election (preferred_leaders_back) runs in
+    the same rounds, until it has succeeded once, instead of one more tool start after the gate.
+    It succeeds only once the broker is in the ISR of every partition it is the preferred leader
+    of; it is not one of the checks."""
     node = int(gate.node_id)
+    election = (
+        (f'    if [ "$elected" != yes ]; then\n      {{ {_election(gate)} && : > "$answers/elected"; }} &\n    fi\n')
+        if elect
+        else ""
+    )
     return (
         '  if [ -z "$why" ]; then\n'
+        "    asked=yes\n"
         "    answers=$(mktemp -d)\n"
-        f"    {{ {_tool(gate, 'kafka-broker-api-versions.sh')} 2>/dev/null | grep -o '(id: [0-9]*' | tr -dc '0-9\\n' "
+        + election
+        + f"    {{ {_tool(gate, 'kafka-broker-api-versions.sh')} 2>/dev/null | grep -o '(id: [0-9]*' | tr -dc '0-9\\n' "
         '> "$answers/ids" || true; } &\n'
         # One run: the voters' table names the leader (Status column) and this node's lag.
         f"    {{ {_tool(gate, 'kafka-metadata-quorum.sh')} describe --replication "
@@ -479,7 +497,8 @@ def _kafka_checks(gate: KafkaGate) -> str:
         "|| echo 'kafka-topics failed' > \"$answers/urp\"; } &\n"
         "    wait\n"
         '    ids=$(cat "$answers/ids"); quorum=$(cat "$answers/quorum"); urp=$(cat "$answers/urp")\n'
-        '    rm -rf "$answers"\n'
+        + ('    if [ -e "$answers/elected" ]; then elected=yes; fi\n' if elect else "")
+        + '    rm -rf "$answers"\n'
         f"    if ! echo \"$ids\" | grep -qx {node}; then\n"
         f"      why={q(f'node {node} is not registered and unfenced (brokers serving: ')}"
         '"$(echo "$ids" | paste -sd \' \' -))"\n'
@@ -509,8 +528,8 @@ def preferred_leaders_back(gate: KafkaGate) -> str:
     restart does not find leadership piled on fewer brokers. An optimisation, not a check: a
     failed election is said and the rollout goes on."""
     return (
-        f"if {_tool(gate, 'kafka-leader-election.sh')} --election-type PREFERRED --all-topic-partitions "
-        "</dev/null >/dev/null 2>&1; then\n"
+        # Done already if it succeeded during the gate's rounds (_kafka_checks).
+        f'if [ "${{elected:-no}}" = yes ] || {_election(gate)}; then\n'
         "  echo 'preferred leaders elected'\n"
         "else\n"
         "  echo 'preferred leader election not done (Kafka rebalances leaders itself later)'\n"
@@ -604,12 +623,13 @@ def _connect_checks(gate: ConnectGate) -> str:
     )
 
 
-def _gate_text(gate: Gate) -> str:
-    """Poll every check until all pass or the timeout ends (then exit 1, naming host and check)."""
+def _gate_text(gate: Gate, elect: bool = False) -> str:
+    """Poll every check until all pass or the timeout ends (then exit 1, naming host and check).
+    ``elect``: a broker's gate after a restart also runs the preferred-leader election."""
     if gate is None:
         return ""
     if isinstance(gate, KafkaGate):
-        checks, timeout, host = _fingerprint_check(gate.tls) + _kafka_checks(gate), gate.tls.timeout_seconds, gate.host
+        checks, timeout, host = _fingerprint_check(gate.tls) + _kafka_checks(gate, elect), gate.tls.timeout_seconds, gate.host
         passed = (
             f"{gate.host} presents {gate.tls.sha256_fingerprint[:23]}..., is unfenced and caught up, "
             "no partition under-replicated"
@@ -623,24 +643,34 @@ def _gate_text(gate: Gate) -> str:
         passed = f"{host} presents {gate.sha256_fingerprint[:23]}..."
     return (
         (_TOOL_ENV if isinstance(gate, KafkaGate) else "")
+        + ("elected=no\n" if elect and isinstance(gate, KafkaGate) else "")
         + f"deadline=$((SECONDS + {int(timeout)}))\n"
         + "while :; do\n"
-        + '  why=""\n'
+        + '  why=""; asked=""\n'
         + checks
         + '  [ -z "$why" ] && break\n'
         + "  if [ $SECONDS -ge $deadline ]; then\n"
         + f'    echo {q(f"health gate failed on {host} after {int(timeout)}s: ")}"$why" >&2\n'
         + "    exit 1\n"
         + "  fi\n"
-        + "  sleep 1\n"
+        # A round that started the Kafka tools took seconds already: the next one at once.
+        + '  [ -n "$asked" ] || sleep 1\n'
         + "done\n"
         + f"echo {q('health gate passed: ' + passed)}\n"
     )
 
 
 def restart_script(restart_command: str, gate: Gate) -> str:
-    """Restart the service, then wait for the health gate; non-zero exit stops the rollout."""
-    return "set -euo pipefail\n" + restart_command + "\n" + _gate_text(gate)
+    """Restart the service, then wait for the health gate; non-zero exit stops the rollout. A
+    broker is then handed back its preferred leaderships (preferred_leaders_back)."""
+    kafka = isinstance(gate, KafkaGate)
+    return (
+        "set -euo pipefail\n"
+        + restart_command
+        + "\n"
+        + _gate_text(gate, elect=kafka)
+        + (preferred_leaders_back(gate) if isinstance(gate, KafkaGate) else "")
+    )
 
 
 def write_and_restart_script(
@@ -664,7 +694,6 @@ def write_and_restart_script(
         + "trap - EXIT\n"
         + (f": > {q(pending)}\n" if pending else "")
         + restart_script(restart_command, gate).replace("set -euo pipefail\n", "")
-        + (preferred_leaders_back(gate) if isinstance(gate, KafkaGate) else "")
         + then
         + (f"rm -f {q(pending)}\n" if pending else "")
     )

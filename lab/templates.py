@@ -343,6 +343,8 @@ KAFKA_TOOLS = {
     "kafka-configs.sh": "org.apache.kafka.tools.ConfigCommand",
     "kafka-metadata-quorum.sh": "org.apache.kafka.tools.MetadataQuorumCommand",
     "kafka-broker-api-versions.sh": "org.apache.kafka.tools.BrokerApiVersionsCommand",
+    # After a restart's gate the rollout hands leadership back with it (scripts.preferred_leaders_back).
+    "kafka-leader-election.sh": "org.apache.kafka.tools.LeaderElectionCommand",
 }
 
 

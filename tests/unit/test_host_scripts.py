@@ -704,3 +704,41 @@ def test_a_broker_without_its_tls_listener_yet_is_restarted_without_asking(tmp_p
         script = write_and_restart_script(str(tmp_path / "server.properties"), "640", "", f"touch {tmp_path}/restarted; exit 0", gate)
         result = subprocess.run(["bash", "-c", script], input="new=1\n", capture_output=True, text=True, timeout=60)
     assert "no TLS listener to ask yet" in result.stdout and (tmp_path / "restarted").exists()
+
+
+def _cluster_standins(folder: Path, urp_rounds: int, elect_after: int) -> Path:
+    """Stand-ins for the four tools a broker's gate after a restart starts, each logging its
+    name to ``calls``: node 1 registered and caught up; under-replicated partitions for the
+    first ``urp_rounds`` asks; the preferred election failing for its first ``elect_after`` runs
+    (not yet in every ISR it leads by preference). The e2e tests run the real ones."""
+    folder.mkdir()
+    calls = folder / "calls"
+    answers = {
+        "kafka-broker-api-versions.sh": "echo 'broker-1.kafka.lab:9093 (id: 1 rack: null) -> ('",
+        "kafka-metadata-quorum.sh": "printf 'NodeId DirectoryId LogEndOffset Lag LastFetchTimestamp LastCaughtUpTimestamp Status\\n"
+                                    "1 x 10 0 1 1 Leader\\n'",
+        "kafka-topics.sh": f"[ \"$(grep -c '^urp' {calls})\" -gt {urp_rounds} ] || "
+                           "echo 'Topic: t Partition: 0 Leader: 2 Replicas: 1,2 Isr: 2'",
+        "kafka-leader-election.sh": f"[ \"$(grep -c '^election' {calls})\" -gt {elect_after} ]",
+    }
+    tags = {"kafka-topics.sh": "urp", "kafka-leader-election.sh": "election"}
+    for name, answer in answers.items():
+        tool = folder / name
+        tool.write_text(f"#!/bin/bash\necho {tags.get(name, name)} >> {calls}\n{answer}\n")
+        tool.chmod(0o755)
+    return calls
+
+
+@pytest.mark.parametrize("elect_after", [0, 2], ids=["in ISR at once", "in ISR from the third round"])
+def test_the_preferred_election_runs_in_the_gates_rounds_until_it_succeeds(tmp_path, tls_server, elect_after):
+    """After a restart the election shares the gate's rounds (one tool start less after the gate)
+    and stops once it succeeded; the gate still passes only when nothing is under-replicated."""
+    port, fingerprint = tls_server
+    calls = _cluster_standins(tmp_path / "bin", urp_rounds=3, elect_after=elect_after)
+    gate = KafkaGate("broker-1", TlsGate("127.0.0.1", port, "localhost", fingerprint, timeout_seconds=60), 1,
+                     str(tmp_path / "bin"), "/dev/null")
+    out = run(restart_script("true", gate)).stdout
+    assert out.index("health gate passed: broker-1") < out.index("preferred leaders elected")
+    log = calls.read_text().split()
+    assert log.count("urp") == 4, log  # three rounds under-replicated, the fourth passes
+    assert log.count("election") == elect_after + 1, log  # run each round until it succeeded, then no more
