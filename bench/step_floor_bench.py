@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,32 +26,24 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from components import scripts
-from components.config import StoreType
-from components.properties import SECRETS_FILE_NAME, TOOL_CONFIG_NAME, StoreLocations
+from components.config import Paths, StoreType
+from components.properties import TOOL_CONFIG_NAME, StoreLocations
 from lab import Lab
 from lab import config as C
 from labstack import LabStack
+from tests.e2e.contract import served_fingerprint
 
 BROKERS = {"broker-1": (1, "127.0.0.11"), "broker-2": (2, "127.0.0.12"), "broker-3": (3, "127.0.0.13")}
 STACK = "bench-floor"
 PORT = 9093
 KAFKA_BIN = "/opt/kafka/bin"
-KEYSTORE_DIR = "/etc/kafka/ssl"
-TOOL_CONFIG = f"{KEYSTORE_DIR}/{TOOL_CONFIG_NAME}"
-
-
-def served_fingerprint(address: str, name: str) -> str:
-    pem = subprocess.run(["openssl", "s_client", "-connect", f"{address}:{PORT}", "-servername", name],
-                         input="", capture_output=True, text=True, timeout=20).stdout
-    out = subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256"], input=pem,
-                         capture_output=True, text=True).stdout
-    return out.strip().split("=", 1)[-1]
+TOOL_CONFIG = f"{Paths().ssl_dir}/{TOOL_CONFIG_NAME}"
 
 
 def gate(lab: Lab, broker: str) -> scripts.KafkaGate:
     node, address = BROKERS[broker]
     name = f"{broker}.kafka.lab"
-    tls = scripts.TlsGate(address, PORT, name, served_fingerprint(address, name), 300)
+    tls = scripts.TlsGate(address, PORT, name, served_fingerprint(lab, broker, address, PORT) or "", 300)
     return scripts.KafkaGate(broker, tls, node, KAFKA_BIN, TOOL_CONFIG)
 
 
@@ -99,14 +90,13 @@ def reload_floor(lab: Lab, broker: str) -> float:
         resource = ConfigResource(ResourceType.BROKER, str(node), incremental_configs=entries)
         for f in admin.incremental_alter_configs([resource]).values():
             f.result(30)
-    served_fingerprint(address, f"{broker}.kafka.lab")
+    served_fingerprint(lab, broker, address, PORT)
     return time.monotonic() - started
 
 
 def stores() -> StoreLocations:
-    """The stack's store paths on every broker (PKCS12, the lab's stores)."""
-    return StoreLocations(f"{KEYSTORE_DIR}/kafka.keystore.p12", f"{KEYSTORE_DIR}/kafka.truststore.p12",
-                          f"{KEYSTORE_DIR}/{SECRETS_FILE_NAME}", StoreType.PKCS12)
+    """The stack's store paths on every broker (default paths, PKCS12: the lab's stores)."""
+    return StoreLocations.for_host(Paths(), StoreType.PKCS12)
 
 
 def main() -> int:
@@ -115,7 +105,7 @@ def main() -> int:
     args = parser.parse_args()
     lab = Lab()
     lab.up()
-    if not served_fingerprint(BROKERS["broker-1"][1], "broker-1.kafka.lab"):
+    if not served_fingerprint(lab, "broker-1", BROKERS["broker-1"][1], PORT):
         LabStack(lab, STACK, overrides={"connectWorkers": []}).up()
     rows: dict[str, list[list[float]]] = {}
     for broker in BROKERS:
@@ -127,7 +117,7 @@ def main() -> int:
             rfloor = reload_floor(lab, broker)
             loc = stores()
             stamp = f"/tmp/bench-floor-{broker}.stamp"  # absent: the script reloads
-            reload = run_timed(lab, broker, scripts.reload_stores_script(g, "SSL", loc, stamp).replace(scripts._PRELUDE, ""))
+            reload = run_timed(lab, broker, scripts.reload_stores_script(g, "SSL", loc, stamp))
             lab.ssh(broker, f"rm -f {stamp}")
             rows.setdefault(broker, []).append([floor, pre, restart, pre + restart, rfloor, reload])
             print(f"{broker}: restart floor {floor:.1f} s | step: pre-check {pre:.1f} + restart, gate and election {restart:.1f} "

@@ -478,7 +478,7 @@ def _kafka_checks(gate: KafkaGate, elect: bool) -> str:
     of; it is not one of the checks."""
     node = int(gate.node_id)
     election = (
-        (f'    if [ "$elected" != yes ]; then\n      {{ {_election(gate)} && : > "$answers/elected"; }} &\n    fi\n')
+        (f'    if [ "${{elected:-}}" != yes ]; then\n      {{ {_election(gate)} && : > "$answers/elected"; }} &\n    fi\n')
         if elect
         else ""
     )
@@ -643,7 +643,6 @@ def _gate_text(gate: Gate, elect: bool = False) -> str:
         passed = f"{host} presents {gate.sha256_fingerprint[:23]}..."
     return (
         (_TOOL_ENV if isinstance(gate, KafkaGate) else "")
-        + ("elected=no\n" if elect and isinstance(gate, KafkaGate) else "")
         + f"deadline=$((SECONDS + {int(timeout)}))\n"
         + "while :; do\n"
         + '  why=""; asked=""\n'
@@ -663,14 +662,10 @@ def _gate_text(gate: Gate, elect: bool = False) -> str:
 def restart_script(restart_command: str, gate: Gate) -> str:
     """Restart the service, then wait for the health gate; non-zero exit stops the rollout. A
     broker is then handed back its preferred leaderships (preferred_leaders_back)."""
-    kafka = isinstance(gate, KafkaGate)
-    return (
-        "set -euo pipefail\n"
-        + restart_command
-        + "\n"
-        + _gate_text(gate, elect=kafka)
-        + (preferred_leaders_back(gate) if isinstance(gate, KafkaGate) else "")
-    )
+    restarted = "set -euo pipefail\n" + restart_command + "\n"
+    if isinstance(gate, KafkaGate):
+        return restarted + _gate_text(gate, elect=True) + preferred_leaders_back(gate)
+    return restarted + _gate_text(gate)
 
 
 def write_and_restart_script(

@@ -133,9 +133,8 @@ def test_each_restarted_broker_was_handed_its_leaderships_back(plaintext_lab):
     """After its gate, each restart step ran Kafka's preferred-leader election (the host's own
     kafka-leader-election.sh), so the next broker went down with leadership spread again."""
     resources = json.loads(brokers_only(plaintext_lab).exported_state())["deployment"]["resources"]
-    said = {b: [str(r.get("outputs", {}).get("stdout", "")) for r in resources
-                if r["type"] == "command:remote:Command" and f"health gate passed: {b} presents" in str(r.get("outputs", {}).get("stdout", ""))]
-            for b in BROKERS}
+    outputs = [str(r.get("outputs", {}).get("stdout", "")) for r in resources if r["type"] == "command:remote:Command"]
+    said = {b: [out for out in outputs if f"health gate passed: {b} presents" in out] for b in BROKERS}
     # Two stages from plaintext (the TLS listener, then replication moved to it): two restarts each.
     assert all(len(steps) == 2 for steps in said.values()), said
     assert all("preferred leaders elected" in step for steps in said.values() for step in steps), said
