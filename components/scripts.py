@@ -441,8 +441,9 @@ class ConnectGate:
 Gate = Optional[Union[TlsGate, KafkaGate, ConnectGate]]
 
 # Kafka's CLI tools are JVMs: C1 and the serial GC halve their start-up, which a gate pays a few
-# times per check.
-_TOOL_ENV = "export KAFKA_JVM_PERFORMANCE_OPTS='-XX:TieredStopAtLevel=1 -XX:+UseSerialGC' KAFKA_HEAP_OPTS='-Xmx256m'\n"
+# times per check. Set on each tool's command, never exported: Kafka's start scripts read the same
+# variables, so a restart command run after an export started the broker itself on a 256 MiB heap.
+_TOOL_JVM = "env KAFKA_JVM_PERFORMANCE_OPTS='-XX:TieredStopAtLevel=1 -XX:+UseSerialGC' KAFKA_HEAP_OPTS='-Xmx256m'"
 
 
 def _fingerprint_check(gate: TlsGate) -> str:
@@ -457,7 +458,10 @@ def _fingerprint_check(gate: TlsGate) -> str:
 
 def _tool(gate: KafkaGate, name: str) -> str:
     """A Kafka CLI tool of the host, dialling the broker's own TLS listener."""
-    return f"{q(gate.kafka_bin + '/' + name)} --bootstrap-server {q(gate.bootstrap)} --command-config {q(gate.client_config)}"
+    return (
+        f"{_TOOL_JVM} {q(gate.kafka_bin + '/' + name)} --bootstrap-server {q(gate.bootstrap)} "
+        f"--command-config {q(gate.client_config)}"
+    )
 
 
 def _election(gate: KafkaGate) -> str:
@@ -553,8 +557,7 @@ def min_isr_precheck(gate: KafkaGate) -> str:
     step): that is said, and the step goes on."""
     timeout = int(gate.tls.timeout_seconds)
     return (
-        _TOOL_ENV
-        + f"node={int(gate.node_id)}\n"
+        f"node={int(gate.node_id)}\n"
         + f"deadline=$((SECONDS + {timeout}))\n"
         # A port that is closed, or still plaintext, would keep the tool retrying for its API
         # timeout (60 s): a TLS handshake with it first.
@@ -642,8 +645,7 @@ def _gate_text(gate: Gate, elect: bool = False) -> str:
         checks, timeout = _fingerprint_check(gate), gate.timeout_seconds
         passed = f"{host} presents {gate.sha256_fingerprint[:23]}..."
     return (
-        (_TOOL_ENV if isinstance(gate, KafkaGate) else "")
-        + f"deadline=$((SECONDS + {int(timeout)}))\n"
+        f"deadline=$((SECONDS + {int(timeout)}))\n"
         + "while :; do\n"
         + '  why=""; asked=""\n'
         + checks
@@ -711,16 +713,12 @@ def reload_stores_script(gate: KafkaGate, listener: str, loc: StoreLocations, st
     ones the broker loaded at its last restart or reload (the stamp).
     """
     prefix = f"listener.name.{listener.lower()}.ssl."
-    tool = (
-        f"{q(gate.kafka_bin + '/kafka-configs.sh')} --bootstrap-server {q(gate.bootstrap)} "
-        f"--command-config {q(gate.client_config)} --entity-type brokers --entity-name {int(gate.node_id)}"
-    )
+    tool = f"{_tool(gate, 'kafka-configs.sh')} --entity-type brokers --entity-name {int(gate.node_id)}"
     paths = f"{prefix}keystore.location={loc.keystore},{prefix}truststore.location={loc.truststore}"
     return (
         _PRELUDE
         + f"if sha256sum --check --status {q(stamp)} 2>/dev/null; then\n"
         + "  echo 'the broker runs on these stores already: nothing to reload'\n  exit 0\nfi\n"
-        + _TOOL_ENV
         + f"{tool} --alter --add-config {q(paths)} >/dev/null\n"
         + f"{tool} --alter --delete-config {q(prefix + 'keystore.location,' + prefix + 'truststore.location')} >/dev/null\n"
         + f"echo 'node {int(gate.node_id)}: stores reloaded (no restart)'\n"

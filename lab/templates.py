@@ -179,8 +179,8 @@ case "$SVC" in
     MAIN=org.apache.kafka.connect.cli.ConnectDistributed; CONF=/etc/kafka/connect-avro-distributed.properties; LOGNAME=connect ;;
   *) usage ;;
 esac
-# Kafka's own start script gives 1G. 512m ran out of heap at a broker start late in a CI run:
-# the log cleaner's 128 MiB dedupe buffer on top of a long-used lab's metadata.
+# Kafka's own start script's default. Like it, an inherited KAFKA_HEAP_OPTS wins: the program's
+# restart steps once leaked their tools' 256 MiB into it, and a broker ran out of heap at a start.
 HEAP=${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g}
 PIDFILE=$RUN_DIR/$SVC.pid
 OUT=$LOG_DIR/$SVC.out

@@ -140,6 +140,15 @@ def test_each_restarted_broker_was_handed_its_leaderships_back(plaintext_lab):
     assert all("preferred leaders elected" in step for steps in said.values() for step in steps), said
 
 
+def test_the_restarted_brokers_run_on_their_services_own_heap(plaintext_lab):
+    """The gates' Kafka tools run on a 256 MiB heap; the brokers the up restarted run on the lab
+    service's own 1 GiB (Kafka's start script's default): the tools' options reached no broker.
+    Before, they did, and a broker ran out of heap at a start late in CI."""
+    for b in BROKERS:
+        cmdline = Path(f"/proc/{plaintext_lab.service_pid(b)}/cmdline").read_bytes().split(b"\0")
+        assert b"-Xmx1g" in cmdline and b"-Xmx256m" not in cmdline, (b, cmdline[:8])
+
+
 def test_the_engine_ran_pulumis_own_plugins(plaintext_lab, engine_plugins):
     """The state records which provider plugins made the resources: command 1.2.1, tls 5.6.2."""
     assert re.search(r"^command\s+resource\s+1\.2\.1", engine_plugins, re.M), engine_plugins

@@ -653,6 +653,26 @@ def test_a_broker_holding_a_partition_at_min_isr_is_not_taken_down(tmp_path, tls
         assert "not restarting broker-1" in result.stderr and "Topic: orders Partition: 4" in result.stderr
 
 
+def test_the_restart_command_inherits_none_of_the_tools_jvm_options(tmp_path, tls_server):
+    """The pre-check's Kafka tool runs on a small heap; the restart command after it must not
+    inherit that: Kafka's start scripts read the same variables, and lab brokers restarted by the
+    program ran on the tools' 256 MiB heap until one ran out of memory at a start."""
+    port, _ = tls_server  # the broker's TLS listener answers, so the pre-check asks the tool
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tool = bin_dir / "kafka-topics.sh"
+    tool.write_text(f'#!/bin/bash\necho "$KAFKA_HEAP_OPTS" > {tmp_path}/tool-heap\n')
+    tool.chmod(0o755)
+    gate = KafkaGate("broker-1", TlsGate("127.0.0.1", port, "localhost", "AA", timeout_seconds=0), 1, str(bin_dir), "/dev/null")
+    restart = f'echo "${{KAFKA_HEAP_OPTS-unset}} ${{KAFKA_JVM_PERFORMANCE_OPTS-unset}}" > {tmp_path}/service-env; exit 0'
+    script = write_and_restart_script(str(tmp_path / "server.properties"), "640", "", restart, gate)
+    result = subprocess.run(["bash", "-c", script], input="new=1\n", capture_output=True, text=True, timeout=60,
+                            env={k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")})
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "tool-heap").read_text() == "-Xmx256m\n"
+    assert (tmp_path / "service-env").read_text() == "unset unset\n"
+
+
 @pytest.mark.parametrize("running, restarts", [("inter.broker.listener.name=SSL\n", True),
                                                 ("inter.broker.listener.name=PLAINTEXT\n", False)])
 def test_the_stage_back_from_ssl_only_runs_only_on_a_broker_still_replicating_over_tls(tmp_path, tls_server, running, restarts):
