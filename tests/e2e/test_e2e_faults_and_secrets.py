@@ -1,9 +1,9 @@
-"""Faults and secrets, on one real run with known secrets: an unreachable host, then no secret
-where it should not be.
+"""Faults and secrets, on one real run with known secrets: an unreachable host, then an up
+interrupted mid-rollout, then no secret where it should not be.
 
-The two runs also cover the key custody and store types that the other modules' default
-(host custody, PKCS12) does not: the faults run keeps keys in the stack and writes JKS stores,
-the interrupted run keeps keys on the hosts and writes PEM stores.
+The run also covers the key custodies and store types that the other modules' default (host
+custody, PKCS12) does not: its first ups keep keys in the stack and write JKS stores; the
+interrupted up moves the converged cluster to keys on the hosts and PEM stores.
 
 The lab's hosts are processes on this machine, so one sampler of /proc/*/cmdline sees both the
 machine that runs `pulumi` and every host (sshd sessions, sudo, bash, keytool, openssl, the
@@ -14,7 +14,9 @@ enough to see a short keytool or sudo call.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -24,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from labstack import LabStack, lab_tls
-from tests.e2e.helpers import brokers_serving_tls
+from tests.e2e.helpers import brokers_serving_tls, host_properties
 
 pytestmark = pytest.mark.e2e
 
@@ -113,6 +115,51 @@ class Scenario:
     secrets: list[str] = []
     leftovers: list = []
     served: dict = {}
+    interrupted: "Interrupted"
+
+
+@dataclasses.dataclass
+class Interrupted:
+    """What the interrupted up and the README's recovery (`pulumi up` again) left."""
+
+    returncode: int
+    output: str
+    down_after_interrupt: list[str]
+    recovery: str
+    down_after_recovery: list[str]
+    replication: dict[str, str]
+    served: dict
+    plan_after: list[str]
+
+
+def interrupt_then_recover(lab, stack: LabStack, broker: str, directory: Path) -> Interrupted:
+    """The CLI's `pulumi up`, sent SIGINT as soon as ``broker``'s restart has begun (the engine
+    lets the running step finish and stops), then `pulumi up` again, then one more up."""
+    log = lab.logs_dir(next(h for h in lab.hosts if h.short == broker)) / "kafka.out"
+    starts = log.read_text().count("===== start")
+    stack.stack()  # settings and secrets in place; the CLI runs the up itself
+    engine = subprocess.Popen(["pulumi", "up", "--yes", "--skip-preview", "--stack", stack.name],
+                              cwd=stack.project_dir, env={**os.environ, **stack.env},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 600
+    while log.read_text().count("===== start") == starts and time.monotonic() < deadline and engine.poll() is None:
+        time.sleep(0.5)
+    engine.send_signal(signal.SIGINT)
+    output, _ = engine.communicate(timeout=600)
+    down_after_interrupt = [b for b in BROKERS if not lab.service_pid(b)]
+    result = stack.up()
+    outputs = {k: v.value for k, v in result.outputs.items()}
+    return Interrupted(
+        returncode=engine.returncode,
+        output=output,
+        down_after_interrupt=down_after_interrupt,
+        recovery=result.summary.result,
+        down_after_recovery=[b for b in BROKERS if not lab.service_pid(b)],
+        replication={b: host_properties(lab, b, "/etc/kafka/server.properties").get("inter.broker.listener.name", "")
+                     for b in BROKERS},
+        served=brokers_serving_tls(lab, outputs, directory, BROKERS, f"e2e-interrupt-{RUN}"),
+        plan_after=stack.up().outputs["restart_plan"].value,
+    )
 
 
 def ops(events: list) -> dict[str, str]:
@@ -127,7 +174,8 @@ def ops(events: list) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def scenario(lab, tmp_path_factory):
     """preview; up with broker-3's sshd stopped (fails); sshd back; up (converges); clients;
-    export; destroy. A /proc sampler and the decoys run from first to last."""
+    export; keys to the hosts and PEM stores, that up interrupted and recovered; export; destroy.
+    A /proc sampler and the decoys run from first to last."""
     from lab import config as C
 
     lab.ensure_pristine()
@@ -154,6 +202,11 @@ def scenario(lab, tmp_path_factory):
                                          tmp_path_factory.mktemp("clients"), BROKERS, f"e2e-secrets-{RUN}")
         run.pids_after = {b: lab.service_pid(b) for b in BROKERS}
         run.exported = stack.exported_state()
+        # From the converged cluster, not from plaintext: one restart per broker, not two stages.
+        stack = LabStack(lab, STACK, overrides={"connectWorkers": [], "tls": lab_tls(keyCustody="host", storeType="PEM")})
+        run.interrupted = interrupt_then_recover(lab, stack, "broker-2", tmp_path_factory.mktemp("interrupted"))
+        run.output.append(run.interrupted.output)
+        run.exported += stack.exported_state()
         run.host_logs = {
             h.short: "".join(p.read_text(errors="replace") for p in [*lab.logs_dir(h).rglob("*"), lab.sshd_dir(h) / "sshd.log"]
                              if p.is_file())
@@ -203,37 +256,16 @@ def test_no_secret_in_any_command_line_output_state_or_host_log(scenario):
     assert run.leftovers == []
 
 
-def test_an_interrupted_up_converges_after_the_documented_recovery(lab, tmp_path):
-    """SIGINT to the engine mid-rollout (while broker-2 restarts): the engine lets the running step
-    finish and stops. The README's recovery, `pulumi up` again, ends where an uninterrupted run
-    would, and no broker is down at any point after. Keys stay on the hosts, stores are PEM."""
-    import signal
-
-    lab.ensure_pristine()
-    stack = LabStack(lab, "e2e-interrupt", overrides={"connectWorkers": [], "tls": lab_tls(keyCustody="host", storeType="PEM")})
-    stack.stack()  # settings and secrets in place; the CLI runs the up itself below
-    log = lab.logs_dir(next(h for h in lab.hosts if h.short == "broker-2")) / "kafka.out"
-    starts = log.read_text().count("===== start")
-    engine = subprocess.Popen(["pulumi", "up", "--yes", "--skip-preview", "--stack", stack.name],
-                              cwd=stack.project_dir, env={**os.environ, **stack.env},
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 600
-    while log.read_text().count("===== start") == starts and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert engine.poll() is None, "the up ended before broker-2's restart began"
-    engine.send_signal(signal.SIGINT)
-    out, _ = engine.communicate(timeout=600)
-    assert engine.returncode != 0 and "interrupt" in out.lower(), out[-2000:]
-    assert all(lab.service_pid(b) for b in BROKERS), "a broker is down after the interrupt"
-
-    result = stack.up()  # the recovery: run up again
-    assert result.summary.result == "succeeded"
-    for b in BROKERS:
-        assert lab.service_pid(b), f"{b} is down"
-        props = lab.ssh(b, "grep -E '^inter.broker.listener.name' /etc/kafka/server.properties", check=True).stdout
-        assert props.strip() == "inter.broker.listener.name=SSL"
-    served = brokers_serving_tls(lab, {k: v.value for k, v in result.outputs.items()}, tmp_path, BROKERS, f"e2e-interrupt-{RUN}")
-    assert served == {"verified": {b: 0 for b in BROKERS}, "store_types": {b: "PEM" for b in BROKERS}, "roundtrip": 100}
-    again = stack.up()
-    assert again.outputs["restart_plan"].value == [f"broker-{i}: nothing" for i in (1, 2, 3)]
-    stack.destroy()
+def test_an_interrupted_up_converges_after_the_documented_recovery(scenario):
+    """SIGINT to the engine mid-rollout (a key custody and store type change, while broker-2
+    restarts): it stops with no broker down. The README's recovery, `pulumi up` again, ends where
+    an uninterrupted run would: keys on the hosts, PEM stores served and verified, and the next
+    up has nothing to do."""
+    run = scenario.interrupted
+    # The engine's own words for a SIGINT, then for the update it stopped.
+    assert run.returncode != 0 and "^C received" in run.output and "update canceled" in run.output, run.output
+    assert run.down_after_interrupt == [], "a broker is down after the interrupt"
+    assert run.recovery == "succeeded" and run.down_after_recovery == []
+    assert run.replication == {b: "SSL" for b in BROKERS}
+    assert run.served == {"verified": {b: 0 for b in BROKERS}, "store_types": {b: "PEM" for b in BROKERS}, "roundtrip": 100}
+    assert run.plan_after == [f"{b}: nothing" for b in BROKERS]
