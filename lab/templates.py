@@ -122,10 +122,12 @@ rootLogger.appenderRef.err.ref = STDERR
 
 def java_cmd_script(libs: str, log4j_tools: str) -> str:
     return f"""#!/bin/sh
-# Run a Kafka main class on this machine with the lab's Kafka libs:
+# Run a Kafka main class with the lab's Kafka libs (this machine's kafka-java, a host's kafka-run-class):
 #   kafka-java org.apache.kafka.tools.TopicCommand --bootstrap-server ... --list
-exec java ${{KAFKA_HEAP_OPTS:--Xms64m -Xmx512m}} -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \\
-  -Dlog4j2.configurationFile={log4j_tools} -cp '{libs}/*' "$@"
+# Like Kafka's kafka-run-class.sh it takes KAFKA_HEAP_OPTS, KAFKA_JVM_PERFORMANCE_OPTS (the lab's
+# defaults are for quick tool starts) and KAFKA_OPTS from the environment.
+exec java ${{KAFKA_HEAP_OPTS:--Xms64m -Xmx512m}} ${{KAFKA_JVM_PERFORMANCE_OPTS:--XX:+UseSerialGC -XX:TieredStopAtLevel=1}} \\
+  -Dlog4j2.configurationFile={log4j_tools} -cp '{libs}/*' ${{KAFKA_OPTS:-}} "$@"
 """
 
 
