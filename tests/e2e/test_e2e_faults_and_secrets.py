@@ -122,6 +122,7 @@ class Scenario:
 class Interrupted:
     """What the interrupted up and the README's recovery (`pulumi up` again) left."""
 
+    running_at_signal: bool
     returncode: int
     output: str
     down_after_interrupt: list[str]
@@ -144,12 +145,14 @@ def interrupt_then_recover(lab, stack: LabStack, broker: str, directory: Path) -
     deadline = time.monotonic() + 600
     while log.read_text().count("===== start") == starts and time.monotonic() < deadline and engine.poll() is None:
         time.sleep(0.5)
+    running_at_signal = engine.poll() is None
     engine.send_signal(signal.SIGINT)
     output, _ = engine.communicate(timeout=600)
     down_after_interrupt = [b for b in BROKERS if not lab.service_pid(b)]
     result = stack.up()
     outputs = {k: v.value for k, v in result.outputs.items()}
     return Interrupted(
+        running_at_signal=running_at_signal,
         returncode=engine.returncode,
         output=output,
         down_after_interrupt=down_after_interrupt,
@@ -262,6 +265,7 @@ def test_an_interrupted_up_converges_after_the_documented_recovery(scenario):
     an uninterrupted run would: keys on the hosts, PEM stores served and verified, and the next
     up has nothing to do."""
     run = scenario.interrupted
+    assert run.running_at_signal, "the up ended before broker-2's restart began"
     # The engine's own words for a SIGINT, then for the update it stopped.
     assert run.returncode != 0 and "^C received" in run.output and "update canceled" in run.output, run.output
     assert run.down_after_interrupt == [], "a broker is down after the interrupt"
