@@ -7,7 +7,8 @@ import pulumi
 from components.ca_rotation import ca_spec, next_rotation
 from components.cert_info import days_left, renewal_warnings
 from components.cluster import KafkaTlsCluster
-from components.plan import LastRun, keystore_password_digest, last_run_problems, plan
+from components.plan import LastRun, Role, keystore_password_digest, last_run_problems, plan
+from components.roll_order import read_cluster
 from components.stack_config import read_last_outputs, read_stack_config
 from components.validation import validate_stack
 
@@ -40,6 +41,11 @@ if problems := last_run_problems(config, last_run):
         pulumi.log.error(problem)
     raise pulumi.RunError(f"{len(problems)} change(s) the hosts cannot take (see the errors above); nothing was changed")
 cluster_plan = plan(config, server_base, connect_base, last_run, rotation)
+# The order brokers roll in needs the brokers read (who is down, who leads the quorum): only
+# when this up takes one down. The preview reads them as the up does, so it shows the up's order.
+if cluster_plan.restarts_brokers():
+    brokers = [h for h in cluster_plan.hosts if h.role is Role.BROKER]
+    cluster_plan = plan(config, server_base, connect_base, last_run, rotation, read_cluster(config, brokers))
 cluster = KafkaTlsCluster(
     "kafka",
     config,

@@ -102,7 +102,9 @@ def previews(lab: Lab, sizes: list[int], plain: bool = False) -> None:
     base = lab.dir / "bench-broker-only.properties"
     base.write_text("".join(f"{k}={v}\n" for k, v in SERVER_BASE.items()))
     for n in sizes:
-        overrides = {"brokers": synthetic_brokers(n), "connectWorkers": [], "serverBaseFile": str(base)}
+        # restart.order config: the synthetic brokers are never dialled to read the roll order.
+        overrides = {"brokers": synthetic_brokers(n), "connectWorkers": [], "serverBaseFile": str(base),
+                     "restart": {"order": "config"}}
         synthetic = LabStack(lab, f"bench-synthetic-{n}", overrides=overrides)
         synthetic.stack()  # create the stack and set its config outside the timing
         how = "plain" if plain else "PULUMI_SKIP_CHECKPOINTS"

@@ -102,6 +102,11 @@ class KeyCustody(str, Enum):
     STACK = "stack"  # pulumi-tls makes the key; it lives in the state as a secret
 
 
+class RollOrder(str, Enum):
+    CLUSTER = "cluster"  # read the brokers: down or failing first, the quorum leader last (roll_order.py)
+    CONFIG = "config"  # as the brokers are listed; nothing is read from the hosts at preview
+
+
 class KeyAlgorithm(str, Enum):
     ECDSA = "ECDSA"
     RSA = "RSA"
@@ -525,6 +530,11 @@ class Restart(_Model):
     )
     reload_batch_size: int = Field(
         0, ge=0, description="Brokers that reload at once after the canary (0: all); restarts stay one at a time."
+    )
+    order: RollOrder = Field(
+        RollOrder.CLUSTER,
+        description="'cluster': brokers that are down or failing restart first, the quorum leader last, as read "
+        "from the brokers over SSH at preview and up; 'config': as listed, nothing read at preview.",
     )
 
     @field_validator("kafka", "connect")

@@ -35,6 +35,7 @@ from components.properties import (
     tls_listener_is_sasl,
     tls_listener_port,
 )
+from components.roll_order import ClusterReading
 from components.scripts import KeySpec, pem_key_path
 
 
@@ -184,6 +185,12 @@ class ClusterPlan:
     the next ``up`` compares with (``decide``)."""
     removed: tuple[str, ...] = ()
     """Hosts the last ``up`` rolled out that the config no longer lists: their resources go."""
+    order: str = ""
+    """How the brokers were ordered ('' when no reading was asked for: the config's order)."""
+
+    def restarts_brokers(self) -> bool:
+        """Whether this ``up`` takes a broker down: only then does the order need the brokers read."""
+        return any(s.role is Role.BROKER and s.action is Action.RESTART for s in self.steps)
 
     def host(self, name: str) -> HostPlan:
         return next(h for h in self.hosts if h.name == name)
@@ -209,7 +216,7 @@ class ClusterPlan:
     def rollout_waves(self) -> list[str]:
         """The order this ``up`` touches hosts in, one line per wave that does something:
         '1: broker-2 (restart)', '4: broker-1 (reload, canary)', '5: broker-2, broker-3 (reload)'."""
-        lines: list[str] = []
+        lines: list[str] = [f"order: {self.order}"] if self.order else []
         first_reload = True
         for number in dict.fromkeys(s.wave for s in self.steps):
             busy = [s for s in self.steps if s.wave == number and s.action is not Action.NOTHING]
@@ -219,7 +226,7 @@ class ClusterPlan:
             canary = ""
             if busy[0].stage == "reload":
                 canary, first_reload = (", canary" if first_reload else ""), False
-            lines.append(f"{len(lines) + 1}: {', '.join(s.host for s in busy)} ({action}{canary})")
+            lines.append(f"{len(lines) + (0 if self.order else 1)}: {', '.join(s.host for s in busy)} ({action}{canary})")
         return lines
 
 
@@ -254,10 +261,12 @@ def plan(
     connect_base: Mapping[str, str],
     last: Optional[LastRun] = None,
     rotation: Optional[Rotation] = None,
+    reading: Optional[ClusterReading] = None,
 ) -> ClusterPlan:
     """What to do to every host, in which order, and (from what the last ``up`` left, ``last``)
     what this ``up`` does with each step and why. ``rotation``: the CA rotation phase of this
-    ``up`` (None: no rotation, as under the unit tests' mocks)."""
+    ``up`` (None: no rotation, as under the unit tests' mocks). ``reading``: what the brokers
+    showed (down ones, the quorum leader), for the order they roll in (None: the config's)."""
     tls, paths = config.tls, config.paths
     locations = StoreLocations.for_host(paths, tls.store_type)
     bootstrap = ssl_bootstrap_servers(config.brokers, tls, server_base)
@@ -374,12 +383,40 @@ def plan(
         )
     reissuing = rotation is not None and rotation.phase is Phase.REISSUED
     steps = decide(steps, hosts, last, fingerprints, store_password_digest(config), tls.listener_name, reissuing)
+    steps, order = roll_order(steps, brokers, reading)
     # A CA rotation's phases change what brokers trust each other by: one broker at a time.
     rotating = rotation is not None and (rotation.phase is not Phase.STEADY or rotation.dropping_old)
     steps = waves(steps, 1 if rotating else config.restart.reload_batch_size)
     removed = tuple(name for name in (last.fingerprints or {}) if name not in fingerprints)
     settings = client_settings(config.brokers, tls, server_base)
-    return ClusterPlan(tuple(hosts), tuple(steps), bootstrap, settings, fingerprints, removed)
+    return ClusterPlan(tuple(hosts), tuple(steps), bootstrap, settings, fingerprints, removed, order)
+
+
+def roll_order(
+    steps: list[RestartStep], brokers: list[HostPlan], reading: Optional[ClusterReading]
+) -> tuple[list[RestartStep], str]:
+    """The brokers of each stage in the order they roll (roll_order.py): down or failing first,
+    the quorum leader last, else as configured; each moved broker's steps say why. Also the line
+    that says how the order was made ('' without a reading)."""
+    if reading is None:
+        return steps, ""
+    if reading.unread:
+        return steps, f"as configured ({reading.unread})"
+    leader_id = reading.leader_id()
+    leader = next((h.name for h in brokers if leader_id is not None and h.host.node_id == leader_id), None)
+    down = {name: s.down for name, s in reading.brokers.items() if s.down}
+    why = {name: f"down, so first: {what}" for name, what in down.items()}
+    if leader and leader not in down:
+        why[leader] = f"quorum leader (node {leader_id}), so last"
+    rank = {name: 0 if name in down else 2 if name == leader else 1 for name in why}
+    groups = {(s.stage, s.role): i for i, s in reversed(list(enumerate(steps)))}
+    ordered = sorted(
+        (replace(s, reasons=(*s.reasons, why[s.host])) if s.host in why else s for s in steps),
+        key=lambda s: (groups[(s.stage, s.role)], rank.get(s.host, 1) if s.role is Role.BROKER else 1),
+    )
+    told = [f"down or failing first ({', '.join(down)})"] if down else []
+    told.append(f"quorum leader last ({leader})" if leader and leader not in down else "quorum leader not known")
+    return ordered, ", ".join(told)
 
 
 def back_stage(tls: Tls) -> Optional[Tls]:

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Optional
 
-from components.scripts import as_root
+from components.ssh_read import Login, known_hosts_line, run_as_root
 from doctor.checks import (
     CHECKS,
     SSH,
@@ -43,29 +43,11 @@ HOST_TIMEOUT = 150.0  # seconds one host's script may take, SSH included
 SSH_CONNECT_TIMEOUT = 10
 
 
-def known_hosts_line(name: str, host_key: str) -> str:
-    return f"kafka-tls-doctor-{name} {host_key.strip()}\n"
-
-
-def ssh_argv(view: StackView, host: str, address: str, key: Path, known_hosts: Path) -> list[str]:
-    """ssh as the operator: the stack's key only, the stack's host key pinned (by an alias, so
-    that port and IPv6 need no special form in known_hosts), no prompt, nothing written back."""
-    return [
-        "ssh", "-F", "/dev/null", "-T",
-        "-i", str(key), "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none",
-        "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-        "-o", f"UserKnownHostsFile={known_hosts}", "-o", "GlobalKnownHostsFile=/dev/null",
-        "-o", f"HostKeyAlias=kafka-tls-doctor-{host}", "-o", "UpdateHostKeys=no", "-o", "CheckHostIP=no",
-        "-o", f"ConnectTimeout={SSH_CONNECT_TIMEOUT}", "-o", "ServerAliveInterval=10", "-o", "ServerAliveCountMax=3",
-        "-o", "LogLevel=ERROR", "-p", str(view.ssh.port), "-l", view.ssh.user, address,
-    ]  # fmt: skip
-
-
-def ssh_failure(stderr: str, returncode: int, view: StackView, host: str, address: str) -> tuple[str, str]:
+def ssh_failure(stderr: str, returncode: int, login: Login, host: str, address: str) -> tuple[str, str]:
     """(what happened, what to do) for a host whose report did not come back."""
     text = stderr.strip()
     last = text.splitlines()[-1][:300] if text else f"exit {returncode}"
-    target = f"{view.ssh.user}@{address}:{view.ssh.port}"
+    target = f"{login.user}@{address}:{login.port}"
     if "Host key verification failed" in text or "REMOTE HOST IDENTIFICATION HAS CHANGED" in text:
         return (
             f"{address} does not present the host key the stack pins for {host} (Host key verification failed)",
@@ -75,26 +57,22 @@ def ssh_failure(stderr: str, returncode: int, view: StackView, host: str, addres
     if "Permission denied" in text:
         return (
             f"{target} refuses the stack's SSH key ({last})",
-            f"authorize the stack's key (kafka-tls:sshPrivateKey) for {view.ssh.user} on {host}",
+            f"authorize the stack's key (kafka-tls:sshPrivateKey) for {login.user} on {host}",
         )
     if returncode == 255:
-        return (f"cannot reach {target} over SSH: {last}", f"check that {host} is up, sshd runs and port {view.ssh.port} is open")
+        return (f"cannot reach {target} over SSH: {last}", f"check that {host} is up, sshd runs and port {login.port} is open")
     if "sudo" in text:
         return (
             f"sudo refused the read-only script on {host}: {last}",
-            f"{view.ssh.user} needs the sudoers entry of the README (\"The hosts\"), or set ssh.sudo: false for a root login",
+            f"{login.user} needs the sudoers entry of the README (\"The hosts\"), or set ssh.sudo: false for a root login",
         )
     return (f"the script on {host} failed: {last}", "run the doctor again; if it persists, run it with --host and read the error")
 
 
-def read_host(view: StackView, x: HostExpectation, address: str, key: Path, known_hosts: Path, now: datetime) -> list[Check]:
+def read_host(login: Login, x: HostExpectation, address: str, now: datetime) -> list[Check]:
     started = time.monotonic()
-    command = as_root(report_script(x), view.ssh.sudo)
     try:
-        done = subprocess.run(
-            [*ssh_argv(view, x.name, address, key, known_hosts), command],
-            stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="surrogateescape", timeout=HOST_TIMEOUT,
-        )  # fmt: skip
+        done = run_as_root(login, x.name, address, report_script(x), HOST_TIMEOUT)
     except subprocess.TimeoutExpired:
         return unreachable(
             x.name, f"no whole report from {x.name} within {HOST_TIMEOUT:.0f}s", "run the doctor again with --host"
@@ -103,7 +81,7 @@ def read_host(view: StackView, x: HostExpectation, address: str, key: Path, know
         reading = parse_report(done.stdout)
     except ReportError as err:
         if done.returncode != 0 or not done.stdout.strip():
-            return unreachable(x.name, *ssh_failure(done.stderr, done.returncode, view, x.name, address))
+            return unreachable(x.name, *ssh_failure(done.stderr, done.returncode, login, x.name, address))
         return unreachable(x.name, f"{x.name}: {err}", "run the doctor again with --host")
     return evaluate(x, reading, now, time.monotonic() - started)
 
@@ -118,8 +96,9 @@ def run(
     try:
         known_hosts = directory / "known_hosts"
         known_hosts.write_text("".join(known_hosts_line(x.name, addresses[x.name][1]) for x in hosts))
+        login = Login(view.ssh.user, view.ssh.port, key, known_hosts, view.ssh.sudo)
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(hosts)))) as pool:
-            futures = {x.name: pool.submit(read_host, view, x, addresses[x.name][0], key, known_hosts, now) for x in hosts}
+            futures = {x.name: pool.submit(read_host, login, x, addresses[x.name][0], now) for x in hosts}
             return {name: future.result() for name, future in futures.items()}
     finally:
         shutil.rmtree(directory, ignore_errors=True)

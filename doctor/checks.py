@@ -24,6 +24,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 
 from components.plan import short_digest
+from components.proc_net import Socket, listening_sockets, listens
 from components.properties import parse_listeners, parse_properties
 from components.scripts import host_port, is_ip
 
@@ -240,54 +241,6 @@ def _listing(items: Iterable[str]) -> str:
     return ", ".join(items) if items else "none"
 
 
-# --- /proc/net/tcp ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Socket:
-    address: str
-    port: int
-    uid: int
-
-
-def _hex_address(text: str) -> str:
-    """/proc/net/tcp's address: IPv4 as one little-endian word, IPv6 as four."""
-    raw = bytes.fromhex(text)
-    if len(raw) == 4:
-        return str(ipaddress.IPv4Address(raw[::-1]))
-    words = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
-    address = ipaddress.IPv6Address(words)
-    return str(address.ipv4_mapped or address)
-
-
-def listening_sockets(text: str) -> list[Socket]:
-    """The LISTEN sockets (state 0A) of /proc/net/tcp and tcp6 lines."""
-    out = []
-    for line in (text or "").splitlines():
-        fields = line.split()
-        if len(fields) < 8 or fields[3] != "0A" or ":" not in fields[1]:
-            continue
-        address, _, port = fields[1].partition(":")
-        try:
-            out.append(Socket(_hex_address(address), int(port, 16), int(fields[7])))
-        except ValueError:
-            continue
-    return out
-
-
-_ANY = {"", "0.0.0.0", "::"}
-
-
-def _listens(sockets: Sequence[Socket], host: str, port: int) -> list[Socket]:
-    """The sockets that serve a listener ``host:port`` (a wildcard socket serves every address)."""
-    host = host.removeprefix("[").removesuffix("]")
-    on_port = [s for s in sockets if s.port == port]
-    if host in _ANY or not is_ip(host):
-        return on_port  # every interface, or a name this side does not resolve: by port
-    want = str(ipaddress.ip_address(host))
-    return [s for s in on_port if s.address in (want, "0.0.0.0", "::")]
-
-
 # --- The checks -----------------------------------------------------------------------------------------
 
 
@@ -403,7 +356,7 @@ def _listeners(h: _Host) -> None:
     sockets = listening_sockets(h.r["listen"])
     serving: list[Socket] = []
     for url, host, port in entries:
-        found = _listens(sockets, host, port)
+        found = listens(sockets, host, port)
         how = " (by port: the listener names a host)" if host and not is_ip(host) else ""
         if found:
             serving += found

@@ -1,8 +1,9 @@
 """Stacks of synthetic hosts, for previews of the real program with no lab.
 
-A preview of a stack the engine has never deployed reads nothing from any host: SSH starts only
-when an ``up`` runs a command. So a stack whose hosts are made-up loopback addresses (127.0.0.x,
-never dialled) and a made-up host key previews like a real one. Its secrets (store passwords, the
+A preview reads nothing from any host when ``restart.order`` is ``config`` (the brokers are not
+read for the order they roll in), and the commands' SSH starts only when an ``up`` runs them. So a
+stack whose hosts are made-up loopback addresses (127.0.0.x, never dialled) and a made-up host key
+previews like a real one. Its secrets (store passwords, the
 SSH key, an imported CA's key) are known values, so tests can search output for them.
 """
 
@@ -82,6 +83,8 @@ class SyntheticStack(LabStack):
             "connectWorkers": [],
             **config,
         }
+        # Never dialled: the brokers are not read for the order they roll in.
+        self.config["restart"] = {**self.config.get("restart", {}), "order": "config"}
         self.secrets = {**PASSWORDS, "sshPrivateKey": ssh_key(), **(secrets or {})}
 
     def stack_settings(self) -> dict:

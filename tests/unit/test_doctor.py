@@ -32,6 +32,8 @@ from components.config import validate_config
 from components.plan import fingerprint as plan_fingerprint
 from components.plan import plan
 from components.plan import short_digest as short
+from components import ssh_read
+from components.proc_net import listening_sockets
 from components.properties import format_properties, parse_properties, secrets_file_values
 from components.scripts import as_root
 from doctor import __main__ as cli_main
@@ -45,7 +47,6 @@ from doctor.checks import (
     evaluate,
     exit_code,
     handshake_problem,
-    listening_sockets,
     repair_notes,
     unreachable,
 )
@@ -267,7 +268,7 @@ def test_no_service_account_on_the_host(cluster):
 
 def test_a_listener_bound_to_one_address_is_matched_by_address():
     sockets = listening_sockets(proc_net_tcp(("127.0.0.11", 9093, 1), ("127.0.0.12", 9093, 2)))
-    from doctor.checks import _listens
+    from components.proc_net import listens as _listens
 
     assert [s.uid for s in _listens(sockets, "127.0.0.12", 9093)] == [2]
     assert _listens(sockets, "127.0.0.13", 9093) == []
@@ -625,15 +626,20 @@ def test_main_says_why_a_stack_cannot_be_read(cluster, capsys):
 # --- SSH ----------------------------------------------------------------------------------------------------
 
 
+def login(cluster, tmp_path):
+    view = cluster.view()
+    return ssh_read.Login(view.ssh.user, view.ssh.port, tmp_path / "id", tmp_path / "known_hosts", view.ssh.sudo)
+
+
 def test_ssh_pins_the_host_key_and_never_prompts(cluster, tmp_path):
-    argv = cli_main.ssh_argv(cluster.view(), "broker-1", "10.0.0.11", tmp_path / "id", tmp_path / "known_hosts")
+    argv = ssh_read.ssh_argv(login(cluster, tmp_path), "broker-1", "10.0.0.11")
     joined = " ".join(argv)
     for option in ("BatchMode=yes", "StrictHostKeyChecking=yes", "IdentitiesOnly=yes", "GlobalKnownHostsFile=/dev/null",
-                   "HostKeyAlias=kafka-tls-doctor-broker-1", f"UserKnownHostsFile={tmp_path / 'known_hosts'}"):
+                   "HostKeyAlias=kafka-tls-broker-1", f"UserKnownHostsFile={tmp_path / 'known_hosts'}"):
         assert option in joined
     assert argv[-3:] == ["-l", "deploy", "10.0.0.11"] and "-F /dev/null" in joined
-    line = cli_main.known_hosts_line("broker-1", cluster.config.brokers[0].host_key)
-    assert line.startswith("kafka-tls-doctor-broker-1 ssh-ed25519 ") and line.endswith("\n")
+    line = ssh_read.known_hosts_line("broker-1", cluster.config.brokers[0].host_key)
+    assert line.startswith("kafka-tls-broker-1 ssh-ed25519 ") and line.endswith("\n")
 
 
 @pytest.mark.parametrize(
@@ -646,7 +652,7 @@ def test_ssh_pins_the_host_key_and_never_prompts(cluster, tmp_path):
     ],
 )
 def test_ssh_failures_are_said_in_words(cluster, stderr, rc, words):
-    detail, fix = cli_main.ssh_failure(stderr, rc, cluster.view(), "broker-1", "10.0.0.11")
+    detail, fix = cli_main.ssh_failure(stderr, rc, login(cluster, Path("/nonexistent")), "broker-1", "10.0.0.11")
     assert words in detail and fix
 
 
@@ -796,7 +802,7 @@ class Listener:
             body = json.dumps({"s": {"status": {"connector": {"state": "RUNNING"}, "tasks": [{"id": 0, "state": "RUNNING"}]}}})
 
             class Handler(http.server.BaseHTTPRequestHandler):
-                def do_GET(self):  # noqa: N802
+                def do_GET(self):
                     self.send_response(200)
                     self.end_headers()
                     self.wfile.write(body.encode())
