@@ -193,7 +193,7 @@ class KafkaTlsCluster(pulumi.ComponentResource):
                 )
                 if h.tool_config is None:
                     return tls
-                return KafkaGate(h.name, tls, h.host.node_id, config.restart.kafka_bin, h.tool_config.path)
+                return KafkaGate(h.name, tls, h.host.node_id, config.restart.kafka_bin, h.tool_config.path, h.tools_port)
 
             return self.certificates[h.name].sha256_fingerprint.apply(broker_gate)
 

@@ -26,6 +26,7 @@ from components.properties import (
     TOOL_CONFIG_NAME,
     StoreLocations,
     client_settings,
+    gate_tools_port,
     parse_properties,
     render_connect_properties,
     render_server_properties,
@@ -152,7 +153,14 @@ class HostPlan:
     """Brokers: the port their TLS listener serves on (the health gate dials it)."""
     tool_config: Optional[FileSpec] = None
     """Brokers: the client config of the health gate's Kafka tools (None: the TLS listener needs
-    SASL credentials kafka-tls does not have, so the gate checks the certificate only)."""
+    SASL credentials kafka-tls does not have and no plaintext listener is kept, so the gate checks
+    the certificate only)."""
+    tools_port: Optional[int] = None
+    """Brokers with ``tool_config``: the port its Kafka tools dial (properties.gate_tools_port)."""
+    reloads: bool = False
+    """Brokers: a re-issued certificate is reloaded, no restart. Not where the TLS listener is
+    SASL_SSL: those restart, as they always have (a step whose triggers changed shape would be
+    replaced, a restart no preview would announce)."""
     repair: str = ""
     """What drifted on the host, as the config's ``repair`` said it (kept from the last ``up``
     once the config no longer says it): part of the final step's properties trigger, so a new
@@ -275,7 +283,9 @@ def plan(
     def properties_file(path: str, text: str) -> FileSpec:
         return FileSpec(path, "640", paths.owner, text=text, restore_on_delete=True)
 
-    tool_config = FileSpec(f"{paths.ssl_dir}/{TOOL_CONFIG_NAME}", "640", paths.owner, text=render_tool_properties(locations, tls))
+    def tool_config(protocol: str) -> FileSpec:
+        text = render_tool_properties(locations, tls, protocol)
+        return FileSpec(f"{paths.ssl_dir}/{TOOL_CONFIG_NAME}", "640", paths.owner, text=text)
 
     last = last or LastRun()
 
@@ -290,7 +300,9 @@ def plan(
     hosts = []
     for host in config.brokers:
         text = render_server_properties(server_base, host, tls, locations)
-        tools = None if tls_listener_is_sasl(server_base, host, tls) else tool_config
+        sasl = tls_listener_is_sasl(server_base, host, tls)
+        tools_port = gate_tools_port(server_base, host, tls)
+        tools = tool_config("PLAINTEXT" if sasl else "SSL") if tools_port is not None else None
         hosts.append(
             HostPlan(
                 host,
@@ -301,6 +313,8 @@ def plan(
                 properties_file(paths.server_properties, text),
                 tls_listener_port(server_base, host, tls),
                 tools,
+                tools_port,
+                not sasl,
                 repair(host),
             )
         )
@@ -347,7 +361,7 @@ def plan(
             "final",
             h.properties,
             gated=True,
-            triggers=BROKER_RESTART_TRIGGERS if h.tool_config else WORKER_RESTART_TRIGGERS,
+            triggers=BROKER_RESTART_TRIGGERS if h.reloads else WORKER_RESTART_TRIGGERS,
         )
         for h in brokers
     ]
@@ -356,7 +370,7 @@ def plan(
     steps += [
         RestartStep(h.name, Role.BROKER, "reload", h.properties, gated=True, triggers=RELOAD_TRIGGERS)
         for h in brokers
-        if h.tool_config
+        if h.reloads
     ]
     # Workers move to SSL only once every broker serves it.
     steps += [
@@ -405,14 +419,17 @@ def roll_order(
     leader_id = reading.leader_id()
     leader = next((h.name for h in brokers if leader_id is not None and h.host.node_id == leader_id), None)
     down = {name: s.down for name, s in reading.brokers.items() if s.down}
-    why = {name: f"down, so first: {what}" for name, what in down.items()}
-    if leader and leader not in down:
+    rank = {name: 0 if name in down else 2 if name == leader else 1 for name in (h.name for h in brokers)}
+    # Said where it decides something this up: a down broker that acts; the leader when another
+    # broker acts too (alone, "last" would say nothing).
+    acting = {s.host for s in steps if s.role is Role.BROKER and s.action is not Action.NOTHING}
+    why = {name: f"down, so first: {what}" for name, what in down.items() if name in acting}
+    if leader in acting and leader not in down and len(acting) > 1:
         why[leader] = f"quorum leader (node {leader_id}), so last"
-    rank = {name: 0 if name in down else 2 if name == leader else 1 for name in why}
     groups = {(s.stage, s.role): i for i, s in reversed(list(enumerate(steps)))}
     ordered = sorted(
         (replace(s, reasons=(*s.reasons, why[s.host])) if s.host in why else s for s in steps),
-        key=lambda s: (groups[(s.stage, s.role)], rank.get(s.host, 1) if s.role is Role.BROKER else 1),
+        key=lambda s: (groups[(s.stage, s.role)], rank[s.host] if s.role is Role.BROKER else 1),
     )
     told = [f"down or failing first ({', '.join(down)})"] if down else []
     told.append(f"quorum leader last ({leader})" if leader and leader not in down else "quorum leader not known")
@@ -545,20 +562,23 @@ def _settings_digest(config: ClusterConfig, h: HostPlan) -> str:
     restart = config.restart
     command = restart.kafka if h.role is Role.BROKER else restart.connect
     ssh = config.ssh
-    return short_digest(
-        (
-            command,
-            restart.gate_timeout_seconds,
-            restart.kafka_bin,
-            ssh.user,
-            ssh.port,
-            ssh.sudo,
-            h.host.address,
-            h.host.bind_address,
-            h.host.host_key,
-            config.paths.owner,
-        )
+    values: tuple = (
+        command,
+        restart.gate_timeout_seconds,
+        restart.kafka_bin,
+        ssh.user,
+        ssh.port,
+        ssh.sudo,
+        h.host.address,
+        h.host.bind_address,
+        h.host.host_key,
+        config.paths.owner,
     )
+    # Only where the gate's tools dial another listener than the TLS one (SASL_SSL), so that the
+    # digest of every other host stays what older kafka-tls recorded.
+    if h.tool_config is not None and h.tools_port != h.tls_port:
+        values += (("gate tools port", h.tools_port),)
+    return short_digest(values)
 
 
 def short_digest(value: object) -> str:
@@ -605,6 +625,8 @@ def fingerprint(
     repair: str = "",
 ) -> dict:
     """What this host's service reads, reduced to digests: what the next ``up`` compares with.
+    A broker whose gate tools dial another listener than its TLS one also records that port
+    (``gate_tools_port``, for the doctor).
 
     ``ca_spec`` describes the CA that issues the host's certificate (its settings, or the imported
     certificate); ``trust_spec`` the set of CAs its truststore holds (two during a CA rotation);
@@ -614,27 +636,34 @@ def fingerprint(
     ``repair`` the last repair's note (absent until a host was first repaired).
     """
     k = host.key
-    return ({"repair": repair} if repair else {}) | {
-        "host_key": short_digest(host.host.host_key),
-        "files": managed_paths(host),
-        "properties": {key: short_digest(value) for key, value in parse_properties(host.properties.text or "").items()},
-        "text": short_digest(host.properties.text or ""),
-        "certificate": {
-            "subject": short_digest(k.common_name),
-            "sans": short_digest(k.keytool_san),
-            "key": short_digest(f"{k.algorithm.value}/{k.rsa_bits}"),
-            "validity": short_digest(k.validity_days),
-            "ca": short_digest(ca_spec),
-            "stores": short_digest(f"{host.locations.store_type.value}:{host.locations.keystore}:{host.locations.truststore}"),
-            "custody": custody,
-            "renewal": renewal,
-            "ca_renewal": ca_renewal,
-        },
-        "trust": short_digest(trust_spec),
-        "settings": settings,
-        "steps": list(steps),
-        "layout": dict(layout or {}),
-    }
+    tools = {"gate_tools_port": host.tools_port} if host.tool_config and host.tools_port != host.tls_port else {}
+    return (
+        ({"repair": repair} if repair else {})
+        | tools
+        | {
+            "host_key": short_digest(host.host.host_key),
+            "files": managed_paths(host),
+            "properties": {key: short_digest(value) for key, value in parse_properties(host.properties.text or "").items()},
+            "text": short_digest(host.properties.text or ""),
+            "certificate": {
+                "subject": short_digest(k.common_name),
+                "sans": short_digest(k.keytool_san),
+                "key": short_digest(f"{k.algorithm.value}/{k.rsa_bits}"),
+                "validity": short_digest(k.validity_days),
+                "ca": short_digest(ca_spec),
+                "stores": short_digest(
+                    f"{host.locations.store_type.value}:{host.locations.keystore}:{host.locations.truststore}"
+                ),
+                "custody": custody,
+                "renewal": renewal,
+                "ca_renewal": ca_renewal,
+            },
+            "trust": short_digest(trust_spec),
+            "settings": settings,
+            "steps": list(steps),
+            "layout": dict(layout or {}),
+        }
+    )
 
 
 def _changed_keys(before: Mapping[str, str], after: Mapping[str, str], *, new_fields_equal: bool = False) -> list[str]:

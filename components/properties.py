@@ -369,10 +369,33 @@ def tls_listener_is_sasl(base: Mapping[str, str], host: Host, tls: Tls) -> bool:
     return protocols.get(tls.listener_name, "").startswith("SASL_")
 
 
-def render_tool_properties(locations: StoreLocations, tls: Tls) -> str:
+def gate_tools_port(base: Mapping[str, str], host: Host, tls: Tls) -> Optional[int]:
+    """The port the health gate's Kafka tools dial on this broker: its TLS listener, unless that is
+    SASL_SSL (its clients need credentials kafka-tls does not have); then a PLAINTEXT broker
+    listener the base has and every stage keeps as it is (e.g. INTERNAL for replication). None
+    when there is no such listener: the gate can only check the certificate."""
+    _, before, after = _host_layouts(base, host, tls)
+    if not tls_listener_is_sasl(base, host, tls):
+        return tls_listener_port(base, host, tls)
+    kept = [
+        l
+        for l in after.broker_listeners
+        if l.name != tls.listener_name and after.protocol(l.name) == "PLAINTEXT" and before.listener(l.name) == l
+    ]
+    return kept[0].port if kept else None
+
+
+def render_tool_properties(locations: StoreLocations, tls: Tls, protocol: str = "SSL") -> str:
     """The client config the health gate's Kafka tools use on a broker host (--command-config):
     TLS to the broker's own TLS listener, passwords through the config provider, its own
-    certificate when brokers require client certificates."""
+    certificate when brokers require client certificates. ``protocol`` PLAINTEXT: the broker's
+    plaintext listener (gate_tools_port), no TLS settings."""
+    if protocol == "PLAINTEXT":
+        return format_properties(
+            {"security.protocol": "PLAINTEXT"},
+            header="kafka-tls: client settings of the health gate's Kafka tools (the broker's plaintext listener: "
+            "its TLS listener needs SASL credentials)",
+        )
     return format_properties(
         {
             "security.protocol": "SSL",
@@ -725,17 +748,33 @@ def client_settings(brokers: list[Host], tls: Tls, server_base: Optional[Mapping
     itself is a separate stack output.
     """
     servers = ssl_bootstrap_servers(brokers, tls, server_base)
+    # A SASL_SSL TLS listener: clients log in too (their credentials are theirs to add); its one
+    # enabled mechanism, when it has one, is named.
+    sasl = bool(brokers) and server_base is not None and tls_listener_is_sasl(server_base, brokers[0], tls)
+    protocol = "SASL_SSL" if sasl else "SSL"
+    mechanisms: tuple[str, ...] = ()
+    if sasl and server_base is not None:
+        current = {**server_base, **brokers[0].properties}
+        listener_key = f"listener.name.{tls.listener_name.lower()}.sasl.enabled.mechanisms"
+        mechanisms = _names(current.get(listener_key) or current.get("sasl.enabled.mechanisms", "GSSAPI"))
+    mechanism = (
+        {"java": {"sasl.mechanism": mechanisms[0]}, "librdkafka": {"sasl.mechanisms": mechanisms[0]}}
+        if len(mechanisms) == 1
+        else {}
+    )
     return {
         "java": {
             "bootstrap.servers": servers,
-            "security.protocol": "SSL",
+            "security.protocol": protocol,
+            **mechanism.get("java", {}),
             "ssl.truststore.type": "PEM",
             "ssl.truststore.location": "<ca.pem>",
             "ssl.endpoint.identification.algorithm": "https",
         },
         "librdkafka": {
             "bootstrap.servers": servers,
-            "security.protocol": "SSL",
+            "security.protocol": protocol,
+            **mechanism.get("librdkafka", {}),
             "ssl.ca.location": "<ca.pem>",
             "ssl.endpoint.identification.algorithm": "https",
         },

@@ -152,7 +152,8 @@ def read_cluster(config: ClusterConfig, brokers: Sequence[HostPlan]) -> ClusterR
         return ClusterReading(unread="restart.order: config")
 
     def write_key(path: Path) -> None:
-        path.write_text(config.ssh_private_key.get_secret_value())
+        # OpenSSH refuses a key file whose last line has no line break.
+        path.write_text(config.ssh_private_key.get_secret_value().strip() + "\n")
 
     with login_files({h.name: h.host.host_key for h in brokers}, write_key) as (key, known_hosts):
         login = Login(config.ssh.user, config.ssh.port, key, known_hosts, config.ssh.sudo)

@@ -410,10 +410,17 @@ class KafkaGate:
     kafka_bin: str
     client_config: str
     """Client properties on the host (SSL settings, passwords through the config provider)."""
+    tools_port: Optional[int] = None
+    """The port the tools dial: the TLS listener's (None), or a plaintext listener's when the TLS
+    one is SASL_SSL (properties.gate_tools_port; the client config says PLAINTEXT then)."""
 
     @property
     def bootstrap(self) -> str:
-        return host_port(self.tls.server_name, self.tls.port)
+        return host_port(self.tls.server_name, self.tools_port or self.tls.port)
+
+    @property
+    def over_tls(self) -> bool:
+        return self.tools_port in (None, self.tls.port)
 
 
 @dataclass(frozen=True)
@@ -556,21 +563,30 @@ def min_isr_precheck(gate: KafkaGate) -> str:
     yet cannot be asked (the first rollout from plaintext, or a listener that turns TLS in this
     step): that is said, and the step goes on."""
     timeout = int(gate.tls.timeout_seconds)
+    over = " over TLS" if gate.over_tls else ""
     return (
         f"node={int(gate.node_id)}\n"
         + f"deadline=$((SECONDS + {timeout}))\n"
         # A port that is closed, or still plaintext, would keep the tool retrying for its API
-        # timeout (60 s): a TLS handshake with it first.
+        # timeout (60 s): a TLS handshake with it first (a connection, for a plaintext listener).
         + "ask=yes\n"
-        + f"if ! timeout 5 openssl s_client -connect {q(host_port(gate.tls.address, gate.tls.port))} "
-        + f"{_server_name_args(gate.tls.server_name)} </dev/null >/dev/null 2>&1; then\n"
-        + "  echo 'partitions at min.insync.replicas: no TLS listener to ask yet (first rollout); restarting'\n"
+        + (
+            f"if ! timeout 5 openssl s_client -connect {q(host_port(gate.tls.address, gate.tls.port))} "
+            f"{_server_name_args(gate.tls.server_name)} </dev/null >/dev/null 2>&1; then\n"
+            "  echo 'partitions at min.insync.replicas: no TLS listener to ask yet (first rollout); restarting'\n"
+            if gate.over_tls
+            # bash's /dev/tcp: the script is the single-quoted text, address and port its arguments.
+            else "# shellcheck disable=SC2016\n"
+            "if ! timeout 5 bash -c 'exec 3<>\"/dev/tcp/$1/$2\"' _ "
+            f"{q(gate.tls.address.removeprefix('[').removesuffix(']'))} {int(gate.tools_port or 0)} 2>/dev/null; then\n"
+            "  echo 'partitions at min.insync.replicas: the plaintext listener does not answer; restarting'\n"
+        )
         + "  ask=no\n"
         + "fi\n"
         + 'while [ "$ask" = yes ]; do\n'
         + f"  if ! at_min=$(timeout 60 {_tool(gate, 'kafka-topics.sh')} --describe --at-min-isr-partitions "
         + "</dev/null 2>/dev/null); then\n"
-        + "    echo 'partitions at min.insync.replicas: the broker did not answer over TLS; restarting'\n"
+        + f"    echo 'partitions at min.insync.replicas: the broker did not answer{over}; restarting'\n"
         + "    break\n"
         + "  fi\n"
         + f'  held=$(echo "$at_min" | {_ISR_HOLDS_NODE})\n'

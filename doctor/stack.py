@@ -245,7 +245,9 @@ def expectations(view: StackView, only: Sequence[str] = ()) -> list[HostExpectat
         )
         kafka = None
         if broker and host.host in ports and "tool_config" in files and host.node_id is not None:
-            kafka = KafkaTool(view.restart.kafka_bin, host.host, ports[host.host], files["tool_config"], host.node_id)
+            # A SASL_SSL TLS listener: the gate's tools (and so the doctor's) dial the port the plan recorded.
+            port = (fp or {}).get("gate_tools_port") or ports[host.host]
+            kafka = KafkaTool(view.restart.kafka_bin, host.host, port, files["tool_config"], host.node_id)
         out.append(
             HostExpectation(
                 name=host.name,

@@ -29,6 +29,9 @@ MOUNTPOINTS = [ETC_KAFKA, VAR_LIB_KAFKA, VAR_LOG_KAFKA, OPT_KAFKA]
 BROKER_PORT = 9092
 CONTROLLER_PORT = 9094  # keep CONTROLLER off 9093 (the SSL listener will want it)
 NAMED_EXTERNAL_PORT = 9095  # the EXTERNAL listener of the "named" layout
+# The "named" layout's EXTERNAL clients log in with SASL PLAIN (a lab-only account): kafka-tls
+# turns EXTERNAL into SASL_SSL, whose health gate has no credentials and asks over INTERNAL.
+SASL_CLIENT = ("lab-client", "lab-client-secret")
 CONNECT_PORT = 8083
 SSH_PORT = 22
 SSH_USER = "root"  # the lab's own checks (Lab.ssh, service(), format)

@@ -15,12 +15,16 @@ inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
 """
     if layout == "named":
-        # listener names that are not protocol names, as many production clusters use
+        # listener names that are not protocol names, as many production clusters use; the
+        # clients' listener with SASL PLAIN logins (replication stays on INTERNAL, no SASL)
+        user, password = C.SASL_CLIENT
         return f"""\
 listeners=INTERNAL://{h.address}:{C.BROKER_PORT},EXTERNAL://{h.address}:{C.NAMED_EXTERNAL_PORT},CONTROLLER://{h.address}:{C.CONTROLLER_PORT}
 advertised.listeners=INTERNAL://{h.name}:{C.BROKER_PORT},EXTERNAL://{h.name}:{C.NAMED_EXTERNAL_PORT}
 inter.broker.listener.name=INTERNAL
-listener.security.protocol.map=INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=INTERNAL:PLAINTEXT,EXTERNAL:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.name.external.sasl.enabled.mechanisms=PLAIN
+listener.name.external.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_{user}="{password}";
 """
     raise ValueError(f"unknown listener layout {layout!r} (known: {', '.join(C.LAYOUTS)})")
 

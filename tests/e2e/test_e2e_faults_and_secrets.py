@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from labstack import LabStack, lab_tls
+from tests.e2e.contract import previewed
 from tests.e2e.helpers import brokers_serving_tls, host_properties
 
 pytestmark = pytest.mark.e2e
@@ -107,6 +108,8 @@ class Scenario:
     failure: str = ""
     second_up_ops: dict = {}
     pids_before_second_up: dict = {}
+    pids_before_first_up: dict = {}
+    plan_while_unreachable: list[str] = []
     pids_after: dict = {}
     exported: str = ""
     host_logs: dict = {}
@@ -192,6 +195,8 @@ def scenario(lab, tmp_path_factory):
     try:
         stack.preview(on_output=run.output.append)
         os.kill(lab.sshd_pid(broker_3), 9)  # the host is unreachable; its broker keeps running
+        run.plan_while_unreachable = previewed(stack)[0]
+        run.pids_before_first_up = {b: lab.service_pid(b) for b in BROKERS}
         try:
             stack.up(on_output=run.output.append)
         except Exception as e:  # noqa: BLE001 - the failure is what this run is about
@@ -233,6 +238,17 @@ def test_an_unreachable_host_fails_the_up_by_name_and_the_next_up_converges(scen
     # Keys in the stack: broker-3's store is built from the key and chain sent over SSH stdin.
     assert {"kafka-broker-3-keystore", "kafka-rollout-stage1-broker-3", "kafka-rollout-final-broker-3"} <= set(run.second_up_ops)
     assert all(run.pids_after.values()) and all(run.pids_before_second_up.values())
+
+
+def test_a_broker_that_cannot_be_read_rolls_first_so_the_failed_up_took_no_healthy_broker_down(scenario):
+    """The preview reads the brokers for the roll order (roll_order.py): broker-3, unreachable,
+    counts as down and goes first, so the up fails on it before it takes a healthy broker down."""
+    run = scenario
+    first = run.plan_while_unreachable[0]
+    assert first.startswith("broker-3: restart (new host") and "down, so first: cannot be read over SSH" in first, \
+        run.plan_while_unreachable
+    healthy = ("broker-1", "broker-2")
+    assert {b: run.pids_before_second_up[b] for b in healthy} == {b: run.pids_before_first_up[b] for b in healthy}
 
 
 def test_stack_custody_with_jks_stores_serves_verified_tls(scenario):

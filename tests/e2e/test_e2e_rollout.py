@@ -7,6 +7,7 @@ stack reading the outputs, then `destroy`. Each starts from what the one before 
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import time
@@ -21,7 +22,7 @@ from pulumi import automation as auto
 from labstack import LabStack
 from labstack.stack import ClientConfigStack
 from review import summary
-from tests.e2e.contract import observe, served_fingerprint, up_as_previewed
+from tests.e2e.contract import certificate_lines, observe, served_fingerprint, up_as_previewed
 from tests.e2e.helpers import (
     all_replicas_in_sync,
     connect_put,
@@ -332,7 +333,8 @@ def test_back_from_ssl_only_to_plaintext_replication_loses_nothing(plaintext_lab
     verdict = traffic.verify()
     assert verdict.sent > 500 and verdict.lost == [] and verdict.unexplained_duplicates == [], (verdict.sent, len(verdict.lost), verdict.duplicated)
     assert sampler.max_down <= 1, sampler.down_at[:5]
-    assert all(line.startswith(f"{b}: restart (back from SSL-only listeners") for b, line in zip(BROKERS, done))
+    back = [line.split(": ", 1)[0] for line in done if line.split(": ", 1)[1].startswith("restart (back from SSL-only listeners")]
+    assert sorted(back) == BROKERS, done
     Run.outputs = {k: v.value for k, v in result.outputs.items()}
     for b in BROKERS:
         props = host_properties(lab, b, "/etc/kafka/server.properties")
@@ -344,7 +346,9 @@ def test_back_from_ssl_only_to_plaintext_replication_loses_nothing(plaintext_lab
 def test_each_kind_of_change_does_what_its_preview_said(plaintext_lab, tmp_path):
     """From the way back's end state, one change after another: a shorter validity (every
     certificate re-issued), a new SAN for broker-2 (its certificate alone, and a restart: Kafka
-    reloads a keystore only if its SANs are unchanged), client certificates requested, the store
+    reloads a keystore only if its SANs are unchanged), one broker's own property (that broker
+    alone restarts), client certificates requested (every broker restarts, the quorum leader
+    last, contract.py), the store
     type (PKCS12 to JKS) with new store passwords in the same up (tests/unit/test_plan.py has the
     passwords alone), then the worker taken out of the stack. Each up keeps its preview's word host by
     host (contract.py). After the two ups where a broker's disk could differ from what it serves,
@@ -354,6 +358,8 @@ def test_each_kind_of_change_does_what_its_preview_said(plaintext_lab, tmp_path)
     lab = plaintext_lab
     brokers = [dict(b) for b in LabStack(lab, STACK).stack_settings()["config"]["kafka-tls:brokers"]]
     brokers[1]["extraDnsNames"] = ["broker-2.alt.kafka.lab"]
+    tuned = copy.deepcopy(brokers)  # and one broker's own property, kept by the later rows
+    tuned[0]["properties"] = {**tuned[0].get("properties", {}), "num.io.threads": "9"}
     shorter = {**BACK_TLS, "certValidityDays": 200}
     requested = {**shorter, "clientAuth": "requested"}
     jks = {**requested, "storeType": "JKS"}
@@ -361,9 +367,10 @@ def test_each_kind_of_change_does_what_its_preview_said(plaintext_lab, tmp_path)
     chain = [
         ("validity", {"tls": shorter}, {}, "broker-1"),
         ("new SAN", {"tls": shorter, "brokers": brokers}, {}, None),
-        ("client auth", {"tls": requested, "brokers": brokers}, {}, None),
-        ("store type and passwords", {"tls": jks, "brokers": brokers}, new_passwords, "broker-1"),
-        ("worker removed", {"tls": jks, "brokers": brokers, "connectWorkers": []}, new_passwords, None),
+        ("one broker's property", {"tls": shorter, "brokers": tuned}, {}, None),
+        ("client auth", {"tls": requested, "brokers": tuned}, {}, None),
+        ("store type and passwords", {"tls": jks, "brokers": tuned}, new_passwords, "broker-1"),
+        ("worker removed", {"tls": jks, "brokers": tuned, "connectWorkers": []}, new_passwords, None),
     ]
     table: dict[str, list[str]] = {}
     comments: list[str] = []
@@ -378,11 +385,13 @@ def test_each_kind_of_change_does_what_its_preview_said(plaintext_lab, tmp_path)
             assert wait_for(lambda: served_fingerprint(lab, by_hand, ADDRESSES[by_hand]) == expected, timeout=120), \
                 f"after {what}: {by_hand} does not serve its certificate after a restart by hand"
     lab.log("contract table (change: restart_plan as previewed and done): " + json.dumps(table, indent=1))
-    actions = {what: [line.split(" (")[0] for line in done] for what, done in table.items()}
+    # By host (sorted): the order is the quorum leader's business, held to the preview by contract.py.
+    actions = {what: sorted(line.split(" (")[0] for line in done) for what, done in table.items()}
     assert actions == {
         "validity": [*(f"{b}: reload, no restart" for b in BROKERS), "connect-1: restart"],
         # Kafka refuses a dynamic keystore update whose SANs differ from the running one's: a restart.
         "new SAN": ["broker-1: nothing", "broker-2: restart", "broker-3: nothing", "connect-1: nothing"],
+        "one broker's property": ["broker-1: restart", "broker-2: nothing", "broker-3: nothing", "connect-1: nothing"],
         "client auth": [*(f"{b}: restart" for b in BROKERS), "connect-1: restart"],
         # New files at new paths, and (keys on the hosts) a new key in them: every host restarts.
         "store type and passwords": [*(f"{b}: restart" for b in BROKERS), "connect-1: restart"],
@@ -391,8 +400,14 @@ def test_each_kind_of_change_does_what_its_preview_said(plaintext_lab, tmp_path)
     # What the pull request comment of each preview told its reviewer (review.summary).
     said = dict(zip(table, comments))
     lab.log("pull request comments:\n" + "\n".join(said.values()))
-    assert re.search(r"^- broker-1 … broker-3, connect-1: re-issued on up, valid 200 days \(validity changed", said["validity"], re.M)
-    assert re.search(r"^- broker-2: re-issued on up, valid 200 days \(sans changed; the old one ran to ", said["new SAN"], re.M)
+    reissued = certificate_lines(said["validity"])
+    assert set(reissued) == {*BROKERS, "connect-1"}, said["validity"]
+    assert all(w.startswith("re-issued on up, valid 200 days (validity changed") for w in reissued.values()), reissued
+    san = certificate_lines(said["new SAN"])
+    assert list(san) == ["broker-2"] and san["broker-2"].startswith("re-issued on up, valid 200 days (sans changed; the old one ran to ")
+    assert any(line.startswith("broker-1: restart (properties changed: num.io.threads") for line in table["one broker's property"])
+    assert host_properties(lab, "broker-1", "/etc/kafka/server.properties")["num.io.threads"] == "9"
+    assert "num.io.threads" not in host_properties(lab, "broker-2", "/etc/kafka/server.properties")
     told = said["client auth"].split("**Properties**", 1)[1]
     assert "client.auth`" in told and "`requested`" in told, told
     assert "**Certificates**: none issued or renewed." in said["worker removed"]
@@ -450,9 +465,14 @@ def lab_host(lab, short: str):
     return next(h for h in lab.hosts if h.short == short)
 
 
-def test_named_listeners_are_kept_and_the_chosen_one_moves_to_tls(plaintext_lab, tmp_path):
-    """A cluster with its own listener names: INTERNAL (replication) and EXTERNAL (clients).
-    kafka-tls converts EXTERNAL in place and keeps INTERNAL, its port and its role."""
+def test_named_listeners_are_kept_and_the_sasl_one_moves_to_tls_behind_full_gates(plaintext_lab, tmp_path):
+    """A cluster with its own listener names: INTERNAL (replication) and EXTERNAL (clients, SASL
+    PLAIN logins). kafka-tls converts EXTERNAL in place to SASL_SSL and keeps INTERNAL, its port
+    and its role. The gate has no SASL credentials, so its Kafka tools ask the cluster over
+    INTERNAL: every restart still waited for registration, the quorum and in-sync replicas, and
+    checked min.insync.replicas first. The client settings it exports log in over SASL_SSL."""
+    from lab import config as C
+
     lab = plaintext_lab
     lab.reset_plaintext(layout="named")
     stack = LabStack(lab, "e2e-named", overrides={
@@ -469,11 +489,19 @@ def test_named_listeners_are_kept_and_the_chosen_one_moves_to_tls(plaintext_lab,
         assert props["listeners"].split(",") == [
             f"INTERNAL://{ADDRESSES[b]}:9092", f"EXTERNAL://{ADDRESSES[b]}:9095", f"CONTROLLER://{ADDRESSES[b]}:9094"]
         assert props["listener.security.protocol.map"].split(",")[:3] == [
-            "INTERNAL:PLAINTEXT", "EXTERNAL:SSL", "CONTROLLER:PLAINTEXT"]
+            "INTERNAL:PLAINTEXT", "EXTERNAL:SASL_SSL", "CONTROLLER:PLAINTEXT"]
         assert props["inter.broker.listener.name"] == "INTERNAL"
         check = openssl_verify(f"{b}.kafka.lab", 9095, ca_file, name=f"{b}.kafka.lab")
         assert check.returncode == 0, check.stderr
-    config = ssl_client_config(outputs, ca_file)
+    resources = json.loads(stack.exported_state())["deployment"]["resources"]
+    said = {b: [str(r.get("outputs", {}).get("stdout", "")) for r in resources
+                if r["type"] == "command:remote:Command" and r["urn"].endswith(f"rollout-final-{b}")] for b in BROKERS}
+    for b, (out,) in said.items():
+        assert f"health gate passed: {b} presents" in out and "is unfenced and caught up" in out, out
+    settings = dict(outputs["client_settings"]["librdkafka"])
+    assert settings["security.protocol"] == "SASL_SSL" and settings["sasl.mechanisms"] == "PLAIN", settings
+    user, password = C.SASL_CLIENT
+    config = {**settings, "ssl.ca.location": str(ca_file), "sasl.username": user, "sasl.password": password}
     create_topic(config, topic("e2e-named"))
     assert len(roundtrip(config, topic("e2e-named"), 100)) == 100
     lab.roundtrip()  # INTERNAL still serves plaintext on 9092

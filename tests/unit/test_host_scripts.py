@@ -762,3 +762,27 @@ def test_the_preferred_election_runs_in_the_gates_rounds_until_it_succeeds(tmp_p
     log = calls.read_text().split()
     assert log.count("urp") == 4, log  # three rounds under-replicated, the fourth passes
     assert log.count("election") == elect_after + 1, log  # run each round until it succeeded, then no more
+
+
+@pytest.mark.parametrize("listening", [True, False], ids=["answers", "closed"])
+def test_a_sasl_ssl_brokers_precheck_asks_over_its_plaintext_listener(tmp_path, listening):
+    """The TLS listener is SASL_SSL (no credentials): the tools dial the kept plaintext listener,
+    a connection (not a TLS handshake) tells whether it answers, and the stand-in tool is asked
+    with that listener as its bootstrap; a partition at min ISR holding node 1 stops the restart."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    tool = folder / "kafka-topics.sh"
+    tool.write_text(f"#!/bin/bash\necho \"$@\" > {tmp_path}/asked\n"
+                    "echo '\tTopic: orders\tPartition: 4\tLeader: 2\tReplicas: 1,2\tIsr: 1,2'\n")
+    tool.chmod(0o755)
+    with _port_without_tls(listening) as port:
+        tls = TlsGate("127.0.0.1", 1, "localhost", "AA", timeout_seconds=0)  # nothing on the TLS port
+        gate = KafkaGate("broker-1", tls, 1, str(folder), "/dev/null", tools_port=port)
+        script = write_and_restart_script(str(tmp_path / "server.properties"), "640", "", f"touch {tmp_path}/restarted", gate)
+        result = subprocess.run(["bash", "-c", script], input="new=1\n", capture_output=True, text=True, timeout=60)
+    if listening:
+        assert result.returncode != 0 and "not restarting broker-1" in result.stderr, result.stderr
+        assert f"--bootstrap-server localhost:{port}" in (tmp_path / "asked").read_text()
+        assert not (tmp_path / "restarted").exists()
+    else:
+        assert "the plaintext listener does not answer; restarting" in result.stdout and (tmp_path / "restarted").exists()

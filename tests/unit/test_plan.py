@@ -373,3 +373,38 @@ def test_back_from_ssl_only_gives_every_broker_its_plaintext_listener_before_rep
     both = make(tls={"listeners": "PLAINTEXT+SSL"})
     direct = make(LastRun(fingerprints=both.fingerprints), tls={"listeners": "PLAINTEXT+SSL", "interBrokerProtocol": "PLAINTEXT"})
     assert not [s for s in direct.steps if s.back]
+
+
+SASL_CLIENTS = {
+    "process.roles": "broker",
+    "controller.quorum.bootstrap.servers": "controller-1.example.com:9094",
+    "controller.listener.names": "CONTROLLER",
+    "listeners": "REPLICATION://:9092,CLIENTS://:9096",
+    "listener.security.protocol.map": "REPLICATION:PLAINTEXT,CLIENTS:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+    "inter.broker.listener.name": "REPLICATION",
+    "listener.name.clients.sasl.enabled.mechanisms": "PLAIN",
+}
+
+
+def test_a_sasl_ssl_broker_gets_the_cluster_checks_through_its_kept_plaintext_listener():
+    from dataclasses import replace as copy_with
+
+    from components.plan import _settings_digest
+
+    sasl = {"serverProperties": SASL_CLIENTS, "tls": {"listenerName": "CLIENTS", "interBrokerProtocol": "PLAINTEXT"}}
+    p = make(**sasl)
+    b = p.host("broker-1")
+    assert b.tools_port == 9092 and b.tls_port == 9096 and not b.reloads
+    assert parse_properties(b.tool_config.text) == {"security.protocol": "PLAINTEXT"}
+    assert not [s for s in p.steps if s.stage == "reload"]  # a re-issued certificate restarts it, as before
+    assert next(s for s in p.steps if s.key == "final-broker-1").triggers == WORKER_RESTART_TRIGGERS
+    assert p.fingerprints["broker-1"]["gate_tools_port"] == 9092
+    # A stack made when such a gate checked the certificate only: its brokers are rewritten
+    # (the step's script gains the checks), none restarts.
+    older = {name: dict(fp) for name, fp in p.fingerprints.items()}
+    for h in p.hosts:
+        older[h.name]["settings"] = _settings_digest(validate_config(sample(**sasl)), copy_with(h, tool_config=None))
+        older[h.name].pop("gate_tools_port", None)
+    config = validate_config(sample(**sasl))
+    again = make(LastRun(fingerprints=older, password_digest=store_password_digest(config)), **sasl).restart_plan()
+    assert [line.split(" (")[0] for line in again] == [*(f"broker-{i}: rewrite, no restart" for i in (1, 2, 3)), "connect-1: nothing"]

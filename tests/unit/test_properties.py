@@ -31,6 +31,7 @@ from components.properties import (
     client_settings,
     connect_rest_endpoint,
     format_properties,
+    gate_tools_port,
     listener_problems,
     parse_properties,
     render_connect_properties,
@@ -621,6 +622,27 @@ def test_sasl_plaintext_listener_becomes_sasl_ssl_and_keeps_its_sasl_settings():
     assert stage1["inter.broker.listener.name"] == "REPLICATION"
 
 
+@pytest.mark.parametrize(("tls", "base", "port"), [
+    # SASL_SSL clients, replication kept on plaintext: the gate's tools dial REPLICATION.
+    (Tls(listener_name="CLIENTS", inter_broker_protocol=Protocol.PLAINTEXT), SASL_BASE, 9092),
+    # SSL-only drops the plaintext listener: nothing the tools can dial without SASL credentials.
+    (Tls(listener_name="CLIENTS", listeners=ListenerMode.SSL_ONLY, inter_broker_protocol=Protocol.SSL), SASL_BASE, None),
+    # Every broker listener SASL: none either.
+    (Tls(listener_name="CLIENTS", inter_broker_protocol=Protocol.PLAINTEXT),
+     {**SASL_BASE, "listener.security.protocol.map": "REPLICATION:SASL_PLAINTEXT,CLIENTS:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT"},
+     None),
+    # An SSL listener: the tools dial it, over TLS.
+    (Tls(), SASL_BASE, 9093),
+])
+def test_the_gate_tools_dial_the_tls_listener_or_a_kept_plaintext_one(tls, base, port):
+    assert gate_tools_port(base, BROKER, tls) == port
+
+
+def test_the_gate_tools_config_of_a_plaintext_listener_has_no_tls_settings():
+    text = render_tool_properties(StoreLocations.for_host(Paths(), StoreType.PKCS12), Tls(), "PLAINTEXT")
+    assert parse_properties(text) == {"security.protocol": "PLAINTEXT"}
+
+
 def test_a_sasl_plaintext_listener_that_is_not_the_tls_one_is_left_alone():
     props = render_named(Tls(listeners=ListenerMode.SSL_ONLY), SASL_BASE)
     assert props["listeners"] == "CLIENTS://:9096,SSL://:9093"
@@ -976,3 +998,14 @@ class TestCipherSuitesValidation:
     def test_not_a_list_is_refused(self):
         with pytest.raises(ValidationError):
             Tls.model_validate({"cipherSuites": ",".join(DEFAULT_CIPHER_SUITES)})
+
+
+def test_clients_of_a_sasl_ssl_listener_are_told_to_log_in_with_its_one_mechanism():
+    base = {**SASL_BASE, "listener.name.clients.sasl.enabled.mechanisms": "PLAIN"}
+    tls = Tls(listener_name="CLIENTS", inter_broker_protocol=Protocol.PLAINTEXT)
+    settings = client_settings([BROKER], tls, base)
+    assert settings["java"]["security.protocol"] == "SASL_SSL" and settings["java"]["sasl.mechanism"] == "PLAIN"
+    assert settings["librdkafka"]["security.protocol"] == "SASL_SSL" and settings["librdkafka"]["sasl.mechanisms"] == "PLAIN"
+    two = client_settings([BROKER], tls, {**base, "listener.name.clients.sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-512"})
+    assert two["librdkafka"]["security.protocol"] == "SASL_SSL" and "sasl.mechanisms" not in two["librdkafka"]
+    assert client_settings([BROKER], Tls(), SASL_BASE)["librdkafka"]["security.protocol"] == "SSL"

@@ -155,3 +155,16 @@ def test_without_a_reading_nothing_is_said_of_the_order():
     p = changed()
     assert [line.split(":")[0] for line in p.restart_plan()] == [*BROKERS, "connect-1"]
     assert not p.restarts_brokers() or not p.rollout_waves()[0].startswith("order:")
+
+
+def test_the_leader_restarting_alone_is_not_told_it_goes_last():
+    config = validate_config(sample())
+    first = plan(config, config.server_properties, config.connect_properties)
+    last = LastRun(fingerprints=first.fingerprints, password_digest=store_password_digest(config))
+    brokers = [dict(b) for b in sample()["brokers"]]
+    brokers[1]["properties"] = {"num.io.threads": "9"}
+    new = validate_config(sample(brokers=brokers))
+    p = plan(new, new.server_properties, new.connect_properties, last, None,
+             ClusterReading({"broker-1": up(), "broker-2": up(), "broker-3": up()}))
+    assert p.restart_plan() == ["broker-1: nothing", "broker-3: nothing",
+                                "broker-2: restart (properties changed: num.io.threads)", "connect-1: nothing"]

@@ -57,9 +57,9 @@ def spec(algorithm: KeyAlgorithm) -> KeySpec:
                    algorithm, 3072, 365)
 
 
-def kafka_gate(address: str, server_name: str) -> KafkaGate:
+def kafka_gate(address: str, server_name: str, tools_port: int | None = None) -> KafkaGate:
     return KafkaGate("broker-1", TlsGate(address, 9093, server_name, FP, 180), 1, "/opt/kafka/bin",
-                     "/etc/kafka/ssl/kafka-tls-client.properties")
+                     "/etc/kafka/ssl/kafka-tls-client.properties", tools_port)
 
 
 GATES: dict[str, Gate] = {
@@ -68,6 +68,9 @@ GATES: dict[str, Gate] = {
     "tls ipv6": TlsGate("2001:db8::11", 9093, "2001:db8::11", FP, 180),
     "kafka": kafka_gate("10.0.0.11", "kafka-1.example.com"),
     "kafka ipv6": kafka_gate("2001:db8::11", "2001:db8::11"),
+    # A SASL_SSL TLS listener: the tools dial a kept plaintext listener.
+    "kafka plaintext tools": kafka_gate("10.0.0.11", "kafka-1.example.com", 9092),
+    "kafka plaintext tools ipv6": kafka_gate("2001:db8::11", "2001:db8::11", 9092),
     "connect http": ConnectGate("connect-1", "10.0.0.21", 8083, "http", 180),
     "connect http ipv6": ConnectGate("connect-1", "2001:db8::21", 8083, "http", 180),
     "connect https": ConnectGate("connect-1", "10.0.0.21", 8443, "https", 180, "connect-1.example.com",
