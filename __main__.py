@@ -7,7 +7,7 @@ import pulumi
 from components.ca_rotation import ca_spec, next_rotation
 from components.cert_info import days_left, renewal_warnings
 from components.cluster import KafkaTlsCluster
-from components.plan import LastRun, Role, keystore_password_digest, last_run_problems, plan
+from components.plan import Role, keystore_password_digest, plan
 from components.roll_order import read_cluster
 from components.stack_config import read_last_outputs, read_stack_config
 from components.validation import validate_stack
@@ -20,26 +20,24 @@ def warn_about_expiry(previous_certificates: dict, window_days: int, now: dateti
         pulumi.log.warn(line)
 
 
-# The config, then the base files, the listener layout and the settings that must agree
-# (validation.py); a key that could not be read is reported once, not again as "missing".
-validated = validate_stack(*read_stack_config())
+# One clock for the checks, the warnings and the plan's "pulumi-tls re-issues this one now".
+now = datetime.now(UTC)
+last = read_last_outputs()
+# The config, then the base files, the listener layout, the settings that must agree and what the
+# hosts cannot take from the last up (validation.py), reported together; a key that could not be
+# read is reported once, not again as "missing".
+raw, unread = read_stack_config()
+validated = validate_stack(raw, unread, now, last)
 if validated.problems:
     for problem in validated.problems:
         pulumi.log.error(problem)
     raise pulumi.RunError(validated.summary)
 config, server_base, connect_base = validated.config, validated.server_base, validated.connect_base
-last = read_last_outputs()
+last_run = validated.last_run
 rotation = next_rotation(last.get("ca_rotation"), ca_spec(config))
 if notice := rotation.notice():
     pulumi.log.warn(notice)
-# One clock for the warnings and for the plan's "pulumi-tls re-issues this one now".
-now = datetime.now(UTC)
 warn_about_expiry(last.get("certificates") or {}, config.tls.cert_early_renewal_days, now)
-last_run = LastRun.from_outputs(last, now, generated_ca=config.ca_import is None)
-if problems := last_run_problems(config, last_run):
-    for problem in problems:
-        pulumi.log.error(problem)
-    raise pulumi.RunError(f"{len(problems)} change(s) the hosts cannot take (see the errors above); nothing was changed")
 cluster_plan = plan(config, server_base, connect_base, last_run, rotation)
 # The order brokers roll in needs the brokers read (who is down, who leads the quorum): only
 # when this up takes one down. The preview reads them as the up does, so it shows the up's order.

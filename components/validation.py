@@ -9,7 +9,8 @@ its key path (``kafka-tls:brokers[2].host``) and says what to do. The stages:
    ``config.property_problems`` (what the bases and overrides would undo), ``plan_problems`` (the
    brokers' listeners) and ``consistency_problems``: what the certificates name against what clients
    and peers are told to dial, kafka-tls's paths against each other and Kafka's own directories,
-   the KRaft quorum against the brokers' node ids, and certificate lifetimes against the CA's.
+   the KRaft quorum against the brokers' node ids, and certificate lifetimes against the CA's;
+   and what the hosts cannot take from where the last ``up`` left them (``plan.last_run_problems``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from components.config import (
     property_problems,
     validate_config,
 )
+from components.plan import LastRun, last_run_problems
 from components.properties import ListenerLayout, listener_problems, parse_listeners, read_base_properties
 
 CONFIG_STAGE = "the stack config"
@@ -52,20 +54,29 @@ class Validated:
     problems: list[str] = field(default_factory=list)
     stage: str = CONFIG_STAGE
     """Where the problems are: CONFIG_STAGE, or BASES_STAGE once the config itself is valid."""
+    last_run: LastRun = field(default_factory=LastRun)
+    """What the last ``up`` left (its outputs) and the clock: what the plan compares with."""
 
     @property
     def summary(self) -> str:
         return f"{len(self.problems)} problem(s) in {self.stage}; nothing was changed"
 
 
-def validate_stack(raw: dict, problems_so_far: Sequence[str] = (), now: Optional[datetime] = None) -> Validated:
+def validate_stack(
+    raw: dict,
+    problems_so_far: Sequence[str] = (),
+    now: Optional[datetime] = None,
+    last_outputs: Optional[Mapping] = None,
+) -> Validated:
     """Validate the ``kafka-tls:*`` values (keys without the namespace) and the base files they name.
 
     Args:
         raw: the raw config values (``stack_config.read_stack_config``).
         problems_so_far: problems found while reading them; a key among them is not reported
             again (as "missing", say).
-        now: the time lifetimes are checked at (default: now).
+        now: the time lifetimes are checked at, and the plan's clock (default: now).
+        last_outputs: the last ``up``'s outputs ({} or None before the first): changes the hosts
+            cannot take from there are problems too, in the same list.
 
     Returns:
         ``Validated``: its ``problems`` empty when a plan can be made from its config and bases.
@@ -95,12 +106,14 @@ def validate_stack(raw: dict, problems_so_far: Sequence[str] = (), now: Optional
     if problems:
         return Validated(config, problems=problems, stage=BASES_STAGE)
     server_base, connect_base = bases["serverBaseFile"], bases["connectBaseFile"]
+    last_run = LastRun.from_outputs(last_outputs or {}, now or datetime.now(UTC), generated_ca=config.ca_import is None)
     found = (
         property_problems(config, server_base, connect_base)
         + plan_problems(config, server_base)
         + consistency_problems(config, server_base, now)
+        + last_run_problems(config, last_run)
     )
-    return Validated(config, server_base, connect_base, _unique(found), BASES_STAGE)
+    return Validated(config, server_base, connect_base, _unique(found), BASES_STAGE, last_run)
 
 
 def _unique(problems: list[str]) -> list[str]:

@@ -312,3 +312,19 @@ def test_a_client_within_the_imported_ca_is_accepted():
     assert problems(raw) == []
     later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=2)
     assert validate_stack(raw, now=later).problems[0].startswith("kafka-tls:clients[0].validityDays: ")
+
+
+def test_what_the_hosts_cannot_take_from_the_last_up_is_reported_with_the_other_problems():
+    """A new keystorePassword (keys on the hosts, non-PEM stores: each keystore's only key is under
+    the old password) and a node id the quorum lacks: one preview names both, through the one entry point."""
+    from components.config import validate_config
+    from components.plan import keystore_password_digest
+
+    last = {"rollout_keystore_password_digest": keystore_password_digest(validate_config(sample()))}
+    raw = with_broker(2, nodeId=4)
+    raw["keystorePassword"] = "another-keystore-password"
+    found = validate_stack(raw, last_outputs=last).problems
+    assert len(found) == 2, found
+    assert any(p.startswith("kafka-tls:keystorePassword: changed") for p in found), found
+    assert any("nodeId" in p for p in found), found
+    assert validate_stack(sample(), last_outputs=last).problems == []  # the same password: nothing to say
