@@ -131,6 +131,7 @@ class KafkaTlsCluster(pulumi.ComponentResource):
                     host=h.host.address, port=config.ssh.port, user=config.ssh.user, private_key=ssh_key, host_key=h.host.host_key
                 ),
                 sudo=config.ssh.sudo,
+                repair=h.repair,
             )
             for h in plan.hosts
         }

@@ -6,6 +6,7 @@ login), so no component can forget it.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Optional
 
@@ -21,12 +22,23 @@ class HostAccess:
 
     connection: remote.ConnectionArgs
     sudo: bool
+    repair: str = ""
+    """The host's repair note (plan.HostPlan.repair): a new one re-runs every command of the host,
+    as a new host key does for a re-imaged host, so files and stores that drifted are written
+    again (a key pair still on the host is kept; a missing one is made anew)."""
 
 
-def _as_root(script: Optional[pulumi.Input[str]], sudo: bool) -> Optional[pulumi.Input[str]]:
-    if script is None or isinstance(script, str):
-        return None if script is None else as_root(script, sudo)
-    return pulumi.Output.from_input(script).apply(lambda text: as_root(text, sudo))  # type: ignore[arg-type]
+def _as_root(script: Optional[pulumi.Input[str]], sudo: bool, mark: str = "") -> Optional[pulumi.Input[str]]:
+    if script is None:
+        return None
+    if isinstance(script, str):
+        return as_root(mark + script, sudo)
+    return pulumi.Output.from_input(script).apply(lambda text: as_root(mark + text, sudo))  # type: ignore[arg-type]
+
+
+def _repair_mark(note: str) -> str:
+    """A first line that changes with the repair note (its digest: the note is the operator's words)."""
+    return f"# kafka-tls repair {hashlib.sha256(note.encode()).hexdigest()[:16]}\n" if note else ""
 
 
 def host_command(
@@ -44,11 +56,12 @@ def host_command(
     ``update`` runs instead of ``create`` when an input other than ``triggers`` changes (the
     SSH settings, a timeout): give it when re-running ``create`` would do more than needed.
     """
+    mark = _repair_mark(access.repair)
     return remote.Command(
         name,
         connection=access.connection,
-        create=_as_root(create, access.sudo),
-        update=_as_root(update, access.sudo),
+        create=_as_root(create, access.sudo, mark),
+        update=_as_root(update, access.sudo, mark),
         delete=_as_root(delete, access.sudo),
         opts=opts,
         **kwargs,

@@ -77,8 +77,9 @@ REPAIR = (
     "then says `{host}: restart (repair: ...)`, and `pulumi up` writes the stack's file again and restarts {host} "
     "behind its health gate"
 )
-"""The repair of what one restart step puts right: the properties file, a service down or on another file."""
-REPAIRED_BY_RESTART = (PROPERTIES, LISTENERS)
+"""The repair of what the next `up` puts right: it writes every file and store of the host again
+(a key pair still on the host is kept) and restarts it behind its gate: a properties file, a
+missing file or store, a truststore that differs from the bundle, a service down or on another file."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,8 @@ class Check:
     """What to do (problems and cannot-checks)."""
     subject: str = ""
     """What of the host the check is about: a listener, a peer, a file kind ('' for the host)."""
+    repairable: bool = False
+    """A problem the next `up` repairs once noted (``--repair``, REPAIR)."""
 
     def as_json(self) -> dict:
         return {
@@ -254,8 +257,8 @@ class _Host:
     out: list[Check] = field(default_factory=list)
     props: Optional[dict[str, str]] = None
 
-    def add(self, check: str, status: Status, detail: str, fix: str = "", subject: str = "") -> None:
-        self.out.append(Check(self.x.name, check, status, detail, fix, subject))
+    def add(self, check: str, status: Status, detail: str, fix: str = "", subject: str = "", repairable: bool = False) -> None:
+        self.out.append(Check(self.x.name, check, status, detail, fix, subject, repairable and status is Status.PROBLEM))
 
 
 def unreachable(host: str, why: str, fix: str) -> list[Check]:
@@ -288,7 +291,7 @@ def _properties(h: _Host) -> None:
     x, text = h.x, h.r.get("props")
     replace = f"{REPAIR.format(host=x.name)} ({NOT_SEEN})"
     if text is None:
-        h.add(PROPERTIES, Status.PROBLEM, f"{x.properties_path} is missing or unreadable", replace)
+        h.add(PROPERTIES, Status.PROBLEM, f"{x.properties_path} is missing or unreadable", replace, repairable=True)
         return
     try:
         h.props = parse_properties(text)
@@ -298,6 +301,7 @@ def _properties(h: _Host) -> None:
             Status.PROBLEM,
             f"{x.properties_path} is not a properties file Java can read ({type(err).__name__})",
             replace,
+            repairable=True,
         )
         return
     if x.fingerprint is None:
@@ -329,6 +333,7 @@ def _properties(h: _Host) -> None:
         detail,
         f"to keep the change, put it in the stack config (the base file or the host's `properties`) and `pulumi up`; "
         f"to undo it, {replace}",
+        repairable=True,
     )
 
 
@@ -369,6 +374,7 @@ def _listeners(h: _Host) -> None:
                 f"read the service's log; if its file is the stack's, start it as root (`{x.restart_command}`), "
                 f"else {REPAIR.format(host=x.name)}",
                 subject=url,
+                repairable=True,
             )
     _service_user(h, serving)
 
@@ -607,12 +613,6 @@ def _chain(h: _Host, chain: Sequence[x509.Certificate], where: str) -> None:
     h.add(CHAIN, Status.OK, f"issued by '{common_name(issuer)}', a CA of the stack's bundle; {ends}")
 
 
-_FILE_FIXES = {
-    "properties": REPAIR,
-    "ssl_dir": "the stores and secrets went with it: {drift}",
-}
-
-
 def _files(h: _Host) -> None:
     x = h.x
     for f in x.files:
@@ -621,8 +621,7 @@ def _files(h: _Host) -> None:
             h.add(FILES, Status.UNKNOWN, f"the host did not show {f.path}", "run the doctor again", subject=f.kind)
             continue
         if seen == "missing":
-            fix = _FILE_FIXES.get(f.kind, "put it back ({drift}); " + NOT_SEEN).format(host=x.name, drift=DRIFT)
-            h.add(FILES, Status.PROBLEM, f"{f.path} is missing", fix, subject=f.kind)
+            h.add(FILES, Status.PROBLEM, f"{f.path} is missing", REPAIR.format(host=x.name), subject=f.kind, repairable=True)
             continue
         owner, _, rest = seen.partition(" ")
         mode, _, kind = rest.partition(" ")
@@ -649,15 +648,14 @@ def _truststore(h: _Host) -> None:
     x = h.x
     bundle = pem_certificates(x.ca_bundle_pem)
     want = {fingerprint_of(c): common_name(c) for c in bundle}
-    rebuild = f"rebuild it from the stack's CAs (`pulumi stack output ca_bundle_pem`) as {DRIFT} says; {NOT_SEEN}"
+    rebuild = REPAIR.format(host=x.name)
     for kind, label, path in (("truststore", "the truststore", x.truststore), ("capem", "the CA bundle file", x.ca_pem)):
         text = h.r.get(kind)
         if text is None or (kind == "truststore" and h.r.get("truststore.rc", "0") != "0"):
             why = "the file is missing" if h.r.get(f"{kind}.rc") == "missing" or text is None else _store_error(h, kind)
             status = Status.PROBLEM if "missing" in why or "does not open" in why else Status.UNKNOWN
-            h.add(
-                TRUSTSTORE, status, f"{path}: {why}", rebuild if status is Status.PROBLEM else "see the files check", subject=kind
-            )
+            fix = rebuild if status is Status.PROBLEM else "see the files check"
+            h.add(TRUSTSTORE, status, f"{path}: {why}", fix, subject=kind, repairable=True)
             continue
         held = {fingerprint_of(c): common_name(c) for c in pem_certificates(text)}
         entries = re.search(r"Your keystore contains (\d+) entr", text)
@@ -674,7 +672,7 @@ def _truststore(h: _Host) -> None:
             detail += f"; also trusts {', '.join(extra)}"
         if not missing and not extra:
             detail += f", the stack's bundle {len(want)}"
-        h.add(TRUSTSTORE, Status.PROBLEM, detail, rebuild, subject=kind)
+        h.add(TRUSTSTORE, Status.PROBLEM, detail, rebuild, subject=kind, repairable=True)
 
 
 def _keystore(h: _Host) -> None:
@@ -687,11 +685,19 @@ def _keystore(h: _Host) -> None:
     chain, where, why = _keystore_chain(h)
     if not chain:
         missing = h.r.get("keystore.rc") == "missing" or "does not open" in why or "holds no entry" in why
+        # A missing keystore is written again by the next up (from the stack's key, or a new key
+        # pair on the host); one that holds another key is refused by the key pair step: by hand.
+        gone = h.r.get("keystore.rc") == "missing"
         h.add(
             KEYSTORE,
             Status.PROBLEM if missing else Status.UNKNOWN,
             f"{x.keystore}: {why}",
-            f"put the stack's keystore back ({DRIFT})" if missing else "see the files check",
+            REPAIR.format(host=x.name)
+            if gone
+            else f"put the stack's keystore back ({DRIFT})"
+            if missing
+            else "see the files check",
+            repairable=gone,
         )
         return
     held, issued = fingerprint_of(chain[0]), (x.certificate or {}).get("sha256_fingerprint")
@@ -831,12 +837,12 @@ def exit_code(checks: Sequence[Check]) -> int:
 
 
 def repair_notes(results: Mapping[str, Sequence[Check]], when: str) -> dict[str, str]:
-    """Per host with a problem one restart step repairs (REPAIRED_BY_RESTART), the note
-    ``--repair`` writes to ``kafka-tls:repair``: the first such problem, and when it was seen
-    (a new note is a new repair; the same note repairs nothing again)."""
+    """Per host with a problem the next `up` repairs (``Check.repairable``), the note ``--repair``
+    writes to ``kafka-tls:repair``: the first such problem, and when it was seen (a new note is a
+    new repair; the same note repairs nothing again)."""
     notes = {}
     for host, checks in results.items():
-        found = [c for c in checks if c.status is Status.PROBLEM and c.check in REPAIRED_BY_RESTART]
+        found = [c for c in checks if c.repairable]
         if found:
             detail = " ".join(found[0].detail.split())
             notes[host] = f"{found[0].check}: {detail[:200]} (doctor, {when})"

@@ -11,7 +11,8 @@ the worker), then only doctor runs and faults a person could make by hand, each 
    checked, and every other host still is (all ok);
 5a. broker-2's keystore copied over broker-1's, and the worker's file edited: each named;
 6. all undone: exit 0 again;
-7. the repair path: broker-2's file edited, `doctor --repair`, the previewed `up` restarts
+7. the repair path: broker-2's file edited and its truststore deleted, `doctor --repair`, the
+   previewed `up` writes both again and restarts
    broker-2 alone, exit 0;
 8. broker-3 re-imaged (new host key, plaintext, no stores): cannot be checked with its old key;
    with the new one, the previewed `up` brings it back alone, exit 0.
@@ -271,14 +272,19 @@ def test_with_every_fault_undone_the_lab_is_healthy_again(secured):
 
 
 def test_a_hand_edit_is_repaired_by_the_next_up_as_its_preview_says(secured):
-    """The repair path: broker-2's file edited by hand; `doctor --repair` notes it in the stack's
-    config file; the preview's restart_plan names it and the up keeps that word (contract.py):
-    broker-2 alone restarts, on the stack's file again; then the doctor finds all well."""
+    """The repair path: broker-2's file edited by hand and its truststore deleted; `doctor
+    --repair` notes it in the stack's config file; the preview's restart_plan names it and the up
+    keeps that word (contract.py): broker-2 alone restarts, on the stack's file and a truststore
+    written again (a repair re-runs every command of the host); then the doctor finds all well."""
     lab, stack = secured
     path = etc(lab, "broker-2", "/etc/kafka/server.properties")
     written = path.read_text()
     path.write_text(written.replace("ssl.client.auth=none\n", "ssl.client.auth=requested\n"))
+    truststore = etc(lab, "broker-2", "/etc/kafka/ssl/kafka.truststore.p12")
+    trusted, st = truststore.read_bytes(), truststore.stat()
+    truststore.unlink()
     noticed = doctor(stack, "repair noted", "--repair")
+    assert {(c, s) for h, c, s, _ in not_ok(noticed) if h == "broker-2"} >= {("files", "truststore"), ("truststore", "truststore")}
     assert noticed["exit_code"] == 1 and list(noticed["repair"]) == ["broker-2"], not_ok(noticed)
     noted = json.loads(stack.pulumi("config", "get", "kafka-tls:repair"))
     assert noted == noticed["repair"] and "ssl.client.auth" in noted["broker-2"]
@@ -290,6 +296,9 @@ def test_a_hand_edit_is_repaired_by_the_next_up_as_its_preview_says(secured):
         "broker-1": "nothing", "broker-2": f"restart (repair: {noted['broker-2']})", "broker-3": "nothing",
         "connect-1": "nothing"}
     assert path.read_text() == written
+    # Written again with the same CA in it (keytool's salts differ: not byte for byte), owner and mode as before.
+    again = truststore.stat()
+    assert (again.st_uid, again.st_gid, again.st_mode) == (st.st_uid, st.st_gid, st.st_mode) and len(trusted) > 0
     repaired = doctor(stack, "repaired")
     assert repaired["exit_code"] == 0, not_ok(repaired)
 

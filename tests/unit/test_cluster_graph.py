@@ -499,3 +499,31 @@ def test_a_repair_note_changes_only_that_hosts_final_step_trigger(mocks, recordi
                 assert ta[:3] == tb[:3], step  # path, text, passwords (the mocks sign each CSR anew)
 
     return repaired.rollout_done.apply(lambda _: before.rollout_done.apply(lambda _: after_all(before, recording, check)))
+
+
+@pulumi.runtime.test
+def test_a_repair_note_reruns_every_command_of_that_host_and_of_no_other(mocks, recording):
+    """A new note marks the first line of every create (and update) script of the host, so the
+    engine updates each of them, as it does for a re-imaged host's new SSH key: its stores and
+    files are written again. Other hosts' scripts stay byte for byte the same."""
+    before = build(sample(), name="a")
+    repaired = build(sample(repair={"broker-2": "truststore: missing (doctor)"}), name="b")
+
+    def check(_):
+        # The mocks sign each CSR anew: the gates' expected fingerprints differ between the two.
+        fp = re.compile(r"([0-9A-F]{2}:){7,31}[0-9A-F]{2}")
+        scripts = {r.name: tuple(fp.sub("FP", unwrap(r.inputs.get(k)) or "") for k in ("create", "update"))
+                   for r in mocks.of_type(COMMAND)}
+        a = {n.removeprefix("a-"): s for n, s in scripts.items() if n.startswith("a-")}
+        b = {n.removeprefix("b-"): s for n, s in scripts.items() if n.startswith("b-")}
+        assert a.keys() == b.keys()
+        broker_2 = [n for n in a if "broker-2" in n]
+        assert len(broker_2) >= 6, broker_2  # key pair, keystore, truststore, files, steps
+        for n in a:
+            marked = [s for s in b[n] if s and "# kafka-tls repair " in s]
+            if "broker-2" in n:
+                assert marked and a[n] != b[n], n
+            else:
+                assert not marked and a[n][0] == b[n][0], n
+
+    return repaired.rollout_done.apply(lambda _: before.rollout_done.apply(lambda _: after_all(before, recording, check)))

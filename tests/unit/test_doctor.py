@@ -454,7 +454,8 @@ def test_a_broker_keystore_replaced_on_disk_is_named_before_a_restart_serves_it(
     assert "not the certificate the stack issued" in found[0].detail and "next restart or reload would serve it" in found[0].detail
     r["keystore.rc"] = "missing"
     found = problems(evaluate(cluster.expectation("broker-1"), r, NOW), "keystore")
-    assert "the file is missing" in found[0].detail and "put the stack's keystore back" in found[0].fix
+    # The next up writes a missing keystore again: the doctor notes it with --repair.
+    assert "the file is missing" in found[0].detail and "--repair" in found[0].fix and found[0].repairable
     # A peer's keystore copied over it: keytool finds no entry for this host's alias.
     r["keystore.rc"], r["keystore"] = "1", "keytool error: java.lang.Exception: Alias <broker-1> does not exist"
     found = problems(evaluate(cluster.expectation("broker-1"), r, NOW), "keystore")
@@ -474,20 +475,26 @@ def test_exit_codes():
 
 
 def test_repair_notes_name_what_one_restart_repairs_and_when(cluster):
-    """A hand-edited file and a service not listening get a note each (the first such problem);
-    a problem a restart does not repair (a file's mode) gets none, nor does a healthy host."""
+    """A hand-edited file and a deleted truststore get a note each (the first such problem: the
+    next up writes every file and store of the host again); a problem it does not repair (a
+    file's mode) gets none, nor does a healthy host."""
     edited = healthy_reading(cluster, "broker-1")
     edited["props"] += "num.io.threads=16\n"
+    deleted = healthy_reading(cluster, "broker-2")
+    deleted["stat.truststore"] = deleted["truststore.rc"] = "missing"
+    del deleted["truststore"]
     mode = healthy_reading(cluster, "broker-3")
     mode["stat.keystore"] = "kafka:kafka 644 regular file"
     results = {
         "broker-1": evaluate(cluster.expectation("broker-1"), edited, NOW),
-        "broker-2": evaluate(cluster.expectation("broker-2"), healthy_reading(cluster, "broker-2"), NOW),
+        "broker-2": evaluate(cluster.expectation("broker-2"), deleted, NOW),
         "broker-3": evaluate(cluster.expectation("broker-3"), mode, NOW),
+        "connect-1": evaluate(cluster.expectation("connect-1"), healthy_reading(cluster, "connect-1"), NOW),
     }
     assert problems(results["broker-3"], "files"), "the mode change is a problem"
     notes = repair_notes(results, "2026-12-03T18:00:00Z")
-    assert list(notes) == ["broker-1"]
+    assert list(notes) == ["broker-1", "broker-2"]
+    assert notes["broker-2"].startswith("files: /etc/kafka/ssl/kafka.truststore.p12 is missing")
     assert notes["broker-1"].startswith("properties: /etc/kafka/server.properties was edited on the host")
     assert "added num.io.threads" in notes["broker-1"] and notes["broker-1"].endswith("(doctor, 2026-12-03T18:00:00Z)")
 
