@@ -11,11 +11,12 @@ the worker), then only doctor runs and faults a person could make by hand, each 
    checked, and every other host still is (all ok);
 5a. broker-2's keystore copied over broker-1's, and the worker's file edited: each named;
 6. all undone: exit 0 again;
-7. the repair path: broker-2's file edited and its truststore deleted, `doctor --repair`, the
-   previewed `up` writes both again and restarts
+7. the repair path: broker-2 restarted by hand on its original plaintext file and its truststore
+   deleted, `doctor --repair`, the previewed `up` writes both again and restarts
    broker-2 alone, exit 0;
-8. broker-3 re-imaged (new host key, plaintext, no stores): cannot be checked with its old key;
-   with the new one, the previewed `up` brings it back alone, exit 0.
+8. broker-3 and the worker re-imaged (new host keys, plaintext, no stores): cannot be checked
+   with their old keys; with the new ones, the previewed `up` brings those two back, exit 0.
+Traffic runs from the first `up` to the last repair (100 msg/s, acks=all, over TLS): 0 lost.
 
 The doctor runs as an operator runs it, ``python -m doctor --stack ... --cwd ... --json`` with the
 stack's environment, and every report is held to doctor/schema.json. The lab's per-host
@@ -37,8 +38,10 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 import jsonschema
@@ -48,10 +51,13 @@ import yaml
 from lab.postgres import StateServer
 from labstack import LabStack, lab_tls
 from tests.e2e.contract import served_fingerprint, up_as_previewed
+from tests.e2e.helpers import create_topic, ssl_client_config, write_ca
+from tests.e2e.load import Traffic
 
 pytestmark = pytest.mark.e2e
 
 STACK = "e2e-doctor"
+LOAD_TOPIC = f"e2e-doctor-load-{uuid.uuid4().hex[:8]}"
 BROKERS = ["broker-1", "broker-2", "broker-3"]
 HOSTS = [*BROKERS, "connect-1"]
 ADDRESSES = {"broker-1": "127.0.0.11", "broker-2": "127.0.0.12", "broker-3": "127.0.0.13"}
@@ -66,6 +72,7 @@ HTTPS_REST = {"listeners": "https://127.0.0.21:8083", "rest.advertised.listener"
 class Run:
     seconds: dict[str, float] = {}
     server: StateServer
+    traffic: Traffic
 
 
 def doctor(stack: LabStack, name: str, *args: str) -> dict:
@@ -125,7 +132,14 @@ def secured(lab, request):
     result = stack.up()
     Run.seconds["up"] = time.monotonic() - started
     assert result.summary.result == "succeeded"
+    # 100 msg/s, acks=all, over TLS, from here to the last repair (test_no_message_was_lost_...).
+    outputs = {k: v.value for k, v in result.outputs.items()}
+    directory = Path(tempfile.mkdtemp(prefix="e2e-doctor-load-"))
+    config = ssl_client_config(outputs, write_ca(outputs, directory))
+    create_topic(config, LOAD_TOPIC)
+    Run.traffic = Traffic(config, LOAD_TOPIC, rate=100).start()
     yield lab, stack
+    Run.traffic.stop()
     capture = request.config.pluginmanager.getplugin("capturemanager")
     with capture.global_and_fixture_disabled():
         print(f"\ntest_e2e_doctor wall times (s): {json.dumps({k: round(v, 1) for k, v in Run.seconds.items()})}", flush=True)
@@ -272,22 +286,27 @@ def test_with_every_fault_undone_the_lab_is_healthy_again(secured):
 
 
 def test_a_hand_edit_is_repaired_by_the_next_up_as_its_preview_says(secured):
-    """The repair path: broker-2's file edited by hand and its truststore deleted; `doctor
-    --repair` notes it in the stack's config file; the preview's restart_plan names it and the up
-    keeps that word (contract.py): broker-2 alone restarts, on the stack's file and a truststore
-    written again (a repair re-runs every command of the host); then the doctor finds all well."""
+    """The repair path: broker-2 restarted by hand on its original plaintext file (it serves no TLS
+    now), and its truststore deleted; `doctor --repair` notes it in the stack's config file; the
+    preview's restart_plan names it and the up keeps that word (contract.py): broker-2 alone
+    restarts, on the stack's file and a truststore written again (a repair re-runs every command
+    of the host); then the doctor finds all well."""
     lab, stack = secured
     path = etc(lab, "broker-2", "/etc/kafka/server.properties")
     written = path.read_text()
-    path.write_text(written.replace("ssl.client.auth=none\n", "ssl.client.auth=requested\n"))
+    spec = next(h for h in lab.hosts if h.short == "broker-2")
+    path.write_text((lab.pristine_dir(spec) / "server.properties").read_text())
     truststore = etc(lab, "broker-2", "/etc/kafka/ssl/kafka.truststore.p12")
     trusted, st = truststore.read_bytes(), truststore.stat()
     truststore.unlink()
+    assert lab.service("broker-2", "restart").returncode == 0
+    lab.wait_quorum()
+    assert served_fingerprint(lab, "broker-2", ADDRESSES["broker-2"]) is None  # plaintext only
     noticed = doctor(stack, "repair noted", "--repair")
     assert {(c, s) for h, c, s, _ in not_ok(noticed) if h == "broker-2"} >= {("files", "truststore"), ("truststore", "truststore")}
     assert noticed["exit_code"] == 1 and list(noticed["repair"]) == ["broker-2"], not_ok(noticed)
     noted = json.loads(stack.pulumi("config", "get", "kafka-tls:repair"))
-    assert noted == noticed["repair"] and "ssl.client.auth" in noted["broker-2"]
+    assert noted == noticed["repair"] and noted["broker-2"].startswith("properties: /etc/kafka/server.properties was edited")
     started = time.monotonic()
     _, done = up_as_previewed(lab, stack, ADDRESSES, HOSTS)
     Run.seconds["repair up"] = time.monotonic() - started
@@ -296,6 +315,8 @@ def test_a_hand_edit_is_repaired_by_the_next_up_as_its_preview_says(secured):
         "broker-1": "nothing", "broker-2": f"restart (repair: {noted['broker-2']})", "broker-3": "nothing",
         "connect-1": "nothing"}
     assert path.read_text() == written
+    issued = stack.outputs()["certificates"]["broker-2"]["sha256_fingerprint"]
+    assert served_fingerprint(lab, "broker-2", ADDRESSES["broker-2"]) == issued
     # Written again with the same CA in it (keytool's salts differ: not byte for byte), owner and mode as before.
     again = truststore.stat()
     assert (again.st_uid, again.st_gid, again.st_mode) == (st.st_uid, st.st_gid, st.st_mode) and len(trusted) > 0
@@ -303,28 +324,45 @@ def test_a_hand_edit_is_repaired_by_the_next_up_as_its_preview_says(secured):
     assert repaired["exit_code"] == 0, not_ok(repaired)
 
 
-def test_a_reimaged_broker_is_named_then_brought_back_by_one_up(secured):
-    """broker-3 rebuilt from its image (lab.reimage): a new SSH host key, nothing of kafka-tls on
-    it, plaintext again. While the stack pins its old key the doctor cannot check it and says
-    why; with the new key in the config the preview plans broker-3 alone (re-imaged), the up
-    keeps that word, broker-3 serves its new certificate, and the doctor finds all well."""
+def test_a_reimaged_broker_and_worker_are_named_then_brought_back_by_one_up(secured):
+    """broker-3 and the worker rebuilt from their image (lab.reimage): a new SSH host key,
+    nothing of kafka-tls on them, plaintext (and plain-HTTP REST) again. While the stack pins
+    their old keys the doctor cannot check them and says why; with the new keys in the config the
+    preview plans those two alone (re-imaged), the up keeps that word, broker-3 serves its new
+    certificate, the worker answers over https again, and the doctor finds all well."""
     lab, stack = secured
-    others = {h: lab.service_pid(h) for h in HOSTS if h != "broker-3"}
-    lab.reimage("broker-3")
-    pinned = doctor(stack, "re-imaged, old key")  # the stack's file still pins the old key
-    assert host(pinned, "broker-3")["status"] == "cannot check", not_ok(pinned)
-    assert "host key" in next(k["detail"] for k in host(pinned, "broker-3")["checks"] if k["check"] == "ssh")
+    rebuilt = ("broker-3", "connect-1")
+    others = {h: lab.service_pid(h) for h in HOSTS if h not in rebuilt}
+    for name in rebuilt:
+        lab.reimage(name)
+    pinned = doctor(stack, "re-imaged, old key")  # the stack's file still pins the old keys
+    for name in rebuilt:
+        assert host(pinned, name)["status"] == "cannot check", not_ok(pinned)
+        assert "host key" in next(k["detail"] for k in host(pinned, name)["checks"] if k["check"] == "ssh")
     started = time.monotonic()
-    result, done = up_as_previewed(lab, stack, ADDRESSES, HOSTS)  # the lab's inventory: the new key
+    result, done = up_as_previewed(lab, stack, ADDRESSES, HOSTS)  # the lab's inventory: the new keys
     Run.seconds["re-imaged up"] = time.monotonic() - started
     said = dict(line.split(": ", 1) for line in done)  # by host: the order follows the quorum leader
-    assert said.pop("broker-3").startswith("restart (repair: re-imaged: a new SSH host key ("), done
-    assert said == {"broker-1": "nothing", "broker-2": "nothing", "connect-1": "nothing"}
+    for name in rebuilt:
+        assert said.pop(name).startswith("restart (repair: re-imaged: a new SSH host key ("), done
+    assert said == {"broker-1": "nothing", "broker-2": "nothing"}
     assert {h: lab.service_pid(h) for h in others} == others, "another host restarted"
     issued = result.outputs["certificates"].value["broker-3"]["sha256_fingerprint"]
     assert served_fingerprint(lab, "broker-3", ADDRESSES["broker-3"]) == issued
+    ca = ssl.create_default_context(cadata=result.outputs["ca_bundle_pem"].value)
+    with urllib.request.urlopen("https://connect-1.kafka.lab:8083/connectors", context=ca, timeout=30) as answer:
+        assert answer.status == 200
     back = doctor(stack, "re-imaged, back")
     assert back["exit_code"] == 0, not_ok(back)
+
+
+def test_no_message_was_lost_while_the_doctor_read_the_faults_and_the_ups_repaired_them(secured):
+    """Traffic ran from the first up through every doctor run, fault, repair and the re-imaged
+    broker's return: the doctor reads only, and each repair went through the gated rollout."""
+    Run.traffic.stop()
+    verdict = Run.traffic.verify()
+    assert verdict.sent > 500, verdict
+    assert verdict.lost == [] and verdict.unexplained_duplicates == [], (len(verdict.lost), verdict.duplicated, verdict.errors[:3])
 
 
 def test_the_state_in_postgresql_is_read_back_locked_and_keeps_secrets_encrypted(secured):
