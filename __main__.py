@@ -1,5 +1,6 @@
 """kafka-tls: read and validate the stack config, plan, build the cluster, export its outputs."""
 
+import functools
 from datetime import UTC, datetime
 
 import pulumi
@@ -7,7 +8,7 @@ import pulumi
 from components.ca_rotation import ca_spec, next_rotation
 from components.cert_info import days_left, renewal_warnings
 from components.cluster import KafkaTlsCluster
-from components.plan import Role, keystore_password_digest, plan
+from components.plan import keystore_password_digest, plan
 from components.roll_order import read_cluster
 from components.stack_config import read_last_outputs, read_stack_config
 from components.validation import validate_stack
@@ -38,12 +39,9 @@ rotation = next_rotation(last.get("ca_rotation"), ca_spec(config))
 if notice := rotation.notice():
     pulumi.log.warn(notice)
 warn_about_expiry(last.get("certificates") or {}, config.tls.cert_early_renewal_days, now)
-cluster_plan = plan(config, server_base, connect_base, last_run, rotation)
-# The order brokers roll in needs the brokers read (who is down, who leads the quorum): only
-# when this up takes one down. The preview reads them as the up does, so it shows the up's order.
-if cluster_plan.restarts_brokers():
-    brokers = [h for h in cluster_plan.hosts if h.role is Role.BROKER]
-    cluster_plan = plan(config, server_base, connect_base, last_run, rotation, read_cluster(config, brokers))
+# The order brokers roll in needs them read (who is down, who leads the quorum) when this up takes
+# one down: the preview reads them as the up does, so it shows the up's order.
+cluster_plan = plan(config, server_base, connect_base, last_run, rotation, functools.partial(read_cluster, config))
 cluster = KafkaTlsCluster(
     "kafka",
     config,

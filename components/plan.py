@@ -36,7 +36,7 @@ from components.properties import (
     tls_listener_is_sasl,
     tls_listener_port,
 )
-from components.roll_order import ClusterReading
+from components.roll_order import ClusterReading, ReadCluster
 from components.scripts import KeySpec, pem_key_path
 
 
@@ -157,6 +157,12 @@ class HostPlan:
     the certificate only)."""
     tools_port: Optional[int] = None
     """Brokers with ``tool_config``: the port its Kafka tools dial (properties.gate_tools_port)."""
+
+    @property
+    def gate_tools_elsewhere(self) -> Optional[int]:
+        """The port the gate's tools dial when it is not the TLS listener's (SASL_SSL), else None."""
+        return self.tools_port if self.tool_config is not None and self.tools_port != self.tls_port else None
+
     reloads: bool = False
     """Brokers: a re-issued certificate is reloaded, no restart. Not where the TLS listener is
     SASL_SSL: those restart, as they always have (a step whose triggers changed shape would be
@@ -195,10 +201,6 @@ class ClusterPlan:
     """Hosts the last ``up`` rolled out that the config no longer lists: their resources go."""
     order: str = ""
     """How the brokers were ordered ('' when no reading was asked for: the config's order)."""
-
-    def restarts_brokers(self) -> bool:
-        """Whether this ``up`` takes a broker down: only then does the order need the brokers read."""
-        return any(s.role is Role.BROKER and s.action is Action.RESTART for s in self.steps)
 
     def host(self, name: str) -> HostPlan:
         return next(h for h in self.hosts if h.name == name)
@@ -269,12 +271,13 @@ def plan(
     connect_base: Mapping[str, str],
     last: Optional[LastRun] = None,
     rotation: Optional[Rotation] = None,
-    reading: Optional[ClusterReading] = None,
+    read_cluster: Optional[ReadCluster] = None,
 ) -> ClusterPlan:
     """What to do to every host, in which order, and (from what the last ``up`` left, ``last``)
     what this ``up`` does with each step and why. ``rotation``: the CA rotation phase of this
-    ``up`` (None: no rotation, as under the unit tests' mocks). ``reading``: what the brokers
-    showed (down ones, the quorum leader), for the order they roll in (None: the config's)."""
+    ``up`` (None: no rotation, as under the unit tests' mocks). ``read_cluster``: reads what the
+    brokers show (down ones, the quorum leader) for the order they roll in; called only when this
+    ``up`` takes a broker down (None: the config's order)."""
     tls, paths = config.tls, config.paths
     locations = StoreLocations.for_host(paths, tls.store_type)
     bootstrap = ssl_bootstrap_servers(config.brokers, tls, server_base)
@@ -397,7 +400,9 @@ def plan(
         )
     reissuing = rotation is not None and rotation.phase is Phase.REISSUED
     steps = decide(steps, hosts, last, fingerprints, store_password_digest(config), tls.listener_name, reissuing)
-    steps, order = roll_order(steps, brokers, reading)
+    # The order needs the brokers read only when this up takes one down.
+    restarts = any(s.role is Role.BROKER and s.action is Action.RESTART for s in steps)
+    steps, order = roll_order(steps, brokers, read_cluster(brokers) if read_cluster and restarts else None)
     # A CA rotation's phases change what brokers trust each other by: one broker at a time.
     rotating = rotation is not None and (rotation.phase is not Phase.STEADY or rotation.dropping_old)
     steps = waves(steps, 1 if rotating else config.restart.reload_batch_size)
@@ -576,8 +581,8 @@ def _settings_digest(config: ClusterConfig, h: HostPlan) -> str:
     )
     # Only where the gate's tools dial another listener than the TLS one (SASL_SSL), so that the
     # digest of every other host stays what older kafka-tls recorded.
-    if h.tool_config is not None and h.tools_port != h.tls_port:
-        values += (("gate tools port", h.tools_port),)
+    if h.gate_tools_elsewhere is not None:
+        values += (("gate tools port", h.gate_tools_elsewhere),)
     return short_digest(values)
 
 
@@ -636,7 +641,7 @@ def fingerprint(
     ``repair`` the last repair's note (absent until a host was first repaired).
     """
     k = host.key
-    tools = {"gate_tools_port": host.tools_port} if host.tool_config and host.tools_port != host.tls_port else {}
+    tools = {"gate_tools_port": host.gate_tools_elsewhere} if host.gate_tools_elsewhere is not None else {}
     return (
         ({"repair": repair} if repair else {})
         | tools

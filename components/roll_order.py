@@ -23,7 +23,7 @@ import binascii
 import json
 import shlex
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +49,8 @@ class BrokerState:
     """Why the broker counts as down or failing ('' when it serves)."""
     quorum: Optional[tuple[int, int]] = None
     """(leader epoch, leader's node id) from its quorum-state file; None when it has none."""
+    read: bool = True
+    """False when it could not be read at all (it counts as down then)."""
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,8 @@ def broker_state(records: Mapping[str, str]) -> BrokerState:
 # --- Reading the brokers (the one part that is not pure) ---------------------------------------
 
 READ_TIMEOUT = 30.0  # seconds for one broker's reading, SSH included
-_UNREAD = ("cannot be read", "no reading")
+ReadCluster = Callable[[Sequence["HostPlan"]], ClusterReading]
+"""What ``plan.plan`` calls for the brokers' reading (``read_cluster`` with the config bound)."""
 
 
 def _read_broker(login: Login, h: HostPlan) -> BrokerState:
@@ -136,12 +139,12 @@ def _read_broker(login: Login, h: HostPlan) -> BrokerState:
     try:
         done = run_as_root(login, h.name, h.host.address, script, READ_TIMEOUT)
     except subprocess.TimeoutExpired:
-        return BrokerState(f"no reading over SSH within {READ_TIMEOUT:.0f}s")
+        return BrokerState(f"no reading over SSH within {READ_TIMEOUT:.0f}s", read=False)
     try:
         return broker_state(parse_reading(done.stdout))
     except ValueError:
         last = done.stderr.strip().splitlines()[-1:] or [f"exit {done.returncode}"]
-        return BrokerState(f"cannot be read over SSH ({last[0][:200]})")
+        return BrokerState(f"cannot be read over SSH ({last[0][:200]})", read=False)
 
 
 def read_cluster(config: ClusterConfig, brokers: Sequence[HostPlan]) -> ClusterReading:
@@ -160,7 +163,7 @@ def read_cluster(config: ClusterConfig, brokers: Sequence[HostPlan]) -> ClusterR
         with ThreadPoolExecutor(max_workers=min(16, max(1, len(brokers)))) as pool:
             read = list(pool.map(lambda h: _read_broker(login, h), brokers))
     states = {h.name: state for h, state in zip(brokers, read, strict=True)}
-    if all(s.down.startswith(_UNREAD) for s in states.values()):
+    if not any(s.read for s in states.values()):
         first = read[0].down if read else "no brokers"
         return ClusterReading(unread=f"no broker could be read: {first}")
     return ClusterReading(states)
