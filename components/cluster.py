@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 from typing import Optional
 
 import pulumi
@@ -19,7 +20,7 @@ from components.host_command import HostAccess
 from components.host_component import host_component, moved_from
 from components.host_file import host_file, original_file
 from components.plan import ClusterPlan, RestartStep, Role, Trigger, store_password_digest
-from components.properties import connect_rest_endpoint, format_properties, secrets_file_values
+from components.properties import ControllerStage, connect_rest_endpoint, format_properties, secrets_file_values
 from components.rolling_restart import RestartCommand, RollingRestart
 from components.scripts import (
     STAGE_PASSED_SCRIPT,
@@ -27,6 +28,7 @@ from components.scripts import (
     Gate,
     KafkaGate,
     TlsGate,
+    controller_stage_script,
     reload_stores_script,
     remove_left_behind_script,
     resume_or,
@@ -194,7 +196,10 @@ class KafkaTlsCluster(pulumi.ComponentResource):
                 )
                 if h.tool_config is None:
                     return tls
-                return KafkaGate(h.name, tls, h.host.node_id, config.restart.kafka_bin, h.tool_config.path, h.tools_port)
+                controller = replace(tls, port=h.controller_tls_port) if h.controller_tls_port else None
+                return KafkaGate(
+                    h.name, tls, h.host.node_id, config.restart.kafka_bin, h.tool_config.path, h.tools_port, controller
+                )
 
             return self.certificates[h.name].sha256_fingerprint.apply(broker_gate)
 
@@ -213,6 +218,11 @@ class KafkaTlsCluster(pulumi.ComponentResource):
                     return create, resume_or(h.restart_pending, create, "cat >/dev/null\n")
                 # A broker loaded its stores when it passed the gate: a reload step has nothing to do then.
                 stamp = stamp_stores_script(h.stores_stamp, h.locations) if isinstance(g, KafkaGate) else ""
+                if step.controller is not None:
+                    first = step.controller is ControllerStage.FIRST
+                    listener = tls_cfg.controller_ssl_listener
+                    create = controller_stage_script(f.path, restart, g, f.owner, listener, first, h.restart_pending)
+                    return create, resume_or(h.restart_pending, create, STAGE_PASSED_SCRIPT)
                 if step.skip_if_inter_broker_ssl or step.back:
                     create = stage_script(f.path, restart, g, f.owner, tls_cfg.listener_name, h.restart_pending, back=step.back)
                     return create, resume_or(h.restart_pending, create, STAGE_PASSED_SCRIPT)

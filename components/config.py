@@ -411,6 +411,11 @@ class Tls(_Model):
     controller_listener: str = Field("CONTROLLER", description="Used when the base has no controller.listener.names.")
     controller_port: int = Field(9094, ge=1, le=65535, description="Used when the base's listeners lack the controller.")
     controller_protocol: Protocol = Protocol.PLAINTEXT
+    controller_ssl_listener: str = Field(
+        "CONTROLLER_SSL",
+        description="The TLS controller listener kafka-tls adds when controllerProtocol: SSL meets a plaintext one.",
+    )
+    controller_ssl_port: int = Field(9096, ge=1, le=65535, description="Its port (the old listener keeps its own until removed).")
     inter_broker_protocol: Protocol = Protocol.SSL
     client_auth: ClientAuth = ClientAuth.NONE
     enabled_protocols: list[str] = Field(default_factory=lambda: ["TLSv1.3", "TLSv1.2"])
@@ -467,12 +472,12 @@ class Tls(_Model):
             )
         return v
 
-    @field_validator("listener_name", "controller_listener")
+    @field_validator("listener_name", "controller_listener", "controller_ssl_listener")
     @classmethod
     def _listener_name(cls, v: str, info) -> str:
         # Kafka upper-cases listener names; asking for that here keeps base and config comparable.
         if not re.fullmatch(r"[A-Z][A-Z0-9_-]*", v):
-            example = "'CONTROLLER'" if info.field_name == "controller_listener" else "'SSL' or 'EXTERNAL'"
+            example = "'SSL' or 'EXTERNAL'" if info.field_name == "listener_name" else "'CONTROLLER'"
             raise ValueError(f"'{_shown(v)}' is not a listener name: use upper-case letters, digits and '_', e.g. {example}")
         return v
 
@@ -742,6 +747,8 @@ def _tls_problems(t: Tls) -> list[str]:
     where = f"{NAMESPACE}:tls"
     problems = []
     ports = {"plaintextPort": t.plaintext_port, "sslPort": t.ssl_port, "controllerPort": t.controller_port}
+    if t.controller_protocol is Protocol.SSL:
+        ports["controllerSslPort"] = t.controller_ssl_port
     if t.listeners is ListenerMode.SSL_ONLY:
         ports.pop("plaintextPort")
         if t.inter_broker_protocol is Protocol.PLAINTEXT:

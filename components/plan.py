@@ -24,8 +24,11 @@ from components.cert_info import digest, not_after
 from components.config import ClusterConfig, Host, KeyCustody, ListenerMode, Protocol, StoreType, Tls
 from components.properties import (
     TOOL_CONFIG_NAME,
+    ControllerStage,
     StoreLocations,
     client_settings,
+    controller_moves,
+    controller_tls_port,
     gate_tools_port,
     parse_properties,
     render_connect_properties,
@@ -133,6 +136,11 @@ class RestartStep:
     left_behind: tuple[tuple[str, str], ...] = ()
     """A final step: what the last ``up`` kept at paths no longer used (kind, path), removed
     once the host runs on its new files."""
+    controller: Optional[ControllerStage] = None
+    """A controller step ('controller1', 'controller2'): the stage it takes the controller
+    listener to; skipped on a host already there (it is past the stage)."""
+    label: str = ""
+    """What the step's restart is part of, for ``rollout_waves`` ('controller TLS, stage 2 of 3')."""
 
     @property
     def key(self) -> str:
@@ -167,6 +175,9 @@ class HostPlan:
     """Brokers: a re-issued certificate is reloaded, no restart. Not where the TLS listener is
     SASL_SSL: those restart, as they always have (a step whose triggers changed shape would be
     replaced, a restart no preview would announce)."""
+    controller_tls_port: Optional[int] = None
+    """Brokers that are KRaft controllers on TLS: their controller listener's port (the gate
+    checks its certificate too)."""
     repair: str = ""
     """What drifted on the host, as the config's ``repair`` said it (kept from the last ``up``
     once the config no longer says it): part of the final step's properties trigger, so a new
@@ -236,7 +247,8 @@ class ClusterPlan:
             canary = ""
             if busy[0].stage == "reload":
                 canary, first_reload = (", canary" if first_reload else ""), False
-            lines.append(f"{len(lines) + (0 if self.order else 1)}: {', '.join(s.host for s in busy)} ({action}{canary})")
+            label = f", {busy[0].label}" if busy[0].label else ""
+            lines.append(f"{len(lines) + (0 if self.order else 1)}: {', '.join(s.host for s in busy)} ({action}{canary}{label})")
         return lines
 
 
@@ -318,6 +330,7 @@ def plan(
                 tools,
                 tools_port,
                 not sasl,
+                controller_tls_port(server_base, host, tls),
                 repair(host),
             )
         )
@@ -327,11 +340,14 @@ def plan(
         hosts.append(HostPlan(host, Role.CONNECT, key_spec(host, tls), locations, secrets_file, properties, repair=repair(host)))
 
     brokers = [h for h in hosts if h.role is Role.BROKER]
+    moving = {h.name for h in brokers if controller_moves(server_base, h.host, tls)}
     steps: list[RestartStep] = []
-    # The plaintext-to-SSL stages: each rolls through every broker before the next starts.
+    # The plaintext-to-SSL stages: each rolls through every broker before the next starts. They
+    # add a moving controller listener's TLS one too (its first stage), so it costs no roll of its own.
     for number, stage in enumerate(rollout_stages(tls), start=1):
         for h in brokers:
-            text = render_server_properties(server_base, h.host, stage, locations)
+            adds = ControllerStage.ADDED if h.name in moving else ControllerStage.DONE
+            text = render_server_properties(server_base, h.host, stage, locations, adds)
             steps.append(
                 RestartStep(
                     h.name,
@@ -356,6 +372,23 @@ def plan(
             )
             for h in brokers
             if ((last.fingerprints or {}).get(h.name) or {}).get("layout", {}).get("ssl_only")
+        ]
+    # The controller listener to TLS (KIP-853): every node accepts the TLS listener, then every
+    # node dials it, then (the final step) the plaintext one goes; the quorum keeps its majority.
+    for controller in (ControllerStage.ADDED, ControllerStage.FIRST):
+        steps += [
+            RestartStep(
+                h.name,
+                Role.BROKER,
+                f"controller{controller.value}",
+                properties_file(
+                    paths.server_properties, render_server_properties(server_base, h.host, tls, locations, controller)
+                ),
+                gated=True,
+                controller=controller,
+            )
+            for h in brokers
+            if h.name in moving
         ]
     steps += [
         RestartStep(
@@ -399,7 +432,9 @@ def plan(
             repair=h.repair,
         )
     reissuing = rotation is not None and rotation.phase is Phase.REISSUED
-    steps = decide(steps, hosts, last, fingerprints, store_password_digest(config), tls.listener_name, reissuing)
+    steps = decide(
+        steps, hosts, last, fingerprints, store_password_digest(config), tls.listener_name, reissuing, tls.controller_ssl_listener
+    )
     # The order needs the brokers read only when this up takes one down.
     restarts = any(s.role is Role.BROKER and s.action is Action.RESTART for s in steps)
     steps, order = roll_order(steps, brokers, read_cluster(brokers) if read_cluster and restarts else None)
@@ -528,6 +563,21 @@ def last_run_problems(config: ClusterConfig, last: LastRun) -> list[str]:
             "fail on every host). Keep the old password; or change it in three ups: tls.keyCustody 'stack' (brokers "
             "reload a new key), then the new keystorePassword (every host restarts), then tls.keyCustody 'host' again "
             "if you want the keys back on the hosts."
+        )
+    # The last up moved the controller listener to TLS: going back in one roll splits the quorum.
+    tls = config.tls
+    moved = short_digest(tls.controller_ssl_listener)
+    back = [
+        name
+        for name, f in (last.fingerprints or {}).items()
+        if (f.get("properties") or {}).get("controller.listener.names") == moved
+    ]
+    if back and tls.controller_protocol is Protocol.PLAINTEXT:
+        problems.append(
+            f"kafka-tls:tls.controllerProtocol: PLAINTEXT, but the last up moved the controller listener of "
+            f"{', '.join(back)} to {tls.controller_ssl_listener} (TLS): putting the plaintext one back in one roll "
+            "would split the quorum (nodes dialling listeners their peers lack). Keep controllerProtocol: SSL; the "
+            "controller listener stays on TLS"
         )
     return problems
 
@@ -700,6 +750,8 @@ class _HostChange:
     reasons: tuple[str, ...]
     previous_steps: Optional[set[str]]
     on_tls_already: bool
+    controller_on_tls: bool = False
+    """The last ``up`` left the host dialling the TLS controller listener alone (ControllerStage.DONE)."""
 
 
 def _host_change(
@@ -711,6 +763,7 @@ def _host_change(
     stage_count: int,
     previous: Optional[Mapping],
     reissuing: bool,
+    controller_tls_listener: str = "",
 ) -> _HostChange:
     if before is None:
         how = f" (from plaintext: {stage_count + 1} restarts unless already on SSL)" if stage_count else ""
@@ -757,6 +810,8 @@ def _host_change(
         before.get("properties", {}).get("security.inter.broker.protocol"),
     )
     previous_steps = set(before["steps"]) if "steps" in before else None
+    names = before.get("properties", {}).get("controller.listener.names")
+    controller_on_tls = bool(controller_tls_listener) and names == short_digest(controller_tls_listener)
     return _HostChange(
         False,
         path,
@@ -770,11 +825,13 @@ def _host_change(
         tuple(reasons),
         previous_steps,
         on_tls,
+        controller_on_tls,
     )
 
 
-def _step_action(step: RestartStep, change: _HostChange, restarts_on_final: bool) -> Action:
-    """What the engine will do with this step, and so what the host sees."""
+def _step_action(step: RestartStep, change: _HostChange, restarts_on_final: bool, stage_runs: bool = False) -> Action:
+    """What the engine will do with this step, and so what the host sees. ``stage_runs``: a
+    plaintext-to-SSL stage of the host restarts it (and so adds its TLS controller listener)."""
     is_new = change.new or (change.previous_steps is not None and step.key not in change.previous_steps)
     if step.back:
         # Planned only for a host that ran SSL-only: it runs once, when created.
@@ -782,6 +839,10 @@ def _step_action(step: RestartStep, change: _HostChange, restarts_on_final: bool
     if step.stage.startswith("stage"):
         # Runs once, when created; skipped on a host already replicating over TLS.
         return Action.RESTART if is_new and not change.on_tls_already else Action.NOTHING
+    if step.controller is not None:
+        # Runs once, when created; skipped on a host whose controller listener is past the stage.
+        past = change.controller_on_tls or (step.controller is ControllerStage.ADDED and stage_runs)
+        return Action.RESTART if is_new and not past else Action.NOTHING
     if step.stage == "reload":
         # A new reload step finds the stores already loaded (the restart stamped them).
         if is_new or restarts_on_final or not (change.issued or change.trust):
@@ -809,6 +870,7 @@ def decide(
     password_digest: str,
     tls_listener: str,
     reissuing: bool = False,
+    controller_tls_listener: str = "",
 ) -> list[RestartStep]:
     """Each step with what this ``up`` does with it and why: the one place that decides, from the
     last ``up``'s fingerprints and the same triggers the steps are made with."""
@@ -817,7 +879,11 @@ def decide(
     by_name = {h.name: h for h in hosts}
     for name in dict.fromkeys(s.host for s in steps):
         own = [s for s in steps if s.host == name]
-        stages = sum(1 for s in own if s.stage.startswith("stage"))
+        # The first TLS stage adds the TLS controller listener too (controller1 then has nothing to do).
+        broker_stages = sum(1 for s in own if s.stage.startswith("stage"))
+        stages = broker_stages + sum(
+            1 for s in own if s.controller is not None and not (broker_stages and s.controller is ControllerStage.ADDED)
+        )
         change = _host_change(
             by_name[name],
             (last.fingerprints or {}).get(name),
@@ -827,19 +893,50 @@ def decide(
             stages,
             last.fingerprints,
             reissuing,
+            controller_tls_listener,
         )
         final = next(s for s in own if s.stage == "final")
         restarts = _step_action(final, change, False) is Action.RESTART
+        stage_runs = any(s.stage.startswith("stage") and _step_action(s, change, False) is Action.RESTART for s in own)
+        actions = {s.key: _step_action(s, change, restarts, stage_runs) for s in own}
         old = tuple(sorted(left_behind(last.fingerprints, by_name[name]).items()))
         reasons = change.reasons
-        if any(s.back and _step_action(s, change, restarts) is Action.RESTART for s in own):
+        if any(s.back and actions[s.key] is Action.RESTART for s in own):
             reasons = ("back from SSL-only listeners: first the plaintext listener, then replication over it", *reasons)
+        labels = _controller_labels(own, actions)
+        if labels:
+            reasons = (
+                f"controller listener to TLS in {len(labels)} restarts: {controller_tls_listener} added beside the "
+                "plaintext one, then dialled first, then the plaintext one removed",
+                *reasons,
+            )
         decided = {
             s.key: replace(
-                s, action=_step_action(s, change, restarts), reasons=reasons, left_behind=old if s.stage == "final" else ()
+                s,
+                action=actions[s.key],
+                reasons=reasons,
+                left_behind=old if s.stage == "final" else (),
+                label=labels.get(s.key, ""),
             )
             for s in own
         }
         out += [decided[s.key] for s in own]
     order = {s.key: i for i, s in enumerate(steps)}
     return sorted(out, key=lambda s: order[s.key])
+
+
+def _controller_labels(own: list[RestartStep], actions: Mapping[str, Action]) -> dict[str, str]:
+    """Per step of one host that restarts to move its controller listener to TLS, the stage it
+    takes it to ({} when the host's controller listener does not move this ``up``)."""
+    if not any(s.controller is not None for s in own):
+        return {}
+    acting = [s for s in own if actions[s.key] is Action.RESTART and (s.controller or s.stage.startswith("stage"))]
+    if not acting:
+        return {}
+    labels = {
+        s.key: s.controller.label if s.controller else f"TLS listener {s.stage}, {ControllerStage.ADDED.label}" for s in acting
+    }
+    final = next(s for s in own if s.stage == "final")
+    if actions[final.key] is Action.RESTART:
+        labels[final.key] = ControllerStage.DONE.label
+    return labels

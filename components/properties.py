@@ -15,6 +15,7 @@ import io
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import NamedTuple, Optional
 
@@ -235,6 +236,24 @@ def _roles(props: Mapping[str, str]) -> frozenset[str]:
     return frozenset(r.strip().lower() for r in props.get("process.roles", "").split(",") if r.strip())
 
 
+class ControllerStage(int, Enum):
+    """Where a plaintext controller listener moving to TLS stands (KIP-853's "upgrading the
+    controller listener"; one roll of every node each). A static quorum keeps its majority through
+    every stage: each node accepts both listeners until every node dials the TLS one."""
+
+    ADDED = 1
+    """The TLS listener beside the plaintext one, which every node still dials."""
+    FIRST = 2
+    """Nodes dial the TLS listener (the voters on its port); the plaintext one still accepts peers
+    not yet rolled."""
+    DONE = 3
+    """The plaintext listener gone."""
+
+    @property
+    def label(self) -> str:
+        return f"controller TLS, stage {self.value} of {len(ControllerStage)}"
+
+
 @dataclass(frozen=True)
 class ListenerLayout:
     """A broker's listeners as Kafka reads them: before TLS (the base) or after (``with_tls``)."""
@@ -298,6 +317,11 @@ class ListenerLayout:
     def listener(self, name: str) -> Optional[Listener]:
         return next((l for l in self.listeners if l.name == name), None)
 
+    def controller_moves(self, tls: Tls) -> bool:
+        """Whether ``tls`` moves this KRaft node's plaintext controller listener to TLS (to a new
+        listener, tls.controllerSslListener, in the stages of ControllerStage)."""
+        return self.is_kraft and tls.controller_protocol is Protocol.SSL and self.protocol(self.controller) == "PLAINTEXT"
+
     def protocol(self, name: str) -> Optional[str]:
         """The security protocol Kafka gives a listener; None when nothing maps it."""
         found = (self.protocol_map or KAFKA_DEFAULT_PROTOCOL_MAP).get(name)
@@ -305,12 +329,13 @@ class ListenerLayout:
             return "PLAINTEXT"  # KRaft's implicit mapping of the controller listener
         return found
 
-    def with_tls(self, tls: Tls) -> ListenerLayout:
+    def with_tls(self, tls: Tls, controller: ControllerStage = ControllerStage.DONE) -> ListenerLayout:
         """The layout ``tls`` asks for.
 
         The TLS listener (tls.listenerName) is converted in place when the base has it, else added
         on tls.sslPort after the broker listeners; ``listeners: SSL`` then drops the PLAINTEXT
-        broker listeners. Every other listener keeps its name, host and port.
+        broker listeners. Every other listener keeps its name, host and port. A plaintext
+        controller listener that moves to TLS (``controller_moves``) is at ``controller``'s stage.
 
         Raises:
             ValueError: the TLS listener's protocol is not one kafka-tls converts.
@@ -338,28 +363,71 @@ class ListenerLayout:
             protocol_map = {
                 l.name: str(protocols[l.name]) for l in listeners if l.name not in self.controller_names and protocols[l.name]
             }
-        if self.is_kraft:
-            # The base's controller mapping wins; listener_problems refuses a controllerProtocol that differs.
+        controller_names = self.controller_names
+        if self.controller_moves(tls):
+            listeners, protocol_map, controller_names = self._controller_to_tls(tls, controller, listeners, protocol_map)
+        elif self.is_kraft:
+            # The base's controller mapping wins; listener_problems refuses a downgrade.
             protocol_map.setdefault(self.controller, tls.controller_protocol.value)
         return ListenerLayout(
             listeners=tuple(listeners),
             protocol_map=protocol_map,
             inter_broker=name if tls.inter_broker_protocol is Protocol.SSL else self.inter_broker,
-            controller_names=self.controller_names,
+            controller_names=controller_names,
             roles=self.roles,
         )
+
+    def _controller_to_tls(
+        self, tls: Tls, stage: ControllerStage, listeners: list[Listener], protocol_map: dict[str, str]
+    ) -> tuple[list[Listener], dict[str, str], tuple[str, ...]]:
+        """The listeners, map and controller.listener.names of ``stage``: the TLS controller
+        listener beside the plaintext one (a controller listens on it where it listened on the old
+        one), first once nodes dial it, alone at the end. Broker-only nodes only name it."""
+        new, old = tls.controller_ssl_listener, self.controller_names
+        names = {ControllerStage.ADDED: (*old, new), ControllerStage.FIRST: (new, *old), ControllerStage.DONE: (new,)}[stage]
+        protocols = {**{n: "PLAINTEXT" for n in old if stage is not ControllerStage.DONE}, new: "SSL"}
+        if self.is_controller:
+            at = next(i for i, l in enumerate(listeners) if l.name == self.controller)
+            listeners = [*listeners[: at + 1], Listener(new, listeners[at].host, tls.controller_ssl_port), *listeners[at + 1 :]]
+            if stage is ControllerStage.DONE:
+                listeners = [l for l in listeners if l.name not in old]
+        protocol_map = {k: v for k, v in protocol_map.items() if k not in old} | protocols
+        return listeners, protocol_map, names
 
 
 def _bind_host(bind_address: str) -> str:
     return f"[{bind_address}]" if ":" in bind_address else bind_address
 
 
-def _host_layouts(base: Mapping[str, str], host: Host, tls: Tls) -> tuple[dict[str, str], ListenerLayout, ListenerLayout]:
+def _host_layouts(
+    base: Mapping[str, str], host: Host, tls: Tls, controller: ControllerStage = ControllerStage.DONE
+) -> tuple[dict[str, str], ListenerLayout, ListenerLayout]:
     current = {**base, **host.properties}
     before = ListenerLayout.read(current, tls)
     if before.is_controller_only:
         raise ValueError(f"{host.name}: process.roles=controller: controller-only nodes are not managed yet")
-    return current, before, before.with_tls(tls)
+    return current, before, before.with_tls(tls, controller)
+
+
+def controller_moves(base: Mapping[str, str], host: Host, tls: Tls) -> bool:
+    """Whether this broker's plaintext controller listener moves to TLS (ListenerLayout.controller_moves)."""
+    _, before, _ = _host_layouts(base, host, tls)
+    return before.controller_moves(tls)
+
+
+def controller_tls_port(base: Mapping[str, str], host: Host, tls: Tls) -> Optional[int]:
+    """The port of the node's controller listener once on TLS (None: not a controller, or its
+    controller listener stays plaintext)."""
+    _, _, after = _host_layouts(base, host, tls)
+    listener = after.listener(after.controller)
+    if not after.is_controller or listener is None or after.protocol(after.controller) not in ("SSL", "SASL_SSL"):
+        return None
+    return listener.port
+
+
+def voters_on_port(voters: str, port: int) -> str:
+    """controller.quorum.voters with every voter's port set to ``port`` ('1@h:9094' -> '1@h:9096')."""
+    return ",".join(f"{v.strip().rsplit(':', 1)[0]}:{port}" for v in voters.split(",") if v.strip())
 
 
 def tls_listener_is_sasl(base: Mapping[str, str], host: Host, tls: Tls) -> bool:
@@ -413,14 +481,21 @@ def tls_listener_port(base: Mapping[str, str], host: Host, tls: Tls) -> int:
     return next(l.port for l in after.listeners if l.name == tls.listener_name)
 
 
-def render_server_properties(base: Mapping[str, str], host: Host, tls: Tls, locations: StoreLocations) -> str:
+def render_server_properties(
+    base: Mapping[str, str],
+    host: Host,
+    tls: Tls,
+    locations: StoreLocations,
+    controller: ControllerStage = ControllerStage.DONE,
+) -> str:
     """server.properties for one broker: the user's base + the TLS settings + host overrides.
 
     The user's listeners are kept (see ``ListenerLayout.with_tls``); with ``host.bind_address`` every
     listener binds there. A per-host ``advertised.listeners`` still wins; the other listener keys of
-    the host's overrides are read as part of the base.
+    the host's overrides are read as part of the base. ``controller``: the stage of a controller
+    listener moving to TLS; from its second stage the voters are dialled on the TLS listener's port.
     """
-    current, before, after = _host_layouts(base, host, tls)
+    current, before, after = _host_layouts(base, host, tls, controller)
     if host.bind_address:
         bind = _bind_host(host.bind_address)
         listeners = [Listener(l.name, bind, l.port) for l in after.listeners]
@@ -429,7 +504,12 @@ def render_server_properties(base: Mapping[str, str], host: Host, tls: Tls, loca
     managed: dict[str, str] = {}
     if host.node_id is not None:
         managed["node.id"] = str(host.node_id)
-    if before.is_controller or "controller.listener.names" in current:
+    dialled: dict[str, str] = {}
+    if before.controller_moves(tls):
+        managed["controller.listener.names"] = ",".join(after.controller_names)
+        if controller is not ControllerStage.ADDED and "controller.quorum.voters" in current:
+            dialled["controller.quorum.voters"] = voters_on_port(current["controller.quorum.voters"], tls.controller_ssl_port)
+    elif before.is_controller or "controller.listener.names" in current:
         managed["controller.listener.names"] = current.get("controller.listener.names", tls.controller_listener)
     managed.update(
         {
@@ -445,8 +525,9 @@ def render_server_properties(base: Mapping[str, str], host: Host, tls: Tls, loca
             **_config_provider_settings(current),
         }
     )
-    overrides = {k: v for k, v in host.properties.items() if k not in (*_LISTENER_KEYS, "config.providers")}
-    return _merge(base, managed, overrides, drop=_CONFLICTING_SERVER_KEYS)
+    # The voters rewritten from the host's own override, when it has one, stay rewritten.
+    overrides = {k: v for k, v in host.properties.items() if k not in (*_LISTENER_KEYS, "config.providers", *dialled)}
+    return _merge(base, {**managed, **dialled}, overrides, drop=_CONFLICTING_SERVER_KEYS)
 
 
 def listener_problems(
@@ -587,17 +668,31 @@ def listener_problems(
             "listener (interBrokerProtocol: PLAINTEXT); set interBrokerProtocol: SSL or keep listeners: PLAINTEXT+SSL"
         )
 
-    # The KRaft quorum: a static quorum on mixed controller protocols loses its majority.
+    # The KRaft quorum: a plaintext controller listener moves to TLS in stages (ControllerStage).
     if before.is_kraft:
         running = before.protocol(ctrl)
-        if tls.controller_protocol is Protocol.SSL and running not in ("SSL", "SASL_SSL"):
+        new_ctrl = tls.controller_ssl_listener
+        if before.controller_moves(tls):
+            if current.get("controller.quorum.bootstrap.servers", "").strip() and "controller.quorum.voters" not in current:
+                problems.append(
+                    f"{NAMESPACE}:tls.controllerProtocol: SSL, but {origin('controller.quorum.bootstrap.servers')} makes a "
+                    "dynamic quorum, whose voters' endpoints live in the metadata log: kafka-tls moves a static quorum's "
+                    "(controller.quorum.voters) controller listener only; keep controllerProtocol: PLAINTEXT"
+                )
+            if before.listener(new_ctrl) is not None or new_ctrl in before.protocol_map:
+                problems.append(
+                    f"{tls_key('controllerSslListener')}: {new_ctrl} is already a listener in {origin('listeners')}; "
+                    "name a new one for the TLS controller listener, e.g. CONTROLLER_TLS"
+                )
+            if taken := next((l for l in before.listeners if l.port == tls.controller_ssl_port), None):
+                problems.append(
+                    f"{tls_key('controllerSslPort')}: {tls.controller_ssl_port} is the port of listener {taken.name} "
+                    f"({origin('listeners')}); give the TLS controller listener a free port"
+                )
+        elif tls.controller_protocol is Protocol.SSL and running not in ("SSL", "SASL_SSL"):
             problems.append(
                 f"{NAMESPACE}:tls.controllerProtocol: SSL, but the controller listener {ctrl} runs {running} "
-                f"({map_key}); switching it in a rolling restart splits the static KRaft quorum (controllers on mixed "
-                "protocols lose their majority). Either keep controllerProtocol: PLAINTEXT and bind the controller "
-                f"listener to a private interface, or: stop every node, set {ctrl}:SSL in listener.security.protocol.map "
-                "of the base file and of every node's server.properties, start every node together, then set "
-                "tls.controllerProtocol: SSL so kafka-tls keeps it"
+                f"({map_key}); kafka-tls moves a PLAINTEXT controller listener only: keep controllerProtocol: PLAINTEXT"
             )
         elif tls.controller_protocol is Protocol.PLAINTEXT and running in ("SSL", "SASL_SSL"):
             problems.append(
@@ -617,7 +712,8 @@ def listener_problems(
             if any(w.name == l.name for w in written):
                 key = origin("listeners")
             else:
-                key = tls_key("sslPort" if l.name == name else "controllerPort" if l.name == ctrl else "plaintextPort")
+                field = {name: "sslPort", ctrl: "controllerPort", tls.controller_ssl_listener: "controllerSslPort"}
+                key = tls_key(field.get(l.name, "plaintextPort"))
             problems.append(
                 f"{key}: listener {l.name} on port {l.port} is also the SSH port ({NAMESPACE}:ssh.port), which sshd "
                 "holds: the broker could not bind it; give the listener another port"

@@ -413,6 +413,8 @@ class KafkaGate:
     tools_port: Optional[int] = None
     """The port the tools dial: the TLS listener's (None), or a plaintext listener's when the TLS
     one is SASL_SSL (properties.gate_tools_port; the client config says PLAINTEXT then)."""
+    controller: Optional[TlsGate] = None
+    """A controller on TLS: its controller listener presents the expected certificate too."""
 
     @property
     def bootstrap(self) -> str:
@@ -648,7 +650,9 @@ def _gate_text(gate: Gate, elect: bool = False) -> str:
     if gate is None:
         return ""
     if isinstance(gate, KafkaGate):
-        checks, timeout, host = _fingerprint_check(gate.tls) + _kafka_checks(gate, elect), gate.tls.timeout_seconds, gate.host
+        controller = _fingerprint_check(gate.controller) if gate.controller else ""
+        checks = _fingerprint_check(gate.tls) + controller + _kafka_checks(gate, elect)
+        timeout, host = gate.tls.timeout_seconds, gate.host
         passed = (
             f"{gate.host} presents {gate.tls.sha256_fingerprint[:23]}..., is unfenced and caught up, "
             "no partition under-replicated"
@@ -809,5 +813,31 @@ def stage_script(
             if back
             else f"if {already_ssl}; then echo 'inter-broker traffic already on SSL: stage skipped'; cat >/dev/null; exit 0; fi\n"
         )
+        + write_and_restart_script(path, "640", owner, restart_command, gate, pending).replace(_PRELUDE, "")
+    )
+
+
+def controller_stage_script(
+    path: str,
+    restart_command: str,
+    gate: Gate,
+    owner: str,
+    tls_listener: str,
+    first: bool,
+    pending: Optional[str] = None,
+) -> str:
+    """One step of the controller listener's move to TLS (properties.ControllerStage).
+
+    stdin: the stage's server.properties. Skipped on a host whose current file already names
+    ``tls_listener`` in controller.listener.names (its first stage), or with ``first`` names it
+    first (its second): it is past this stage.
+    """
+    where = "first in" if first else "in"
+    names = f"{_ere_literal(tls_listener)}" if first else f"([^#]*,)?[[:space:]]*{_ere_literal(tls_listener)}"
+    pattern = f"^[[:space:]]*controller\\.listener\\.names[[:space:]]*[=:][[:space:]]*{names}[[:space:]]*(,.*)?$"
+    past = f"grep -Eq {q(pattern)} {q(path)} 2>/dev/null"
+    return (
+        _PRELUDE + f"if {past}; then echo {q(f'{tls_listener} already {where} controller.listener.names: stage skipped')}; "
+        "cat >/dev/null; exit 0; fi\n"
         + write_and_restart_script(path, "640", owner, restart_command, gate, pending).replace(_PRELUDE, "")
     )

@@ -43,6 +43,7 @@ from components.scripts import (
     rewrite_file_script,
     stack_keystore_script,
     stage_script,
+    controller_stage_script,
     truststore_script,
     write_and_restart_script,
     write_file_script,
@@ -264,6 +265,29 @@ def test_stage_writes_and_restarts_a_plaintext_broker(tmp_path, tls_server):
     assert "RESTARTED" in out.stdout and "health gate passed" in out.stdout
     assert target.read_text() == stage_text
     assert Path(str(target) + BACKUP_SUFFIX).read_text() == "security.inter.broker.protocol=PLAINTEXT\n"
+
+
+@pytest.mark.parametrize("running, first, runs", [
+    ("controller.listener.names=CONTROLLER\n", False, True),
+    ("controller.listener.names = CONTROLLER , CONTROLLER_SSL\n", False, False),
+    ("controller.listener.names=CONTROLLER_SSL,CONTROLLER\n", False, False),
+    ("controller.listener.names=CONTROLLER,CONTROLLER_SSL\n", True, True),
+    ("controller.listener.names=CONTROLLER_SSL,CONTROLLER\n", True, False),
+    ("controller.listener.names=CONTROLLER_SSL\n", True, False),
+    # a longer name that starts with the new one is not it
+    ("controller.listener.names=CONTROLLER_SSL2,CONTROLLER\n", True, True),
+], ids=["plaintext", "added", "added and first", "added, second stage", "first", "done", "another name"])
+def test_a_controller_stage_runs_only_on_a_host_not_past_it(tmp_path, tls_server, running, first, runs):
+    port, fingerprint = tls_server
+    target = tmp_path / "server.properties"
+    target.write_text(running)
+    gate = TlsGate("127.0.0.1", port, "localhost", fingerprint, timeout_seconds=10)
+    stage_text = "controller.listener.names=CONTROLLER_SSL,CONTROLLER\n"
+    out = run(controller_stage_script(str(target), "echo RESTARTED", gate, "", "CONTROLLER_SSL", first), stage_text)
+    assert ("RESTARTED" in out.stdout) is runs, out.stdout
+    assert target.read_text() == (stage_text if runs else running)
+    assert ("stage skipped" in out.stdout) is not runs
+
 
 
 # --- Real hosts: the service's own account, an SSL directory only it can read ------------------

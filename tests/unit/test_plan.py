@@ -408,3 +408,59 @@ def test_a_sasl_ssl_broker_gets_the_cluster_checks_through_its_kept_plaintext_li
     config = validate_config(sample(**sasl))
     again = make(LastRun(fingerprints=older, password_digest=store_password_digest(config)), **sasl).restart_plan()
     assert [line.split(" (")[0] for line in again] == [*(f"broker-{i}: rewrite, no restart" for i in (1, 2, 3)), "connect-1: nothing"]
+
+
+CONTROLLER_SSL = {"controllerProtocol": "SSL"}
+BROKERS = ["broker-1", "broker-2", "broker-3"]
+
+
+def test_from_plaintext_the_controller_listener_moves_to_tls_in_one_roll_more():
+    """The first TLS stage adds the TLS controller listener too, so from plaintext the move costs
+    one roll (nodes dial it), then the final config removes the plaintext one."""
+    p = make(tls=CONTROLLER_SSL)
+    acting = [(s.stage, s.host) for s in p.steps if s.action is Action.RESTART and s.role is Role.BROKER]
+    assert acting == [(stage, b) for stage in ("stage1", "controller2", "final") for b in BROKERS]
+    # The controller's own first stage is planned (an interrupted up may need it) but has nothing to do.
+    assert [s.action for s in p.steps if s.stage == "controller1"] == [Action.NOTHING] * 3
+    stage1 = parse_properties(next(s for s in p.steps if s.stage == "stage1").properties.text)
+    assert stage1["controller.listener.names"] == "CONTROLLER,CONTROLLER_SSL"
+    assert p.restart_plan()[0] == (
+        "broker-1: restart (controller listener to TLS in 3 restarts: CONTROLLER_SSL added beside the plaintext one, "
+        "then dialled first, then the plaintext one removed; new host: first TLS rollout (from plaintext: 3 restarts "
+        "unless already on SSL))"
+    )
+    assert p.rollout_waves()[:7] == [
+        "1: broker-1 (restart, TLS listener stage1, controller TLS, stage 1 of 3)",
+        "2: broker-2 (restart, TLS listener stage1, controller TLS, stage 1 of 3)",
+        "3: broker-3 (restart, TLS listener stage1, controller TLS, stage 1 of 3)",
+        "4: broker-1 (restart, controller TLS, stage 2 of 3)",
+        "5: broker-2 (restart, controller TLS, stage 2 of 3)",
+        "6: broker-3 (restart, controller TLS, stage 2 of 3)",
+        "7: broker-1 (restart, controller TLS, stage 3 of 3)",
+    ]
+    assert all(p.host(b).controller_tls_port == 9096 for b in BROKERS)
+
+
+def test_a_cluster_already_on_tls_moves_its_controller_listener_in_three_rolls_and_then_stays():
+    before = make()
+    moved = make(LastRun(fingerprints=before.fingerprints), tls=CONTROLLER_SSL)
+    acting = [(s.stage, s.host) for s in moved.steps if s.action is Action.RESTART and s.role is Role.BROKER]
+    assert acting == [(stage, b) for stage in ("controller1", "controller2", "final") for b in BROKERS]
+    assert moved.restart_plan()[0].startswith("broker-1: restart (controller listener to TLS in 3 restarts: ")
+    assert "properties changed: controller.listener.names, controller.quorum.voters, listener.security.protocol.map, " \
+           "listeners" in moved.restart_plan()[0]
+    assert [line.split(" (")[1] for line in moved.rollout_waves()[:3]] == ["restart, controller TLS, stage 1 of 3)"] * 3
+    # Nothing left to do at the next up, and the workers never restart for it.
+    assert moved.restart_plan()[3] == "connect-1: nothing"
+    again = make(LastRun(fingerprints=moved.fingerprints), tls=CONTROLLER_SSL)
+    assert [s for s in again.steps if s.action is not Action.NOTHING] == []
+
+
+def test_moving_the_controller_listener_back_to_plaintext_is_refused_at_preview():
+    moved = make(tls=CONTROLLER_SSL)
+    config = validate_config(sample())
+    problems = last_run_problems(config, LastRun(fingerprints=moved.fingerprints))
+    assert len(problems) == 1
+    assert problems[0].startswith("kafka-tls:tls.controllerProtocol: PLAINTEXT, but the last up moved the controller "
+                                  "listener of broker-1, broker-2, broker-3 to CONTROLLER_SSL (TLS)")
+    assert last_run_problems(validate_config(sample(tls=CONTROLLER_SSL)), LastRun(fingerprints=moved.fingerprints)) == []

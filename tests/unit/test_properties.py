@@ -27,9 +27,11 @@ from components.config import (
 from components.properties import (
     HEADER,
     SECRETS_FILE_NAME,
+    ControllerStage,
     StoreLocations,
     client_settings,
     connect_rest_endpoint,
+    controller_tls_port,
     format_properties,
     gate_tools_port,
     listener_problems,
@@ -191,12 +193,46 @@ def test_server_kraft_controller():
     assert_store_settings(props)
 
 
-def test_server_kraft_controller_custom_listener_over_ssl():
-    tls = Tls(controller_listener="QUORUM", controller_port=9095, controller_protocol=Protocol.SSL)
-    props = parse_properties(render_server_properties(KRAFT_BASE, BROKER, tls, locations()))
-    assert props["listeners"] == "PLAINTEXT://:9092,SSL://:9093,QUORUM://:9095"
-    assert props["controller.listener.names"] == "QUORUM"
-    assert props["listener.security.protocol.map"] == "PLAINTEXT:PLAINTEXT,SSL:SSL,QUORUM:SSL"
+def test_a_plaintext_controller_listener_moves_to_tls_in_three_stages():
+    tls = Tls(controller_protocol=Protocol.SSL)
+    voters = "1@kafka-1.example.com:9094,2@kafka-2.example.com:9094,3@kafka-3.example.com:9094"
+    stages = {
+        stage: parse_properties(render_server_properties(KRAFT_BASE, BROKER, tls, locations(), stage))
+        for stage in ControllerStage
+    }
+    added, first, done = (stages[s] for s in ControllerStage)
+    # 1: the TLS listener beside the plaintext one, which every node still dials (voters unchanged).
+    assert added["listeners"] == "PLAINTEXT://:9092,SSL://:9093,CONTROLLER://:9094,CONTROLLER_SSL://:9096"
+    assert added["controller.listener.names"] == "CONTROLLER,CONTROLLER_SSL"
+    assert added["listener.security.protocol.map"] == "PLAINTEXT:PLAINTEXT,SSL:SSL,CONTROLLER:PLAINTEXT,CONTROLLER_SSL:SSL"
+    assert added["controller.quorum.voters"] == voters
+    # 2: dialled first, on its port; the plaintext one still accepts peers not yet rolled.
+    assert first["listeners"] == added["listeners"]
+    assert first["controller.listener.names"] == "CONTROLLER_SSL,CONTROLLER"
+    assert first["controller.quorum.voters"] == voters.replace(":9094", ":9096")
+    # 3: the plaintext one gone; neither controller listener is ever advertised.
+    assert done["listeners"] == "PLAINTEXT://:9092,SSL://:9093,CONTROLLER_SSL://:9096"
+    assert done["controller.listener.names"] == "CONTROLLER_SSL"
+    assert done["listener.security.protocol.map"] == "PLAINTEXT:PLAINTEXT,SSL:SSL,CONTROLLER_SSL:SSL"
+    assert done["controller.quorum.voters"] == voters.replace(":9094", ":9096")
+    assert all("CONTROLLER" not in p["advertised.listeners"] for p in stages.values())
+    # The final config is the default stage, and the gate dials the new listener.
+    assert render_server_properties(KRAFT_BASE, BROKER, tls, locations()) == render_server_properties(
+        KRAFT_BASE, BROKER, tls, locations(), ControllerStage.DONE
+    )
+    assert controller_tls_port(KRAFT_BASE, BROKER, tls) == 9096
+    assert controller_tls_port(KRAFT_BASE, BROKER, Tls()) is None
+
+
+def test_a_host_override_of_the_voters_is_moved_too_and_a_bound_listener_keeps_its_address():
+    tls = Tls(controller_protocol=Protocol.SSL, controller_listener="QUORUM", controller_ssl_port=9196)
+    own = {"controller.quorum.voters": "1@[fd00::11]:9094,2@10.0.0.12:9094"}
+    host = BROKER.model_copy(update={"properties": own})
+    base = {**NAMED_BASE, "listeners": "INTERNAL://:9092,EXTERNAL://:9095,CONTROLLER://10.0.0.11:9094"}
+    props = parse_properties(render_server_properties(base, host, tls, locations()))
+    assert props["controller.quorum.voters"] == "1@[fd00::11]:9196,2@10.0.0.12:9196"
+    assert props["listeners"].endswith(",CONTROLLER_SSL://10.0.0.11:9196")
+
 
 
 def test_server_broker_only_gets_no_controller_listener():
@@ -760,13 +796,28 @@ def test_problem_added_listener_port_taken():
                 f"kafka-tls:tls.sslPort (for {WHERE})", f"{WHERE}.properties.listeners")
 
 
-def test_problem_controller_protocol_ssl_on_a_plaintext_quorum():
-    message = one_problem(Tls(controller_protocol=Protocol.SSL), NAMED_BASE, None,
-                          "splits the static KRaft quorum", "controllerProtocol: PLAINTEXT", "private interface",
-                          "stop every node", "CONTROLLER:SSL", "start every node together")
-    assert message.startswith("kafka-tls:tls.controllerProtocol: SSL, but the controller listener CONTROLLER runs PLAINTEXT")
-    # No map at all: KRaft maps the controller listener to PLAINTEXT.
-    one_problem(Tls(controller_protocol=Protocol.SSL), KRAFT_BASE, None, "runs PLAINTEXT")
+def test_a_plaintext_static_quorum_may_move_to_tls():
+    assert listener_problems(NAMED_BASE, {}, Tls(controller_protocol=Protocol.SSL), WHERE) == []
+    assert listener_problems(KRAFT_BASE, {}, Tls(controller_protocol=Protocol.SSL), WHERE) == []
+
+
+def test_problems_of_a_controller_listener_moving_to_tls():
+    ssl = Tls(controller_protocol=Protocol.SSL)
+    dynamic = {k: v for k, v in NAMED_BASE.items() if k != "controller.quorum.voters"}
+    dynamic["controller.quorum.bootstrap.servers"] = "kafka-1.example.com:9094"
+    message = one_problem(ssl, dynamic, None, "dynamic quorum", "keep controllerProtocol: PLAINTEXT")
+    assert message.startswith("kafka-tls:tls.controllerProtocol: SSL")
+    one_problem(Tls(controller_protocol=Protocol.SSL, controller_ssl_port=9095), NAMED_BASE, None,
+                "kafka-tls:tls.controllerSslPort: 9095 is the port of listener EXTERNAL")
+    one_problem(Tls(controller_protocol=Protocol.SSL, controller_ssl_listener="EXTERNAL"), NAMED_BASE, None,
+                "kafka-tls:tls.controllerSslListener: EXTERNAL is already a listener")
+    sasl = {**NAMED_BASE, "listener.security.protocol.map": "INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT"}
+    one_problem(ssl, sasl, None, "runs SASL_PLAINTEXT", "moves a PLAINTEXT controller listener only")
+    # sshd's port is checked against the new listener too.
+    assert any("kafka-tls:tls.controllerSslPort" in p and "SSH port" in p
+               for p in listener_problems(NAMED_BASE, {}, Tls(controller_protocol=Protocol.SSL, controller_ssl_port=22),
+                                          WHERE, ssh_port=22))
+
 
 
 def test_controller_protocol_ssl_is_kept_when_the_quorum_already_runs_it():
