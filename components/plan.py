@@ -174,7 +174,9 @@ class HostPlan:
     reloads: bool = False
     """Brokers: a re-issued certificate is reloaded, no restart. Not where the TLS listener is
     SASL_SSL: those restart, as they always have (a step whose triggers changed shape would be
-    replaced, a restart no preview would announce)."""
+    replaced, a restart no preview would announce). Nor on a KRaft controller on TLS: Kafka 4.4's
+    Raft client reads its keystore and truststore at start only (its listener reloads, its
+    outbound connections keep the old certificate and trust), so those restart one at a time."""
     controller_tls_port: Optional[int] = None
     """Brokers that are KRaft controllers on TLS: their controller listener's port (the gate
     checks its certificate too)."""
@@ -255,6 +257,9 @@ class ClusterPlan:
 REIMAGED = "re-imaged: a new SSH host key ({key})"
 """The repair note of a host whose SSH host key changed (plan.plan): each new key repairs once."""
 
+RAFT_RESTART = "a restart, not a reload: the KRaft controller's Raft client reads its certificate and CAs at start only"
+"""Why a KRaft controller on TLS restarts where a broker reloads (HostPlan.reloads)."""
+
 REMOVED = "removed"
 """The ``restart_plan`` word for a host gone from the config."""
 
@@ -316,6 +321,7 @@ def plan(
     for host in config.brokers:
         text = render_server_properties(server_base, host, tls, locations)
         sasl = tls_listener_is_sasl(server_base, host, tls)
+        controller_port = controller_tls_port(server_base, host, tls)
         tools_port = gate_tools_port(server_base, host, tls)
         tools = tool_config("PLAINTEXT" if sasl else "SSL") if tools_port is not None else None
         hosts.append(
@@ -329,8 +335,8 @@ def plan(
                 tls_listener_port(server_base, host, tls),
                 tools,
                 tools_port,
-                not sasl,
-                controller_tls_port(server_base, host, tls),
+                not sasl and controller_port is None,
+                controller_port,
                 repair(host),
             )
         )
@@ -903,6 +909,14 @@ def decide(
         reasons = change.reasons
         if any(s.back and actions[s.key] is Action.RESTART for s in own):
             reasons = ("back from SSL-only listeners: first the plaintext listener, then replication over it", *reasons)
+        host = by_name[name]
+        if (
+            not change.new
+            and host.controller_tls_port
+            and (change.issued or change.trust)
+            and actions[final.key] is Action.RESTART
+        ):
+            reasons = (*reasons, RAFT_RESTART)
         labels = _controller_labels(own, actions)
         if labels:
             reasons = (

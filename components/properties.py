@@ -115,14 +115,17 @@ def _secret_ref(locations: StoreLocations, key: str) -> str:
 PRINCIPAL_MAPPING_RULES = "RULE:^CN=([^,]+)$/$1/,DEFAULT"
 
 
-def principal_mapping_settings(tls: Tls, current: Mapping[str, str]) -> dict[str, str]:
-    """``ssl.principal.mapping.rules`` for a broker, when brokers ask for client certificates.
+def principal_mapping_settings(tls: Tls, current: Mapping[str, str], mutual_controllers: bool = False) -> dict[str, str]:
+    """``ssl.principal.mapping.rules`` for a broker, when brokers ask for client certificates
+    (or, ``mutual_controllers``, its TLS controller listener does: the quorum's peers are then
+    their names, the super users of an authorizer).
 
     With ``clientAuth: none`` no certificate is asked for and every TLS connection is
     User:ANONYMOUS, so the rule would only restart brokers for nothing. A rule in the user's own
     base (or the host's properties) wins: principals in their ACLs stay as they are.
     """
-    if tls.client_auth is ClientAuth.NONE or "ssl.principal.mapping.rules" in current:
+    asked = tls.client_auth is not ClientAuth.NONE or mutual_controllers
+    if not asked or "ssl.principal.mapping.rules" in current:
         return {}
     return {"ssl.principal.mapping.rules": PRINCIPAL_MAPPING_RULES}
 
@@ -505,7 +508,8 @@ def render_server_properties(
     if host.node_id is not None:
         managed["node.id"] = str(host.node_id)
     dialled: dict[str, str] = {}
-    if before.controller_moves(tls):
+    moves = before.controller_moves(tls)
+    if moves:
         managed["controller.listener.names"] = ",".join(after.controller_names)
         if controller is not ControllerStage.ADDED and "controller.quorum.voters" in current:
             dialled["controller.quorum.voters"] = voters_on_port(current["controller.quorum.voters"], tls.controller_ssl_port)
@@ -519,7 +523,9 @@ def render_server_properties(
             "listener.security.protocol.map": ",".join(f"{n}:{p}" for n, p in after.protocol_map.items()),
             "inter.broker.listener.name": after.inter_broker,
             "ssl.client.auth": tls.client_auth.value,
-            **principal_mapping_settings(tls, current),
+            # The quorum's TLS listener kafka-tls adds takes its peers by their certificates alone.
+            **({f"listener.name.{tls.controller_ssl_listener.lower()}.ssl.client.auth": "required"} if moves else {}),
+            **principal_mapping_settings(tls, current, mutual_controllers=moves),
             **_tls_protocol_settings(tls),
             **store_settings(locations),
             **_config_provider_settings(current),

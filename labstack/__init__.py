@@ -5,7 +5,7 @@ lab's folder. Stacks run from a project folder made of links to this repo, so ge
 files (host keys, the SSH key, test variants) never touch the committed ``Pulumi.lab.yaml``.
 """
 
-from labstack.stack import LAB_PASSPHRASE, LabStack, lab_tls, toolchain_env
+from labstack.stack import LAB_PASSPHRASE, PLAINTEXT_QUORUM, LabStack, lab_tls, toolchain_env
 from labstack.verify import verify_cluster
 
-__all__ = ["LAB_PASSPHRASE", "LabStack", "lab_tls", "toolchain_env", "verify_cluster"]
+__all__ = ["LAB_PASSPHRASE", "PLAINTEXT_QUORUM", "LabStack", "lab_tls", "toolchain_env", "verify_cluster"]

@@ -27,6 +27,11 @@ _background_build: Optional[subprocess.Popen] = None
 BUILD_LOG = Path(os.environ.get("KAFKA_TLS_CACHE") or Path.home() / ".cache" / "kafka-tls") / "toolchain-build.log"
 
 
+PLAINTEXT_QUORUM = {"controllerProtocol": "PLAINTEXT"}
+"""For tests about something else: the controller listener left plaintext, so a first ``up`` from
+plaintext rolls twice rather than three times (the controller's move is the lifecycle module's)."""
+
+
 def lab_tls(**changes) -> dict:
     """Pulumi.lab.yaml's tls settings with some changed: a stack override replaces the whole key."""
     return {**yaml.safe_load((REPO / "Pulumi.lab.yaml").read_text())["config"][f"{NS}:tls"], **changes}

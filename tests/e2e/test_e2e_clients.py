@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from components.properties import PRINCIPAL_MAPPING_RULES, parse_properties
-from labstack import LabStack, lab_tls
+from labstack import PLAINTEXT_QUORUM, LabStack, lab_tls
 from tests.e2e.helpers import connect_put, create_topic, host_properties, ssl_client_config, wait_for, write_ca
 
 pytestmark = pytest.mark.e2e
@@ -57,7 +57,7 @@ class Run:
 def clients_stack(lab, clients: list[str]) -> LabStack:
     return LabStack(lab, STACK, overrides={
         "serverBaseFile": AUTHZ_BASE,
-        "tls": lab_tls(clientAuth="required"),
+        "tls": lab_tls(clientAuth="required", **PLAINTEXT_QUORUM),
         "clients": [{"name": name} for name in clients],
     })
 

@@ -49,7 +49,7 @@ import pytest
 import yaml
 
 from lab.postgres import StateServer
-from labstack import LabStack, lab_tls
+from labstack import PLAINTEXT_QUORUM, LabStack, lab_tls
 from tests.e2e.contract import served_fingerprint, up_as_previewed
 from tests.e2e.helpers import create_topic, ssl_client_config, write_ca
 from tests.e2e.load import Traffic
@@ -126,7 +126,7 @@ def secured(lab, request):
     Run.server = lab.state_server()
     workers = LabStack(lab, STACK).stack_settings()["config"]["kafka-tls:connectWorkers"]
     https = [{**w, "properties": {**w.get("properties", {}), **HTTPS_REST}} for w in workers]
-    overrides = {"tls": lab_tls(interBrokerProtocol="PLAINTEXT"), "connectWorkers": https}
+    overrides = {"tls": lab_tls(interBrokerProtocol="PLAINTEXT", **PLAINTEXT_QUORUM), "connectWorkers": https}
     stack = LabStack(lab, STACK, overrides=overrides, backend_url=Run.server.url)
     started = time.monotonic()
     result = stack.up()

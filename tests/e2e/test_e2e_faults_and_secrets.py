@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from labstack import LabStack, lab_tls
+from labstack import PLAINTEXT_QUORUM, LabStack, lab_tls
 from tests.e2e.contract import previewed
 from tests.e2e.helpers import brokers_serving_tls, host_properties
 
@@ -185,7 +185,7 @@ def scenario(lab, tmp_path_factory):
     from lab import config as C
 
     lab.ensure_pristine()
-    stack = LabStack(lab, STACK, overrides={"connectWorkers": [], "tls": lab_tls(keyCustody="stack", storeType="JKS")})
+    stack = LabStack(lab, STACK, overrides={"connectWorkers": [], "tls": lab_tls(keyCustody="stack", storeType="JKS", **PLAINTEXT_QUORUM)})
     run = Scenario()
     run.secrets = [*PASSWORDS, *ssh_key_lines(lab)]
     run.sampler = CmdlineSampler([*run.secrets, DECOY]).start()
@@ -211,7 +211,7 @@ def scenario(lab, tmp_path_factory):
         run.pids_after = {b: lab.service_pid(b) for b in BROKERS}
         run.exported = stack.exported_state()
         # From the converged cluster, not from plaintext: one restart per broker, not two stages.
-        stack = LabStack(lab, STACK, overrides={"connectWorkers": [], "tls": lab_tls(keyCustody="host", storeType="PEM")})
+        stack = LabStack(lab, STACK, overrides={"connectWorkers": [], "tls": lab_tls(keyCustody="host", storeType="PEM", **PLAINTEXT_QUORUM)})
         run.interrupted = interrupt_then_recover(lab, stack, "broker-2", tmp_path_factory.mktemp("interrupted"))
         run.output.append(run.interrupted.output)
         run.exported += stack.exported_state()

@@ -12,6 +12,7 @@ from components.plan import (
     BROKER_RESTART_TRIGGERS,
     RELOAD_TRIGGERS,
     WORKER_RESTART_TRIGGERS,
+    RAFT_RESTART,
     Action,
     LastRun,
     Role,
@@ -447,8 +448,9 @@ def test_a_cluster_already_on_tls_moves_its_controller_listener_in_three_rolls_a
     acting = [(s.stage, s.host) for s in moved.steps if s.action is Action.RESTART and s.role is Role.BROKER]
     assert acting == [(stage, b) for stage in ("controller1", "controller2", "final") for b in BROKERS]
     assert moved.restart_plan()[0].startswith("broker-1: restart (controller listener to TLS in 3 restarts: ")
-    assert "properties changed: controller.listener.names, controller.quorum.voters, listener.security.protocol.map, " \
-           "listeners" in moved.restart_plan()[0]
+    # The TLS controller listener takes its peers by their certificates (mTLS), named by the mapping rule.
+    assert "properties changed: controller.listener.names, controller.quorum.voters, listener.name.controller_ssl.ssl." \
+           "client.auth, listener.security.protocol.map, listeners, ssl.principal.mapping.rules)" in moved.restart_plan()[0]
     assert [line.split(" (")[1] for line in moved.rollout_waves()[:3]] == ["restart, controller TLS, stage 1 of 3)"] * 3
     # Nothing left to do at the next up, and the workers never restart for it.
     assert moved.restart_plan()[3] == "connect-1: nothing"
@@ -464,3 +466,25 @@ def test_moving_the_controller_listener_back_to_plaintext_is_refused_at_preview(
     assert problems[0].startswith("kafka-tls:tls.controllerProtocol: PLAINTEXT, but the last up moved the controller "
                                   "listener of broker-1, broker-2, broker-3 to CONTROLLER_SSL (TLS)")
     assert last_run_problems(validate_config(sample(tls=CONTROLLER_SSL)), LastRun(fingerprints=moved.fingerprints)) == []
+
+
+def test_a_controller_on_tls_restarts_for_a_new_certificate_or_ca_one_at_a_time():
+    """Kafka 4.4 reloads the controller listener's stores, but its Raft client keeps the
+    certificate and trust it started with: a renewal and each CA rotation phase restart."""
+    moved = make(tls=CONTROLLER_SSL)
+    last = LastRun(fingerprints=moved.fingerprints)
+    renewed = make(last, tls={**CONTROLLER_SSL, "certValidityDays": 200})
+    assert [line.split(" (")[0] for line in renewed.restart_plan()] == [*(f"{b}: restart" for b in BROKERS), "connect-1: restart"]
+    assert renewed.restart_plan()[0] == ("broker-1: restart (certificate re-issued: validity changed; a restart, not a reload: "
+                                         "the KRaft controller's Raft client reads its certificate and CAs at start only)")
+    assert not [s for s in renewed.steps if s.stage == "reload"]
+    assert "Raft" not in renewed.restart_plan()[3]  # the worker restarts anyway
+    steady = make(rotation=Rotation(Phase.STEADY, "old", "old", None), tls=CONTROLLER_SSL)
+    phases = [Rotation(Phase.TRUST_BOTH, "new", "old", "OLD PEM"), Rotation(Phase.REISSUED, "new", "new", "OLD PEM"),
+              Rotation(Phase.STEADY, "new", "new", None, dropping_old=True)]
+    for rotation in phases:
+        rotating = make(LastRun(fingerprints=steady.fingerprints), rotation, tls=CONTROLLER_SSL)
+        acting = [s for s in rotating.steps if s.action is Action.RESTART and s.role is Role.BROKER]
+        assert [s.host for s in acting] == BROKERS and len({s.wave for s in acting}) == 3, rotation
+        assert all(RAFT_RESTART in s.reasons for s in acting), rotating.restart_plan()
+        steady = rotating
