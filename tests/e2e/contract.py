@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,14 +44,23 @@ def started_at(pid: Optional[int]) -> Optional[int]:
         return None
 
 
+def _listening(address: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(5)
+        return s.connect_ex((address, port)) == 0
+
+
 def quorum_leader(lab) -> str:
-    """The active controller as Kafka's own tool names it (over the controllers' listener, which
-    stays plaintext in every lab layout): the broker's short name."""
+    """The active controller as Kafka's own tool names it: the broker's short name. Asked over the
+    plaintext controller listener; once that moved to TLS (mutual, so the lab's tools have no way
+    in), through the brokers' plaintext listener, which the lab's stacks keep then."""
     brokers = [h for h in lab.inventory()["hosts"] if h["role"] == "broker"]
-    controllers = ",".join(f"{h['address']}:9094" for h in brokers)
+    if any(_listening(h["address"], 9094) for h in brokers):
+        where = ["--bootstrap-controller", ",".join(f"{h['address']}:9094" for h in brokers)]
+    else:
+        where = ["--bootstrap-server", ",".join(f"{h['address']}:9092" for h in brokers)]
     for _ in range(30):
-        r = lab.kafka_tool("org.apache.kafka.tools.MetadataQuorumCommand", "--bootstrap-controller", controllers,
-                           "describe", "--status", timeout=120)
+        r = lab.kafka_tool("org.apache.kafka.tools.MetadataQuorumCommand", *where, "describe", "--status", timeout=120)
         ids = [int(line.split(":")[1]) for line in r.stdout.splitlines() if line.strip().startswith("LeaderId:")]
         if ids and ids[0] >= 0:
             return next(h["short_name"] for h in brokers if h["node_id"] == ids[0])

@@ -10,6 +10,7 @@ consumer reads everything back. The tests build on each other, in file order.
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import uuid
 from pathlib import Path
@@ -17,10 +18,11 @@ from pathlib import Path
 import pytest
 from pulumi import automation as auto
 
-from labstack import LabStack, lab_tls
+from labstack import PLAINTEXT_QUORUM, LabStack, lab_tls
 from labstack.stack import REPO
-from tests.e2e.contract import certificate_lines, served_fingerprint, up_as_previewed
-from tests.e2e.helpers import create_topic, openssl_verify, ssl_client_config, wait_for, write_ca
+from components.plan import RAFT_RESTART
+from tests.e2e.contract import certificate_lines, quorum_leader, served_fingerprint, up_as_previewed
+from tests.e2e.helpers import create_topic, host_properties, openssl_verify, ssl_client_config, wait_for, write_ca
 from tests.e2e.load import Sampler, Traffic
 
 pytestmark = pytest.mark.e2e
@@ -43,6 +45,10 @@ def ca_settings() -> dict:
 class Run:
     outputs: dict = {}
     rotated = False
+    tls: dict = dict(PLAINTEXT_QUORUM)
+    """What the tests so far changed of Pulumi.lab.yaml's tls, kept by the ones after them: the
+    controller listener plaintext until the controller test moves it to TLS (the main job's
+    setting), the validity of the last renewal."""
 
 
 # The last release whose hosts' resources hung under the cluster, not under a component per host.
@@ -62,7 +68,8 @@ def secured_lab(lab, tmp_path_factory):
     """A plaintext lab, then the whole stack (brokers and the worker) up once, by the last
     release: the first test upgrades it to this tree."""
     lab.ensure_pristine()
-    result = LabStack(lab, STACK, source=released_tree(RELEASED, tmp_path_factory.mktemp("released"))).up()
+    released = released_tree(RELEASED, tmp_path_factory.mktemp("released"))
+    result = LabStack(lab, STACK, overrides={"tls": lab_tls(**Run.tls)}, source=released).up()
     Run.outputs = {k: v.value for k, v in result.outputs.items()}
     yield lab
 
@@ -72,7 +79,7 @@ def test_a_stack_made_by_the_last_release_upgrades_without_replace_or_restart(se
     resource's identity, so the first up after the upgrade replaces, deletes and restarts nothing."""
     lab = secured_lab
     events: list = []
-    upgraded = LabStack(lab, STACK)
+    upgraded = LabStack(lab, STACK, overrides={"tls": lab_tls(**Run.tls)})
     result, done = up_as_previewed(lab, upgraded, ADDRESSES, HOSTS, run=lambda: upgraded.up(on_event=events.append))
     assert done == [f"{h}: nothing" for h in HOSTS]
     ops: dict[str, str] = {}
@@ -87,7 +94,7 @@ def test_a_stack_made_by_the_last_release_upgrades_without_replace_or_restart(se
 
 
 def stack(lab, **tls) -> LabStack:
-    return LabStack(lab, STACK, overrides={"tls": lab_tls(**tls)})
+    return LabStack(lab, STACK, overrides={"tls": lab_tls(**{**Run.tls, **tls}), **ca_settings()})
 
 
 def under_load(lab, tmp_path, action, topic: str = TOPIC):
@@ -128,6 +135,7 @@ def test_a_renewal_reloads_every_broker_without_a_restart(secured_lab, tmp_path)
     assert set(reissued) == set(HOSTS), comments[0]
     assert all(w.startswith("re-issued on up, valid 300 days (validity changed") for w in reissued.values()), comments[0]
     Run.outputs = {k: v.value for k, v in result.outputs.items()}
+    Run.tls["certValidityDays"] = 300
     assert Run.outputs["restart_plan"] == [
         *(f"{b}: reload, no restart (certificate re-issued: validity changed)" for b in BROKERS),
         "connect-1: restart (certificate re-issued: validity changed)",
@@ -149,44 +157,13 @@ def test_a_renewal_reloads_every_broker_without_a_restart(secured_lab, tmp_path)
     assert status[0] == 200
 
 
-def test_a_broker_that_cannot_start_stops_the_rollout_at_that_host(secured_lab):
-    """broker-2's new property keeps it from starting: the up fails naming broker-2, broker-3 is
-    untouched; once the property is gone, the next up restarts broker-2 and the cluster is whole."""
-    lab = secured_lab
-    settings = LabStack(lab, STACK).stack_settings()["config"]
-    brokers = [dict(b) for b in settings["kafka-tls:brokers"]]
-    brokers[1]["properties"] = {"num.network.threads": "0"}  # Kafka refuses it at start-up
-    third = (lab.service_pid("broker-3"), lab.ssh("broker-3", "md5sum /etc/kafka/server.properties").stdout)
-    first = lab.service_pid("broker-1")
-    broken = LabStack(lab, STACK, overrides={"brokers": brokers, "tls": settings["kafka-tls:tls"]})
-    output: list[str] = []
-    with pytest.raises(auto.CommandError):
-        broken.up(on_output=output.append)
-    errors = [line for line in "".join(output).splitlines() if "error" in line.lower() or "failed" in line.lower()]
-    assert any("kafka-rollout-final-broker-2" in line for line in "".join(output).splitlines()), "".join(output)[-3000:]
-    assert any("broker-2" in line for line in errors), errors
-    assert (lab.service_pid("broker-3"), lab.ssh("broker-3", "md5sum /etc/kafka/server.properties").stdout) == third
-    assert lab.service_pid("broker-1") == first
-
-    fixed = stack(lab)
-    result = fixed.up()
-    assert result.summary.result == "succeeded"
-    assert lab.service_pid("broker-2") is not None, "the up succeeded with broker-2 down"
-    config = ssl_client_config(Run.outputs, write_ca(Run.outputs, lab.dir))
-    from tests.e2e.helpers import all_replicas_in_sync
-
-    assert wait_for(lambda: all_replicas_in_sync(config, TOPIC), timeout=180)
-    again = fixed.up()
-    assert again.outputs["restart_plan"].value == [f"{h}: nothing" for h in [*BROKERS, "connect-1"]]
-
-
 def test_a_ca_rotation_takes_three_ups_and_no_broker_ever_distrusts_a_peer(secured_lab, tmp_path):
     """One config change (ca.generation raised), then `pulumi up` three times, each under load:
     1. every truststore trusts the old and the new CA, certificates unchanged (brokers reload);
     2. every certificate re-issued under the new CA (brokers reload, no restart);
     3. the old CA dropped. Clients are handed ``ca_bundle_pem`` after each up."""
     lab = secured_lab
-    rotated = LabStack(lab, STACK, overrides={"tls": lab_tls(), "ca": ROTATED_CA})
+    rotated = LabStack(lab, STACK, overrides={"tls": lab_tls(**Run.tls), "ca": ROTATED_CA})
     Run.rotated = True
     pids = {b: lab.service_pid(b) for b in BROKERS}
     Run.outputs = LabStack(lab, STACK).outputs()  # as the last up (whichever test ran it) left them
@@ -244,7 +221,7 @@ def test_key_custody_changes_both_ways_keep_every_broker_serving(secured_lab, tm
     lab = secured_lab
     pids = {b: lab.service_pid(b) for b in BROKERS}
     for custody in ("stack", "host"):
-        moved = LabStack(lab, STACK, overrides={"tls": lab_tls(keyCustody=custody), **ca_settings()})
+        moved = stack(lab, keyCustody=custody)
         result, verdict, sampler = under_load(lab, tmp_path, lambda: up_as_previewed(lab, moved, ADDRESSES, HOSTS)[0],
                                               topic=f"{TOPIC}-{custody}")
         Run.outputs = {k: v.value for k, v in result.outputs.items()}
@@ -277,7 +254,7 @@ not covered yet: see the stop's note.)"""
     settings = LabStack(lab, STACK).stack_settings()["config"]
     brokers = [dict(b) for b in settings["kafka-tls:brokers"]]
     brokers[0]["properties"] = {"num.network.threads": "4"}
-    overrides = {"brokers": brokers, "tls": settings["kafka-tls:tls"], **ca_settings(),
+    overrides = {"brokers": brokers, "tls": lab_tls(**Run.tls), **ca_settings(),
                  "restart": dict(settings["kafka-tls:restart"], gateTimeoutSeconds=20)}
     changed = LabStack(lab, STACK, overrides=overrides)
     first = (lab.service_pid("broker-1"), lab.ssh("broker-1", "md5sum /etc/kafka/server.properties").stdout)
@@ -299,3 +276,108 @@ not covered yet: see the stop's note.)"""
     text = "".join(output) + str(failed)  # the step's stderr is in the engine's error
     assert "not restarting broker-1 after 20s" in text and f"Topic: {strict}" in text, text[-3000:]
     assert (lab.service_pid("broker-1"), lab.ssh("broker-1", "md5sum /etc/kafka/server.properties").stdout) == first
+
+
+def _answers_kafka_in_plaintext(address: str, port: int) -> bool:
+    """Whether the listener answers a plaintext Kafka ApiVersions request (v0, correlation id 7)."""
+    request = (18).to_bytes(2, "big") + (0).to_bytes(2, "big") + (7).to_bytes(4, "big") + (4).to_bytes(2, "big") + b"e2e!"
+    with socket.create_connection((address, port), timeout=10) as s:
+        s.sendall(len(request).to_bytes(4, "big") + request)
+        s.settimeout(10)
+        try:
+            reply = s.recv(64)
+        except (TimeoutError, ConnectionResetError):
+            return False
+    return len(reply) >= 8 and int.from_bytes(reply[4:8], "big") == 7
+
+
+def test_the_controller_listener_moves_to_tls_under_load(secured_lab, tmp_path):
+    """tls.controllerProtocol: SSL, the main job's setting, on the live cluster: KIP-853's three
+    stages, each rolling every node (the quorum leader last) behind the gates, as previewed,
+    under load: nothing lost, never more than one broker down. Afterwards the quorum runs on the
+    TLS controller listener alone, verified by name against the stack's CA; a plaintext Kafka
+    request to it gets no answer and the plaintext controller port is closed."""
+    lab = secured_lab
+    Run.tls.pop("controllerProtocol")
+    worker = lab.service_pid("connect-1")
+    moved = stack(lab)
+    result, verdict, sampler = under_load(lab, tmp_path, lambda: up_as_previewed(lab, moved, ADDRESSES, HOSTS)[0],
+                                          topic=f"{TOPIC}-controller")
+    Run.outputs = {k: v.value for k, v in result.outputs.items()}
+    assert_no_loss(verdict, sampler)
+    said = Run.outputs["restart_plan"]
+    assert sorted(line.split(" (")[0] for line in said) == [*(f"{b}: restart" for b in BROKERS), "connect-1: nothing"]
+    assert all("controller listener to TLS in 3 restarts" in line for line in said if line.startswith("broker")), said
+    stages = [line.split(", controller TLS, ")[1] for line in Run.outputs["rollout_waves"] if "controller TLS" in line]
+    assert stages == [f"stage {n} of 3)" for n in (1, 2, 3) for _ in BROKERS], Run.outputs["rollout_waves"]
+    assert lab.service_pid("connect-1") == worker
+    ca_file = write_ca(Run.outputs, tmp_path)
+    for b in BROKERS:
+        props = host_properties(lab, b, "/etc/kafka/server.properties")
+        assert props["controller.listener.names"] == "CONTROLLER_SSL" and ":9094" not in props["listeners"], props
+        assert props["controller.quorum.voters"] == ",".join(f"{n}@broker-{n}.kafka.lab:9096" for n in (1, 2, 3))
+        # The server's chain verifies by name; it then asks for a client certificate (mutual TLS).
+        check = openssl_verify(f"{b}.kafka.lab", 9096, ca_file, name=f"{b}.kafka.lab")
+        assert "Verification: OK" in check.stderr, check.stderr
+        assert "certificate required" in check.stderr or "bad certificate" in check.stderr, check.stderr
+        assert served_fingerprint(lab, b, ADDRESSES[b], 9096) == Run.outputs["certificates"][b]["sha256_fingerprint"]
+        assert not _answers_kafka_in_plaintext(ADDRESSES[b], 9096), f"{b} answers plaintext Kafka on 9096"
+        with socket.socket() as probe:
+            probe.settimeout(5)
+            assert probe.connect_ex((ADDRESSES[b], 9094)) != 0, f"{b} still listens on the plaintext controller port"
+    assert quorum_leader(lab) in BROKERS
+
+
+def test_a_renewal_with_controllers_on_tls_restarts_them_one_at_a_time(secured_lab, tmp_path):
+    """Kafka 4.4's Raft client keeps the certificate it started with, so controllers on TLS
+    restart for a renewal, one at a time, as previewed, under load; afterwards every node serves
+    the new certificate on its broker and its controller listener."""
+    lab = secured_lab
+    pids = {b: lab.service_pid(b) for b in BROKERS}
+    renewed = stack(lab, certValidityDays=250)
+    result, verdict, sampler = under_load(lab, tmp_path, lambda: up_as_previewed(lab, renewed, ADDRESSES, HOSTS)[0],
+                                          topic=f"{TOPIC}-renew-controllers")
+    Run.outputs = {k: v.value for k, v in result.outputs.items()}
+    Run.tls["certValidityDays"] = 250
+    assert_no_loss(verdict, sampler)
+    said = [line for line in Run.outputs["restart_plan"] if line.startswith("broker")]
+    why = f"(certificate re-issued: validity changed; {RAFT_RESTART})"
+    assert len(said) == 3 and all(line.endswith(why) for line in said), said
+    for b in BROKERS:
+        assert lab.service_pid(b) != pids[b], f"{b} kept its process"
+        now = Run.outputs["certificates"][b]["sha256_fingerprint"]
+        assert served_fingerprint(lab, b, ADDRESSES[b]) == now and served_fingerprint(lab, b, ADDRESSES[b], 9096) == now
+
+
+def test_a_controller_that_cannot_start_stops_the_rollout_at_that_host(secured_lab):
+    """broker-2 (a KRaft controller on TLS since the controller test) gets a property that keeps
+    it from starting: the up fails naming broker-2, broker-3 is untouched; once the property is
+    gone, the next up restarts broker-2 and the cluster and its quorum are whole."""
+    lab = secured_lab
+    settings = LabStack(lab, STACK).stack_settings()["config"]
+    brokers = [dict(b) for b in settings["kafka-tls:brokers"]]
+    brokers[1]["properties"] = {"num.network.threads": "0"}  # Kafka refuses it at start-up
+    third = (lab.service_pid("broker-3"), lab.ssh("broker-3", "md5sum /etc/kafka/server.properties").stdout)
+    first = lab.service_pid("broker-1")
+    broken = LabStack(lab, STACK, overrides={"brokers": brokers, "tls": lab_tls(**Run.tls), **ca_settings()})
+    output: list[str] = []
+    with pytest.raises(auto.CommandError):
+        broken.up(on_output=output.append)
+    errors = [line for line in "".join(output).splitlines() if "error" in line.lower() or "failed" in line.lower()]
+    assert any("kafka-rollout-final-broker-2" in line for line in "".join(output).splitlines()), "".join(output)[-3000:]
+    assert any("broker-2" in line for line in errors), errors
+    assert (lab.service_pid("broker-3"), lab.ssh("broker-3", "md5sum /etc/kafka/server.properties").stdout) == third
+    assert lab.service_pid("broker-1") == first
+
+    fixed = stack(lab)
+    result = fixed.up()
+    assert result.summary.result == "succeeded"
+    assert lab.service_pid("broker-2") is not None, "the up succeeded with broker-2 down"
+    config = ssl_client_config(Run.outputs, write_ca(Run.outputs, lab.dir))
+    from tests.e2e.helpers import all_replicas_in_sync
+
+    assert wait_for(lambda: all_replicas_in_sync(config, TOPIC), timeout=180)
+    again = fixed.up()
+    assert again.outputs["restart_plan"].value == [f"{h}: nothing" for h in [*BROKERS, "connect-1"]]
+
+
