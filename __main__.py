@@ -56,6 +56,8 @@ pulumi.export("ca_cert_pem", cluster.ca_cert_pem)
 pulumi.export("ca_bundle_pem", cluster.ca_bundle_pem)
 pulumi.export("ca_rotation", cluster.ca_rotation)
 pulumi.export("ssl_bootstrap_servers", cluster.ssl_bootstrap_servers)
+# The controllers' TLS listeners (mutual TLS: for monitoring and the lab's verification table).
+pulumi.export("ssl_controller_servers", cluster_plan.ssl_controller_servers)
 pulumi.export(
     "certificates",
     {

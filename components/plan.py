@@ -215,6 +215,11 @@ class ClusterPlan:
     order: str = ""
     """How the brokers were ordered ('' when no reading was asked for: the config's order)."""
 
+    @property
+    def ssl_controller_servers(self) -> str:
+        """host:port of every KRaft controller's TLS controller listener ('' while none is on TLS)."""
+        return ",".join(f"{h.host.host}:{h.controller_tls_port}" for h in self.hosts if h.controller_tls_port)
+
     def host(self, name: str) -> HostPlan:
         return next(h for h in self.hosts if h.name == name)
 

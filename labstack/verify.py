@@ -48,7 +48,7 @@ def check_listener(target: str, port: int, ca_pem: str, host: str, timeout: floa
 
 
 def verify_cluster(outputs: dict, addresses: dict[str, str]) -> list[ListenerCheck]:
-    """Check every SSL bootstrap server by its DNS name and by its address.
+    """Check every SSL bootstrap server, and every controller's TLS listener, by its DNS name and by its address.
 
     Args:
         outputs: the stack outputs (``ca_bundle_pem``, ``ssl_bootstrap_servers``). The bundle, not
@@ -56,7 +56,9 @@ def verify_cluster(outputs: dict, addresses: dict[str, str]) -> list[ListenerChe
         addresses: DNS name -> IP address of each broker.
     """
     checks = []
-    for server in outputs["ssl_bootstrap_servers"].split(","):
+    # The controllers' TLS listeners too (they ask for a client certificate only after TLS 1.3's handshake).
+    servers = [*outputs["ssl_bootstrap_servers"].split(","), *filter(None, outputs.get("ssl_controller_servers", "").split(","))]
+    for server in servers:
         name, port = server.rsplit(":", 1)
         for target in (name, addresses[name]):
             checks.append(check_listener(target, int(port), outputs["ca_bundle_pem"], name))

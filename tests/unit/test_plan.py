@@ -440,6 +440,8 @@ def test_from_plaintext_the_controller_listener_moves_to_tls_in_one_roll_more():
         "7: broker-1 (restart, controller TLS, stage 3 of 3)",
     ]
     assert all(p.host(b).controller_tls_port == 9096 for b in BROKERS)
+    assert p.ssl_controller_servers == ",".join(f"kafka-{n}.example.com:9096" for n in (1, 2, 3))
+    assert make().ssl_controller_servers == ""
 
 
 def test_a_cluster_already_on_tls_moves_its_controller_listener_in_three_rolls_and_then_stays():

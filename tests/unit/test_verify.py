@@ -31,3 +31,11 @@ def test_phase_1_of_a_rotation_verifies_against_the_bundle(broker_of_the_old_ca)
     # What the table did before: the new CA alone fails every broker.
     alone = verify_cluster({**outputs, "ca_bundle_pem": new.cert_pem}, {"localhost": "127.0.0.1"})
     assert not any(c.chain_valid for c in alone)
+
+
+def test_the_controllers_tls_listeners_are_checked_too(broker_of_the_old_ca):
+    port, old, new = broker_of_the_old_ca
+    outputs = {"ssl_bootstrap_servers": f"localhost:{port}", "ssl_controller_servers": f"localhost:{port}",
+               "ca_bundle_pem": old.cert_pem}
+    assert len(verify_cluster(outputs, {"localhost": "127.0.0.1"})) == 4
+    assert len(verify_cluster({**outputs, "ssl_controller_servers": ""}, {"localhost": "127.0.0.1"})) == 2
