@@ -352,13 +352,23 @@ def plan(
 
     brokers = [h for h in hosts if h.role is Role.BROKER]
     moving = {h.name for h in brokers if controller_moves(server_base, h.host, tls)}
+    # A stage rendered for a host the last up left on the TLS controller listener alone keeps it so:
+    # the plaintext one back first would be dialled at peers that no longer have it.
+    moved = {
+        name
+        for name, f in (last.fingerprints or {}).items()
+        if (f.get("properties") or {}).get("controller.listener.names") == short_digest(tls.controller_ssl_listener)
+    }
+
+    def stage_controller(h: HostPlan) -> ControllerStage:
+        return ControllerStage.ADDED if h.name in moving and h.name not in moved else ControllerStage.DONE
+
     steps: list[RestartStep] = []
     # The plaintext-to-SSL stages: each rolls through every broker before the next starts. They
     # add a moving controller listener's TLS one too (its first stage), so it costs no roll of its own.
     for number, stage in enumerate(rollout_stages(tls), start=1):
         for h in brokers:
-            adds = ControllerStage.ADDED if h.name in moving else ControllerStage.DONE
-            text = render_server_properties(server_base, h.host, stage, locations, adds)
+            text = render_server_properties(server_base, h.host, stage, locations, stage_controller(h))
             steps.append(
                 RestartStep(
                     h.name,
@@ -377,7 +387,10 @@ def plan(
                 h.name,
                 Role.BROKER,
                 "back1",
-                properties_file(paths.server_properties, render_server_properties(server_base, h.host, way_back, locations)),
+                properties_file(
+                    paths.server_properties,
+                    render_server_properties(server_base, h.host, way_back, locations, stage_controller(h)),
+                ),
                 gated=True,
                 back=True,
             )
@@ -947,11 +960,10 @@ def decide(
 def _controller_labels(own: list[RestartStep], actions: Mapping[str, Action]) -> dict[str, str]:
     """Per step of one host that restarts to move its controller listener to TLS, the stage it
     takes it to ({} when the host's controller listener does not move this ``up``)."""
-    if not any(s.controller is not None for s in own):
+    # Moving this up: its second stage always has a step of its own (the first may ride on a TLS stage).
+    if not any(s.controller is not None and actions[s.key] is Action.RESTART for s in own):
         return {}
     acting = [s for s in own if actions[s.key] is Action.RESTART and (s.controller or s.stage.startswith("stage"))]
-    if not acting:
-        return {}
     labels = {
         s.key: s.controller.label if s.controller else f"TLS listener {s.stage}, {ControllerStage.ADDED.label}" for s in acting
     }

@@ -321,7 +321,8 @@ def test_the_controller_listener_moves_to_tls_under_load(secured_lab, tmp_path):
         assert props["controller.quorum.voters"] == ",".join(f"{n}@broker-{n}.kafka.lab:9096" for n in (1, 2, 3))
         # The server's chain verifies by name; a client without a certificate gets no answer (mutual TLS).
         check = openssl_verify(f"{b}.kafka.lab", 9096, ca_file, name=f"{b}.kafka.lab")
-        assert check.returncode == 0 and "Verification: OK" in check.stderr, check.stderr
+        # (s_client's exit code depends on whether the server's alert for the missing certificate came in time.)
+        assert "Verification: OK" in check.stderr and "Verified peername: " + f"{b}.kafka.lab" in check.stderr, check.stderr
         assert served_fingerprint(lab, b, ADDRESSES[b], 9096) == Run.outputs["certificates"][b]["sha256_fingerprint"]
         assert not _answers_kafka(ADDRESSES[b], 9096), f"{b} answers plaintext Kafka on 9096"
         no_certificate = ssl.create_default_context(cafile=str(ca_file))

@@ -490,3 +490,24 @@ def test_a_controller_on_tls_restarts_for_a_new_certificate_or_ca_one_at_a_time(
         assert [s.host for s in acting] == BROKERS and len({s.wave for s in acting}) == 3, rotation
         assert all(RAFT_RESTART in s.reasons for s in acting), rotating.restart_plan()
         steady = rotating
+
+
+def test_a_stage_after_the_controller_moved_keeps_the_quorum_on_its_tls_listener():
+    """A broker listener stage that runs after an up moved the controller listener (here SSL-only
+    listeners, a new stage 2) must not bring the plaintext controller listener back first: peers
+    that did not roll yet have only the TLS one."""
+    moved = make(tls=CONTROLLER_SSL)
+    ssl_only = make(LastRun(fingerprints=moved.fingerprints), tls={**CONTROLLER_SSL, "listeners": "SSL"})
+    stage2 = [s for s in ssl_only.steps if s.stage == "stage2"]
+    assert stage2
+    for s in stage2:
+        props = parse_properties(s.properties.text)
+        assert props["controller.listener.names"] == "CONTROLLER_SSL" and ":9094" not in props["listeners"], props
+    # Before the move, the same stage adds the TLS controller listener beside the plaintext one.
+    fresh = make(tls={**CONTROLLER_SSL, "listeners": "SSL"})
+    first = parse_properties(next(s for s in fresh.steps if s.stage == "stage2").properties.text)
+    assert first["controller.listener.names"] == "CONTROLLER,CONTROLLER_SSL"
+    # Said as what it is: a TLS stage, not a move of the controller listener.
+    line = ssl_only.restart_plan()[0]
+    assert line.startswith("broker-1: restart (properties changed: ") and "controller listener to TLS" not in line, line
+    assert not [w for w in ssl_only.rollout_waves() if "controller TLS" in w]
