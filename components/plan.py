@@ -354,11 +354,7 @@ def plan(
     moving = {h.name for h in brokers if controller_moves(server_base, h.host, tls)}
     # A stage rendered for a host the last up left on the TLS controller listener alone keeps it so:
     # the plaintext one back first would be dialled at peers that no longer have it.
-    moved = {
-        name
-        for name, f in (last.fingerprints or {}).items()
-        if (f.get("properties") or {}).get("controller.listener.names") == short_digest(tls.controller_ssl_listener)
-    }
+    moved = {name for name, f in (last.fingerprints or {}).items() if _on_tls_controller(f, tls.controller_ssl_listener)}
 
     def stage_controller(h: HostPlan) -> ControllerStage:
         return ControllerStage.ADDED if h.name in moving and h.name not in moved else ControllerStage.DONE
@@ -590,12 +586,7 @@ def last_run_problems(config: ClusterConfig, last: LastRun) -> list[str]:
         )
     # The last up moved the controller listener to TLS: going back in one roll splits the quorum.
     tls = config.tls
-    moved = short_digest(tls.controller_ssl_listener)
-    back = [
-        name
-        for name, f in (last.fingerprints or {}).items()
-        if (f.get("properties") or {}).get("controller.listener.names") == moved
-    ]
+    back = [name for name, f in (last.fingerprints or {}).items() if _on_tls_controller(f, tls.controller_ssl_listener)]
     if back and tls.controller_protocol is Protocol.PLAINTEXT:
         problems.append(
             f"kafka-tls:tls.controllerProtocol: PLAINTEXT, but the last up moved the controller listener of "
@@ -658,6 +649,12 @@ def _settings_digest(config: ClusterConfig, h: HostPlan) -> str:
     if h.gate_tools_elsewhere is not None:
         values += (("gate tools port", h.gate_tools_elsewhere),)
     return short_digest(values)
+
+
+def _on_tls_controller(fingerprint: Mapping, tls_listener: str) -> bool:
+    """Whether the up that recorded ``fingerprint`` left its host dialling the TLS controller
+    listener alone (ControllerStage.DONE)."""
+    return (fingerprint.get("properties") or {}).get("controller.listener.names") == short_digest(tls_listener)
 
 
 def short_digest(value: object) -> str:
@@ -834,8 +831,7 @@ def _host_change(
         before.get("properties", {}).get("security.inter.broker.protocol"),
     )
     previous_steps = set(before["steps"]) if "steps" in before else None
-    names = before.get("properties", {}).get("controller.listener.names")
-    controller_on_tls = bool(controller_tls_listener) and names == short_digest(controller_tls_listener)
+    controller_on_tls = bool(controller_tls_listener) and _on_tls_controller(before, controller_tls_listener)
     return _HostChange(
         False,
         path,

@@ -806,13 +806,19 @@ def stage_script(
     keys = "inter\\.broker\\.listener\\.name" + ("|security\\.inter\\.broker\\.protocol" if tls_listener == "SSL" else "")
     pattern = f"^[[:space:]]*({keys})[[:space:]]*[=:][[:space:]]*{_ere_literal(tls_listener)}[[:space:]]*$"
     already_ssl = f"grep -Eq {q(pattern)} {q(path)} 2>/dev/null"
+    if back:
+        return _unless_past(
+            f"! {already_ssl}", "inter-broker traffic no longer on TLS", path, restart_command, gate, owner, pending
+        )
+    return _unless_past(already_ssl, "inter-broker traffic already on SSL", path, restart_command, gate, owner, pending)
+
+
+def _unless_past(past: str, why: str, path: str, restart_command: str, gate: Gate, owner: str, pending: Optional[str]) -> str:
+    """A stage step: skipped (its stdin read, nothing written) where the test ``past`` holds,
+    else the stage's file written and the service restarted behind the gate."""
     return (
         _PRELUDE
-        + (
-            f"if ! {already_ssl}; then echo 'inter-broker traffic no longer on TLS: stage skipped'; cat >/dev/null; exit 0; fi\n"
-            if back
-            else f"if {already_ssl}; then echo 'inter-broker traffic already on SSL: stage skipped'; cat >/dev/null; exit 0; fi\n"
-        )
+        + f"if {past}; then echo {q(why + ': stage skipped')}; cat >/dev/null; exit 0; fi\n"
         + write_and_restart_script(path, "640", owner, restart_command, gate, pending).replace(_PRELUDE, "")
     )
 
@@ -836,8 +842,5 @@ def controller_stage_script(
     names = f"{_ere_literal(tls_listener)}" if first else f"([^#]*,)?[[:space:]]*{_ere_literal(tls_listener)}"
     pattern = f"^[[:space:]]*controller\\.listener\\.names[[:space:]]*[=:][[:space:]]*{names}[[:space:]]*(,.*)?$"
     past = f"grep -Eq {q(pattern)} {q(path)} 2>/dev/null"
-    return (
-        _PRELUDE + f"if {past}; then echo {q(f'{tls_listener} already {where} controller.listener.names: stage skipped')}; "
-        "cat >/dev/null; exit 0; fi\n"
-        + write_and_restart_script(path, "640", owner, restart_command, gate, pending).replace(_PRELUDE, "")
-    )
+    why = f"{tls_listener} already {where} controller.listener.names"
+    return _unless_past(past, why, path, restart_command, gate, owner, pending)
