@@ -48,10 +48,10 @@ lint: venv
 	.venv/bin/mypy -p components -p review -p doctor
 	.venv/bin/mypy policy/rules.py
 
-# The tests: lint, then unit tests (pure functions, mocks, host scripts), then the lab and end-to-end
-# tests. The toolchain is built in the background meanwhile (tests/conftest.py), for the end-to-end tests.
+# The tests: lint, then unit tests (pure functions, mocks, host scripts) and the lab tests, then the
+# end-to-end tests on two labs at once (tests/run.sh). The toolchain the last need builds meanwhile.
 test: venv tools lint
-	$(PY) -m pytest
+	tests/run.sh
 
 unit-test: venv tools lint
 	$(PY) -m pytest tests/unit

@@ -32,6 +32,25 @@ HEALTH_TOPIC = "lab-healthcheck"
 SUDOERS_RULE = f"{C.OPERATOR_USER} ALL=(root) NOPASSWD: /bin/bash -c *"
 
 
+@contextmanager
+def _shared_lock():
+    """Held while /etc/hosts, the accounts or the mountpoints change: two labs may come up or go
+    down at once (tests/run.sh)."""
+    import fcntl
+
+    C.shared_dir().mkdir(parents=True, exist_ok=True)
+    with open(C.shared_dir() / "lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def _other_labs() -> list[str]:
+    """The /etc/hosts blocks of labs other than this one (another slot's)."""
+    marks = [words[2] for words in map(str.split, Path("/etc/hosts").read_text().splitlines())
+             if words[:2] == ["#", "BEGIN"] and len(words) > 2 and words[2].startswith(C.HOSTS_MARK_BASE)]
+    return [m for m in marks if m != C.HOSTS_MARK]
+
+
 def sudo_bash(command: str) -> str:
     """`command` as root the one way SUDOERS_RULE allows (as kafka-tls runs its host scripts)."""
     return f"sudo -n -- /bin/bash -c {shlex.quote(command)}"
@@ -217,11 +236,11 @@ class Lab:
             self.log(f"  libs: {libs}")
         with self.step("state folder"):
             self._init_state(libs)
-        with self.step("accounts"):
+        with self.step("accounts"), _shared_lock():
             self._ensure_accounts()
-        with self.step("/etc/hosts block"):
+        with self.step("/etc/hosts block"), _shared_lock():
             self._hosts_block_add()
-        with self.step("mountpoints"):
+        with self.step("mountpoints"), _shared_lock():
             self._mountpoints_create()
         with self.step("sshd on every host"):
             self._start_sshd_all()
@@ -406,8 +425,9 @@ class Lab:
             dst.chmod(0o644)  # the service user reads it; nothing secret in the pristine files
 
     # ------------------------------------------------------------------ accounts
-    def _accounts_record(self) -> Path:
-        return self.dir / "created-accounts.json"
+    @staticmethod
+    def _accounts_record() -> Path:
+        return C.shared_dir() / "created-accounts.json"
 
     def _record_created(self, kind: str, name: str) -> None:
         rec = self._accounts_record()
@@ -515,10 +535,10 @@ class Lab:
     def _hosts_strip(text: str) -> str:
         out, skip = [], False
         for line in text.splitlines(keepends=True):
-            if line.startswith(f"# BEGIN {C.HOSTS_MARK}"):
+            if line.split()[:3] == ["#", "BEGIN", C.HOSTS_MARK]:  # not another slot's kafka-tls-lab-2
                 skip = True
                 continue
-            if skip and line.startswith(HOSTS_END):
+            if skip and line.strip() == HOSTS_END:
                 skip = False
                 continue
             if not skip:
@@ -539,7 +559,8 @@ class Lab:
         base = self._hosts_strip(Path("/etc/hosts").read_text())
         if base and not base.endswith("\n"):
             base += "\n"
-        block = [HOSTS_BEGIN] + [f"{h.address}\t{h.name} {h.short}" for h in self.hosts] + [HOSTS_END]
+        # The short names are the first lab's alone: another lab's would shadow nothing and mislead.
+        block = [HOSTS_BEGIN] + [f"{h.address}\t{h.name}" + (f" {h.short}" if C.SLOT == 0 else "") for h in self.hosts] + [HOSTS_END]
         self._hosts_write(base + "\n".join(block) + "\n")
 
     def _hosts_block_remove(self) -> None:
@@ -549,8 +570,9 @@ class Lab:
             self._hosts_write(stripped)
 
     # ------------------------------------------------------------------ mountpoints
-    def _created_record(self) -> Path:
-        return self.dir / "created-paths.json"
+    @staticmethod
+    def _created_record() -> Path:
+        return C.shared_dir() / "created-paths.json"
 
     def _mountpoints_create(self) -> None:
         rec = self._created_record()
@@ -579,6 +601,8 @@ class Lab:
                 pass
             except OSError as e:
                 left.append(f"{m}: {e}")
+        if not left:
+            rec.unlink()
         return left
 
     # ------------------------------------------------------------------ sshd
@@ -1056,15 +1080,21 @@ class Lab:
             self.log(f"  killed {len(pl)} processes")
             if left:
                 raise LabError(f"processes still alive after SIGKILL: {left}")
-        with self.step("remove /etc/hosts block"):
-            self._hosts_block_remove()
-        with self.step("remove the accounts and sudoers file up created"):
-            left = self._remove_accounts()
-            if left:
-                raise LabError(f"could not remove: {left}")
-        with self.step("remove created mountpoints and the state folder"):
-            left = self._mountpoints_remove()
-            if left:
-                self.log(f"  could not remove: {left}")
+        with _shared_lock():
+            with self.step("remove /etc/hosts block"):
+                self._hosts_block_remove()
+            others = _other_labs()
+            if others:
+                self.log(f"  {', '.join(others)} still up: the accounts, sudoers file and mountpoints stay for them")
+            else:
+                with self.step("remove the accounts and sudoers file up created"):
+                    left = self._remove_accounts()
+                    if left:
+                        raise LabError(f"could not remove: {left}")
+                with self.step("remove created mountpoints"):
+                    left = self._mountpoints_remove()
+                    if left:
+                        self.log(f"  could not remove: {left}")
+        with self.step("remove the state folder"):
             shutil.rmtree(self.dir, ignore_errors=True)
         self.log(f"lab down: done in {time.monotonic() - self._t0:.1f}s")

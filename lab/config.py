@@ -2,13 +2,22 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 KAFKA_VERSION = "4.4.0"
-DOMAIN = "kafka.lab"
-HOSTS_MARK = "kafka-tls-lab"  # marker of the /etc/hosts block
+
+# Which lab: 0, the lab (`make lab-up`), or another one beside it (KAFKA_TLS_LAB_SLOT=1, ...), so
+# that test modules can run against two labs at once (tests/run.sh). Each slot has its own
+# addresses, names, state folder and /etc/hosts block; the accounts, the sudoers file and the
+# mountpoints are shared, and `down` removes them with the last lab (Lab.down).
+SLOT = int(os.environ.get("KAFKA_TLS_LAB_SLOT") or 0)
+DOMAIN = "kafka.lab" if SLOT == 0 else f"kafka{SLOT + 1}.lab"
+_NET = f"127.0.{SLOT * 10}"  # 127.0.0.x, 127.0.10.x, ...: off 127.0.1.1 (Debian's own hostname line)
+HOSTS_MARK_BASE = "kafka-tls-lab"
+HOSTS_MARK = HOSTS_MARK_BASE if SLOT == 0 else f"{HOSTS_MARK_BASE}-{SLOT + 1}"  # marker of the /etc/hosts block
 
 # Paths as seen on every host (same as production)
 ETC_KAFKA = "/etc/kafka"
@@ -62,17 +71,32 @@ class HostSpec:
 
 
 HOSTS = [
-    HostSpec("broker-1", "127.0.0.11", "broker", 1),
-    HostSpec("broker-2", "127.0.0.12", "broker", 2),
-    HostSpec("broker-3", "127.0.0.13", "broker", 3),
-    HostSpec("connect-1", "127.0.0.21", "connect", None),
+    HostSpec("broker-1", f"{_NET}.11", "broker", 1),
+    HostSpec("broker-2", f"{_NET}.12", "broker", 2),
+    HostSpec("broker-3", f"{_NET}.13", "broker", 3),
+    HostSpec("connect-1", f"{_NET}.21", "connect", None),
 ]
 BROKERS = [h for h in HOSTS if h.role == "broker"]
 CONNECT_HOSTS = [h for h in HOSTS if h.role == "connect"]
 
 
 def lab_dir() -> Path:
-    return Path(os.environ.get("KAFKA_TLS_LAB_DIR") or "/tmp/kafka-tls-lab")
+    return Path(os.environ.get("KAFKA_TLS_LAB_DIR") or f"/tmp/{HOSTS_MARK}")
+
+
+def shared_dir() -> Path:
+    """What every lab of the machine shares: the record of the accounts and mountpoints an up
+    created, and the lock around changing them (and /etc/hosts)."""
+    return Path(os.environ.get("KAFKA_TLS_LAB_SHARED") or "/tmp/kafka-tls-lab-shared")
+
+
+def as_this_lab(text: str) -> str:
+    """Text written for the lab of slot 0 (Pulumi.lab.yaml, labstack's base files, a test's
+    expectation) with this lab's host names and addresses instead."""
+    if SLOT == 0:
+        return text
+    text = text.replace(".kafka.lab", f".{DOMAIN}")
+    return re.sub(r"\b127\.0\.0\.(11|12|13|21)\b", lambda m: f"{_NET}.{m.group(1)}", text)
 
 
 def cache_dir() -> Path:

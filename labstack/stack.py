@@ -14,6 +14,7 @@ import yaml
 from pulumi import automation as auto
 
 from lab import Lab
+from lab import config as C
 
 REPO = Path(__file__).resolve().parent.parent
 # The lab stack's secrets (store passwords) are encrypted with this passphrase. It protects
@@ -121,6 +122,22 @@ class LabStack:
             for host in config[f"{NS}:{group}"]:
                 if host["name"] in inventory:  # synthetic hosts (benchmarks) keep theirs
                     host["hostKey"] = inventory[host["name"]]["host_key"]
+        return self._as_this_lab(settings)
+
+    def _as_this_lab(self, settings: dict) -> dict:
+        """Another lab than slot 0 (lab.config.SLOT): its host names and addresses in the settings
+        and in copies of the base files they name (written beside the project's links)."""
+        if C.SLOT == 0:
+            return settings
+        settings = yaml.safe_load(C.as_this_lab(yaml.safe_dump(settings, sort_keys=False)))
+        config = settings["config"]
+        for key in ("serverBaseFile", "connectBaseFile"):
+            path = config.get(f"{NS}:{key}")
+            if path and path.startswith("labstack/"):  # not a copy already (a test's settings fed back)
+                copy_path = Path("lab-bases") / Path(path).name
+                (self.project_dir / "lab-bases").mkdir(parents=True, exist_ok=True)
+                (self.project_dir / copy_path).write_text(C.as_this_lab((self.source / path).read_text()))
+                config[f"{NS}:{key}"] = str(copy_path)
         return settings
 
     def stack(self) -> auto.Stack:

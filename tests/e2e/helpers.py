@@ -12,6 +12,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from lab import config as C
 from components.properties import parse_properties
 
 
@@ -100,7 +101,7 @@ def brokers_serving_tls(lab, outputs: dict, directory: Path, brokers: list[str],
     s_client verification by name (0 = verified) and its keystore type on the host, and how
     many of 100 acks=all messages came back over SSL with hostname verification."""
     ca_file = write_ca(outputs, directory)
-    verified = {b: openssl_verify(f"{b}.kafka.lab", 9093, ca_file, name=f"{b}.kafka.lab").returncode for b in brokers}
+    verified = {b: openssl_verify(C.find_host(b).name, 9093, ca_file, name=C.find_host(b).name).returncode for b in brokers}
     store_types = {b: host_properties(lab, b, "/etc/kafka/server.properties").get("ssl.keystore.type") for b in brokers}
     config = ssl_client_config(outputs, ca_file)
     create_topic(config, topic)

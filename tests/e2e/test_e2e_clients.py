@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from components.properties import PRINCIPAL_MAPPING_RULES, parse_properties
+from lab import config as C
 from labstack import PLAINTEXT_QUORUM, LabStack, lab_tls
 from tests.e2e.helpers import connect_put, create_topic, host_properties, ssl_client_config, wait_for, write_ca
 
@@ -47,7 +48,7 @@ STACK = "e2e-clients"
 AUTHZ_BASE = "labstack/server.authz.base.properties"
 RUN = uuid.uuid4().hex[:8]
 ACL_TOPIC = f"e2e-acl-{RUN}"
-SUPER_USERS = "User:broker-1.kafka.lab;User:broker-2.kafka.lab;User:broker-3.kafka.lab;User:connect-1.kafka.lab"
+SUPER_USERS = ";".join(f"User:{h.name}" for h in C.HOSTS)
 
 
 class Run:

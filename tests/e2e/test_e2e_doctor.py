@@ -48,6 +48,7 @@ import jsonschema
 import pytest
 import yaml
 
+from lab import config as C
 from lab.postgres import StateServer
 from labstack import PLAINTEXT_QUORUM, LabStack, lab_tls
 from tests.e2e.contract import served_fingerprint, up_as_previewed
@@ -60,13 +61,13 @@ STACK = "e2e-doctor"
 LOAD_TOPIC = f"e2e-doctor-load-{uuid.uuid4().hex[:8]}"
 BROKERS = ["broker-1", "broker-2", "broker-3"]
 HOSTS = [*BROKERS, "connect-1"]
-ADDRESSES = {"broker-1": "127.0.0.11", "broker-2": "127.0.0.12", "broker-3": "127.0.0.13"}
+ADDRESSES = {b: C.find_host(b).address for b in ("broker-1", "broker-2", "broker-3")}
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((REPO / "doctor" / "schema.json").read_text())
 
 
 # The worker's REST API on https (its own certificate, from the worker's ssl.* settings).
-HTTPS_REST = {"listeners": "https://127.0.0.21:8083", "rest.advertised.listener": "https"}
+HTTPS_REST = {"listeners": f"https://{C.find_host('connect-1').address}:8083", "rest.advertised.listener": "https"}
 
 
 class Run:
@@ -170,10 +171,10 @@ def test_the_worker_came_through_its_rollout_on_https_verified_by_the_stacks_ca(
     over TLS by name with the stack's CA, and no longer over plain HTTP."""
     lab, stack = secured
     ca = ssl.create_default_context(cadata=stack.outputs()["ca_bundle_pem"])
-    with urllib.request.urlopen("https://connect-1.kafka.lab:8083/connectors", context=ca, timeout=30) as answer:
+    with urllib.request.urlopen(f"https://{C.find_host('connect-1').name}:8083/connectors", context=ca, timeout=30) as answer:
         assert answer.status == 200 and isinstance(json.loads(answer.read()), list)
-    with socket.create_connection(("127.0.0.21", 8083), timeout=10) as plain:
-        plain.sendall(b"GET /connectors HTTP/1.0\r\nHost: connect-1.kafka.lab:8083\r\n\r\n")
+    with socket.create_connection((C.find_host("connect-1").address, 8083), timeout=10) as plain:
+        plain.sendall(f"GET /connectors HTTP/1.0\r\nHost: {C.find_host('connect-1').name}:8083\r\n\r\n".encode())
         try:
             answer = plain.recv(64)
         except ConnectionError:
@@ -230,7 +231,7 @@ def test_a_stopped_broker_is_named_and_its_peers_say_they_cannot_reach_it(secure
     assert doc["exit_code"] == 1
     problems = [(h, c, s, d) for h, c, s, d in not_ok(doc) if host(doc, h)["status"] == "problem"]
     listeners = [s for h, c, s, _ in problems if h == "broker-3" and c == "listeners"]
-    assert sorted(listeners) == sorted(f"{n}://127.0.0.13:{p}" for n, p in (("PLAINTEXT", 9092), ("SSL", 9093), ("CONTROLLER", 9094)))
+    assert sorted(listeners) == sorted(f"{n}://{ADDRESSES['broker-3']}:{p}" for n, p in (("PLAINTEXT", 9092), ("SSL", 9093), ("CONTROLLER", 9094)))
     for other in ("broker-1", "broker-2", "connect-1"):
         assert (other, "peers", "broker-3") in {(h, c, s) for h, c, s, _ in problems}, problems
     assert not [p for p in problems if p[0] != "broker-3" and p[1] != "peers"], problems
@@ -350,7 +351,7 @@ def test_a_reimaged_broker_and_worker_are_named_then_brought_back_by_one_up(secu
     issued = result.outputs["certificates"].value["broker-3"]["sha256_fingerprint"]
     assert served_fingerprint(lab, "broker-3", ADDRESSES["broker-3"]) == issued
     ca = ssl.create_default_context(cadata=result.outputs["ca_bundle_pem"].value)
-    with urllib.request.urlopen("https://connect-1.kafka.lab:8083/connectors", context=ca, timeout=30) as answer:
+    with urllib.request.urlopen(f"https://{C.find_host('connect-1').name}:8083/connectors", context=ca, timeout=30) as answer:
         assert answer.status == 200
     back = doctor(stack, "re-imaged, back")
     assert back["exit_code"] == 0, not_ok(back)

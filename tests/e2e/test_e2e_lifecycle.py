@@ -20,6 +20,7 @@ from typing import Optional
 import pytest
 from pulumi import automation as auto
 
+from lab import config as C
 from labstack import PLAINTEXT_QUORUM, LabStack, lab_tls
 from labstack.stack import REPO
 from components.plan import RAFT_RESTART
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.e2e
 
 BROKERS = ["broker-1", "broker-2", "broker-3"]
 HOSTS = [*BROKERS, "connect-1"]
-ADDRESSES = {"broker-1": "127.0.0.11", "broker-2": "127.0.0.12", "broker-3": "127.0.0.13"}
+ADDRESSES = {b: C.find_host(b).address for b in ("broker-1", "broker-2", "broker-3")}
 STACK = "e2e-life"
 TOPIC = f"e2e-life-{uuid.uuid4().hex[:8]}"
 # The CA after the rotation test: the tests after it keep it (another generation would start a
@@ -148,7 +149,7 @@ def test_a_renewal_reloads_every_broker_without_a_restart(secured_lab, tmp_path)
     for b in BROKERS:
         now = Run.outputs["certificates"][b]["sha256_fingerprint"]
         assert now != before[b]
-        served = openssl_verify(f"{b}.kafka.lab", 9093, ca_file, name=f"{b}.kafka.lab")
+        served = openssl_verify(C.find_host(b).name, 9093, ca_file, name=C.find_host(b).name)
         assert served.returncode == 0, served.stderr
         seen = lab.ssh(b, f"openssl s_client -connect {ADDRESSES[b]}:9093 </dev/null 2>/dev/null "
                           "| openssl x509 -noout -fingerprint -sha256", check=True).stdout
@@ -204,7 +205,7 @@ def test_a_ca_rotation_takes_three_ups_and_no_broker_ever_distrusts_a_peer(secur
         for b in BROKERS:
             # Phase 1 serves the old certificates; from phase 2 on, certificates of the new CA alone.
             chain_ca = tmp_path / ("old-ca.pem" if n == 1 else "new-ca.pem")
-            assert openssl_verify(f"{b}.kafka.lab", 9093, chain_ca, name=f"{b}.kafka.lab").returncode == 0, (n, b)
+            assert openssl_verify(C.find_host(b).name, 9093, chain_ca, name=C.find_host(b).name).returncode == 0, (n, b)
             assert (served[b] == issued[b]) == (n == 1), (n, b)
         if n == 1:
             assert Run.outputs["ca_cert_pem"] != old_ca
@@ -318,17 +319,17 @@ def test_the_controller_listener_moves_to_tls_under_load(secured_lab, tmp_path):
     for b in BROKERS:
         props = host_properties(lab, b, "/etc/kafka/server.properties")
         assert props["controller.listener.names"] == "CONTROLLER_SSL" and ":9094" not in props["listeners"], props
-        assert props["controller.quorum.voters"] == ",".join(f"{n}@broker-{n}.kafka.lab:9096" for n in (1, 2, 3))
+        assert props["controller.quorum.voters"] == ",".join(f"{n}@broker-{n}.{C.DOMAIN}:9096" for n in (1, 2, 3))
         # The server's chain verifies by name; a client without a certificate gets no answer (mutual TLS).
-        check = openssl_verify(f"{b}.kafka.lab", 9096, ca_file, name=f"{b}.kafka.lab")
+        check = openssl_verify(C.find_host(b).name, 9096, ca_file, name=C.find_host(b).name)
         # (s_client's exit code depends on whether the server's alert for the missing certificate came in time.)
-        assert "Verification: OK" in check.stderr and "Verified peername: " + f"{b}.kafka.lab" in check.stderr, check.stderr
+        assert "Verification: OK" in check.stderr and "Verified peername: " + C.find_host(b).name in check.stderr, check.stderr
         assert served_fingerprint(lab, b, ADDRESSES[b], 9096) == Run.outputs["certificates"][b]["sha256_fingerprint"]
         assert not _answers_kafka(ADDRESSES[b], 9096), f"{b} answers plaintext Kafka on 9096"
         no_certificate = ssl.create_default_context(cafile=str(ca_file))
-        assert not _answers_kafka(ADDRESSES[b], 9096, no_certificate, f"{b}.kafka.lab"), f"{b} answers a client without a certificate"
+        assert not _answers_kafka(ADDRESSES[b], 9096, no_certificate, C.find_host(b).name), f"{b} answers a client without a certificate"
         # The same request on the broker's TLS listener (clientAuth: none) is answered: the check can pass.
-        assert _answers_kafka(ADDRESSES[b], 9093, no_certificate, f"{b}.kafka.lab")
+        assert _answers_kafka(ADDRESSES[b], 9093, no_certificate, C.find_host(b).name)
         with socket.socket() as probe:
             probe.settimeout(5)
             assert probe.connect_ex((ADDRESSES[b], 9094)) != 0, f"{b} still listens on the plaintext controller port"

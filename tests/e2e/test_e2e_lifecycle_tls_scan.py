@@ -47,6 +47,7 @@ from sslyze.mozilla_tls_profile.tls_config_checker import (
     check_server_against_tls_configuration,
 )
 
+from lab import config as C
 from components.config import TLS13_CIPHER_SUITES, KeyAlgorithm, Tls
 from labstack import LabStack
 from tests.e2e.helpers import host_properties, openssl_verify, write_ca
@@ -57,7 +58,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:Parsed a serial number which wasn't positive"),
 ]
 
-ADDRESSES = {"broker-1": "127.0.0.11", "broker-2": "127.0.0.12", "broker-3": "127.0.0.13"}
+ADDRESSES = {b: C.find_host(b).address for b in ("broker-1", "broker-2", "broker-3")}
 PORT = 9093
 STACK = "e2e-scan"
 LIFECYCLE_STACK = "e2e-life"  # tests/e2e/test_e2e_lifecycle.py
@@ -240,7 +241,7 @@ def secured_outputs(lab, directory: Path) -> dict:
     except auto.errors.CommandError:
         outputs = {}
     if outputs and all(
-        openssl_verify(f"{b}.kafka.lab", PORT, write_ca(outputs, directory), name=f"{b}.kafka.lab").returncode == 0
+        openssl_verify(C.find_host(b).name, PORT, write_ca(outputs, directory), name=C.find_host(b).name).returncode == 0
         for b in ADDRESSES
     ):
         return outputs
@@ -256,7 +257,7 @@ def scanned(lab, tmp_path_factory) -> Iterator[Scan]:
     stack = LabStack(lab, STACK)
     ca_file = write_ca(outputs, directory)
     tls = Tls.model_validate(stack.stack_settings()["config"].get("kafka-tls:tls") or {})
-    results = scan_brokers({b: (f"{b}.kafka.lab", ip) for b, ip in ADDRESSES.items()}, PORT, ca_file)
+    results = scan_brokers({b: (C.find_host(b).name, ip) for b, ip in ADDRESSES.items()}, PORT, ca_file)
     yield Scan(outputs, ca_file, tls, results, {b: jvm_named_groups(lab, b) for b in ADDRESSES})
 
 
@@ -283,7 +284,7 @@ def test_mozilla_intermediate_holds_but_for_the_listed_deviations(scanned):
 
 def test_the_chain_validates_to_the_stack_ca_by_name_and_by_ip(scanned):
     problems = {
-        b: certificate_problems(r, f"{b}.kafka.lab", ADDRESSES[b], scanned.ca_file,
+        b: certificate_problems(r, C.find_host(b).name, ADDRESSES[b], scanned.ca_file,
                                 scanned.outputs["certificates"][b]["sha256_fingerprint"])
         for b, r in scanned.results.items()
     }

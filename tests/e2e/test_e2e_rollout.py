@@ -18,6 +18,7 @@ from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient
 from pulumi import automation as auto
 
+from lab import config as C
 from labstack import PLAINTEXT_QUORUM, LabStack, lab_tls
 from labstack.stack import ClientConfigStack
 from review import summary
@@ -37,7 +38,7 @@ from tests.e2e.helpers import (
 pytestmark = pytest.mark.e2e
 
 BROKERS = ["broker-1", "broker-2", "broker-3"]
-ADDRESSES = {"broker-1": "127.0.0.11", "broker-2": "127.0.0.12", "broker-3": "127.0.0.13"}
+ADDRESSES = {b: C.find_host(b).address for b in ("broker-1", "broker-2", "broker-3")}
 STACK = "e2e"
 # The way back from SSL-only listeners: where test_each_kind_of_change_does_what_its_preview_said starts.
 BACK_TLS = {"listeners": "PLAINTEXT+SSL", "interBrokerProtocol": "PLAINTEXT", "storeType": "PKCS12", "keyCustody": "host"}
@@ -121,7 +122,7 @@ def test_preview_touches_no_host_then_up_secures_every_broker(plaintext_lab, tmp
     for b in BROKERS:
         props = host_properties(lab, b, "/etc/kafka/server.properties")
         assert f"SSL://{ADDRESSES[b]}:9093" in props["listeners"].split(",")
-        assert f"SSL://{b}.kafka.lab:9093" in props["advertised.listeners"].split(",")
+        assert f"SSL://{b}.{C.DOMAIN}:9093" in props["advertised.listeners"].split(",")
         assert props["inter.broker.listener.name"] == "SSL"
 
 
@@ -171,9 +172,9 @@ def test_the_engine_ran_pulumis_own_plugins(plaintext_lab, engine_plugins):
 
 def test_every_broker_presents_a_ca_signed_certificate_by_name_and_by_ip(plaintext_lab, tmp_path):
     ca_file = write_ca(Run.outputs, tmp_path)
-    assert Run.outputs["ssl_bootstrap_servers"] == ",".join(f"{b}.kafka.lab:9093" for b in BROKERS)
+    assert Run.outputs["ssl_bootstrap_servers"] == ",".join(f"{b}.{C.DOMAIN}:9093" for b in BROKERS)
     for b in BROKERS:
-        by_name = openssl_verify(f"{b}.kafka.lab", 9093, ca_file, name=f"{b}.kafka.lab")
+        by_name = openssl_verify(C.find_host(b).name, 9093, ca_file, name=C.find_host(b).name)
         assert by_name.returncode == 0 and "Verification: OK" in by_name.stderr, by_name.stderr
         by_ip = openssl_verify(ADDRESSES[b], 9093, ca_file, ip=ADDRESSES[b])
         assert by_ip.returncode == 0 and "Verification: OK" in by_ip.stderr, by_ip.stderr
@@ -362,7 +363,7 @@ def test_each_kind_of_change_does_what_its_preview_said(plaintext_lab, tmp_path)
     up's own restart already started each broker from its files."""
     lab = plaintext_lab
     tuned = [dict(b) for b in LabStack(lab, STACK).stack_settings()["config"]["kafka-tls:brokers"]]
-    tuned[1]["extraDnsNames"] = ["broker-2.alt.kafka.lab"]  # and one broker's own property, kept by the later rows
+    tuned[1]["extraDnsNames"] = [f"broker-2.alt.{C.DOMAIN}"]  # and one broker's own property, kept by the later rows
     tuned[0]["properties"] = {**tuned[0].get("properties", {}), "num.io.threads": "9"}
     shorter = {**BACK_TLS, "certValidityDays": 200}
     requested = {**shorter, "clientAuth": "requested"}
@@ -428,7 +429,7 @@ def test_each_kind_of_change_does_what_its_preview_said(plaintext_lab, tmp_path)
         props = host_properties(lab, b, "/etc/kafka/server.properties")
         assert props["ssl.keystore.type"] == "JKS" and props["ssl.keystore.location"].endswith(".jks"), props
     ca_file = write_ca(Run.outputs, tmp_path)
-    check = openssl_verify(ADDRESSES["broker-2"], 9093, ca_file, name="broker-2.alt.kafka.lab")
+    check = openssl_verify(ADDRESSES["broker-2"], 9093, ca_file, name=f"broker-2.alt.{C.DOMAIN}")
     assert check.returncode == 0, check.stderr
     h = lab_host(lab, "connect-1")
     assert lab.ssh("connect-1", "cat /etc/kafka/connect-avro-distributed.properties").stdout == \
@@ -474,7 +475,6 @@ def test_named_listeners_are_kept_and_the_sasl_one_moves_to_tls_behind_full_gate
     and its role. The gate has no SASL credentials, so its Kafka tools ask the cluster over
     INTERNAL: every restart still waited for registration, the quorum and in-sync replicas, and
     checked min.insync.replicas first. The client settings it exports log in over SASL_SSL."""
-    from lab import config as C
 
     lab = plaintext_lab
     lab.reset_plaintext(layout="named")
@@ -486,7 +486,7 @@ def test_named_listeners_are_kept_and_the_sasl_one_moves_to_tls_behind_full_gate
     result, done = up_as_previewed(lab, stack, ADDRESSES, BROKERS)  # held to its preview, the order too
     assert sorted(line.split(" (")[0] for line in done) == [f"{b}: restart" for b in BROKERS], done
     outputs = {k: v.value for k, v in result.outputs.items()}
-    assert outputs["ssl_bootstrap_servers"] == ",".join(f"{b}.kafka.lab:9095" for b in BROKERS)
+    assert outputs["ssl_bootstrap_servers"] == ",".join(f"{b}.{C.DOMAIN}:9095" for b in BROKERS)
     ca_file = write_ca(outputs, tmp_path)
     for b in BROKERS:
         props = host_properties(lab, b, "/etc/kafka/server.properties")
@@ -495,7 +495,7 @@ def test_named_listeners_are_kept_and_the_sasl_one_moves_to_tls_behind_full_gate
         assert props["listener.security.protocol.map"].split(",")[:3] == [
             "INTERNAL:PLAINTEXT", "EXTERNAL:SASL_SSL", "CONTROLLER:PLAINTEXT"]
         assert props["inter.broker.listener.name"] == "INTERNAL"
-        check = openssl_verify(f"{b}.kafka.lab", 9095, ca_file, name=f"{b}.kafka.lab")
+        check = openssl_verify(C.find_host(b).name, 9095, ca_file, name=C.find_host(b).name)
         assert check.returncode == 0, check.stderr
     resources = json.loads(stack.exported_state())["deployment"]["resources"]
     said = {b: [str(r.get("outputs", {}).get("stdout", "")) for r in resources

@@ -29,9 +29,9 @@ def test_down_leaves_nothing_then_up_again(lab):
     assert len(namespaces) == len(C.HOSTS)
     pids = lab.processes()
     assert len(pids) >= 2 * len(C.HOSTS)  # an sshd and a JVM per host at least
-    created = json.loads((lab.dir / "created-paths.json").read_text())
-    accounts = json.loads((lab.dir / "created-accounts.json").read_text()) \
-        if (lab.dir / "created-accounts.json").exists() else []
+    created = json.loads((C.shared_dir() / "created-paths.json").read_text())
+    accounts = json.loads((C.shared_dir() / "created-accounts.json").read_text()) \
+        if (C.shared_dir() / "created-accounts.json").exists() else []
     lab_dir = str(lab.dir)
     state = lab.state_server()  # the e2e tests' PostgreSQL: down removes it too
     assert _port_open(postgres.ADDRESS, postgres.PORT)
