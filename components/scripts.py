@@ -452,7 +452,39 @@ Gate = Optional[Union[TlsGate, KafkaGate, ConnectGate]]
 # Kafka's CLI tools are JVMs: C1 and the serial GC halve their start-up, which a gate pays a few
 # times per check. Set on each tool's command, never exported: Kafka's start scripts read the same
 # variables, so a restart command run after an export started the broker itself on a 256 MiB heap.
-_TOOL_JVM = "env KAFKA_JVM_PERFORMANCE_OPTS='-XX:TieredStopAtLevel=1 -XX:+UseSerialGC' KAFKA_HEAP_OPTS='-Xmx256m'"
+_TOOL_JVM_OPTS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xlog:disable"
+
+TOOLS_ARCHIVE_DIR = "/var/cache/kafka-tls"
+"""Where a host keeps the class archive of Kafka's tools (``_tools_archive``); root's, 0700."""
+
+
+def _tools_archive(kafka_bin: str) -> str:
+    """Class data sharing (JDK 13 and later) for the tools: halves a tool's start (1.4 s to 0.7 s
+    on the lab; bench/tools_cds_bench.py). Where the host has no archive yet, the first tool run
+    one at a time (``_tool(dump=True)``) writes one at its exit, and every later start maps it.
+    Its name holds a digest of Kafka's libs folder and the java binary, so upgrading either makes
+    a new one; an archive that does not match is ignored by the JVM (-Xshare:auto), and
+    -Xlog:disable keeps the JVM's own messages out of the tools' output."""
+    libs = kafka_bin.rstrip("/") + "/../libs"
+    return (
+        f"tools_archive={q(TOOLS_ARCHIVE_DIR)}/tools-$({{ ls -l --time-style=+%s -- {q(libs)} 2>/dev/null || true; "
+        'readlink -f "$(command -v java)" 2>/dev/null || true; } | sha256sum | cut -c1-16).jsa\n'
+        'if [ -s "$tools_archive" ]; then\n'
+        '  tools_cds="-XX:SharedArchiveFile=$tools_archive"; tools_dump=$tools_cds\n'
+        "else\n"
+        f"  mkdir -p {q(TOOLS_ARCHIVE_DIR)}\n"
+        '  tools_cds=""; tools_dump="-XX:ArchiveClassesAtExit=$tools_archive.$$"\n'
+        "fi\n"
+    )
+
+
+# After a tool run with dump=True: the archive it wrote is the host's from now on.
+_TOOLS_ARCHIVE_KEEP = (
+    'if [ -n "${tools_archive:-}" ] && [ -s "$tools_archive.$$" ] && mv -f "$tools_archive.$$" "$tools_archive"; then\n'
+    '  tools_cds="-XX:SharedArchiveFile=$tools_archive"\n'
+    "fi\n"
+    'tools_dump="${tools_cds:-}"\n'
+)
 
 
 def _fingerprint_check(gate: TlsGate) -> str:
@@ -465,17 +497,21 @@ def _fingerprint_check(gate: TlsGate) -> str:
     )
 
 
-def _tool(gate: KafkaGate, name: str) -> str:
-    """A Kafka CLI tool of the host, dialling the broker's own TLS listener."""
+def _tool(gate: KafkaGate, name: str, dump: bool = False) -> str:
+    """A Kafka CLI tool of the host, dialling the broker's own TLS listener. ``dump``: a run on
+    its own (no other tool at the same time), which writes the tools' class archive where there is
+    none yet (``_tools_archive``; ``_TOOLS_ARCHIVE_KEEP`` after it)."""
+    cds = "${tools_dump:-}" if dump else "${tools_cds:-}"  # unset: a script without _tools_archive
     return (
-        f"{_TOOL_JVM} {q(gate.kafka_bin + '/' + name)} --bootstrap-server {q(gate.bootstrap)} "
-        f"--command-config {q(gate.client_config)}"
+        f'env KAFKA_JVM_PERFORMANCE_OPTS="{_TOOL_JVM_OPTS} {cds}" KAFKA_HEAP_OPTS=-Xmx256m '
+        f"{q(gate.kafka_bin + '/' + name)} --bootstrap-server {q(gate.bootstrap)} --command-config {q(gate.client_config)}"
     )
 
 
-def _election(gate: KafkaGate) -> str:
+def _election(gate: KafkaGate, dump: bool = False) -> str:
     return (
-        f"{_tool(gate, 'kafka-leader-election.sh')} --election-type PREFERRED --all-topic-partitions </dev/null >/dev/null 2>&1"
+        f"{_tool(gate, 'kafka-leader-election.sh', dump)} --election-type PREFERRED --all-topic-partitions "
+        "</dev/null >/dev/null 2>&1"
     )
 
 
@@ -542,11 +578,11 @@ def preferred_leaders_back(gate: KafkaGate) -> str:
     failed election is said and the rollout goes on."""
     return (
         # Done already if it succeeded during the gate's rounds (_kafka_checks).
-        f'if [ "${{elected:-no}}" = yes ] || {_election(gate)}; then\n'
+        f'if [ "${{elected:-no}}" = yes ] || {_election(gate, dump=True)}; then\n'
         "  echo 'preferred leaders elected'\n"
         "else\n"
         "  echo 'preferred leader election not done (Kafka rebalances leaders itself later)'\n"
-        "fi\n"
+        "fi\n" + _TOOLS_ARCHIVE_KEEP
     )
 
 
@@ -586,11 +622,12 @@ def min_isr_precheck(gate: KafkaGate) -> str:
         + "  ask=no\n"
         + "fi\n"
         + 'while [ "$ask" = yes ]; do\n'
-        + f"  if ! at_min=$(timeout 60 {_tool(gate, 'kafka-topics.sh')} --describe --at-min-isr-partitions "
+        + f"  if ! at_min=$(timeout 60 {_tool(gate, 'kafka-topics.sh', dump=True)} --describe --at-min-isr-partitions "
         + "</dev/null 2>/dev/null); then\n"
         + f"    echo 'partitions at min.insync.replicas: the broker did not answer{over}; restarting'\n"
         + "    break\n"
         + "  fi\n"
+        + "".join("  " + line + "\n" for line in _TOOLS_ARCHIVE_KEEP.splitlines())
         + f'  held=$(echo "$at_min" | {_ISR_HOLDS_NODE})\n'
         + '  [ -z "$held" ] && break\n'
         + "  if [ $SECONDS -ge $deadline ]; then\n"
@@ -706,7 +743,7 @@ def write_and_restart_script(
     write = write_file_script(path, mode, owner, backup=True).replace(_PRELUDE, "")
     return (
         _PRELUDE
-        + (min_isr_precheck(gate) if isinstance(gate, KafkaGate) else "")
+        + (_tools_archive(gate.kafka_bin) + min_isr_precheck(gate) if isinstance(gate, KafkaGate) else "")
         + write
         + "trap - EXIT\n"
         + (f": > {q(pending)}\n" if pending else "")
@@ -733,13 +770,16 @@ def reload_stores_script(gate: KafkaGate, listener: str, loc: StoreLocations, st
     ones the broker loaded at its last restart or reload (the stamp).
     """
     prefix = f"listener.name.{listener.lower()}.ssl."
-    tool = f"{_tool(gate, 'kafka-configs.sh')} --entity-type brokers --entity-name {int(gate.node_id)}"
+    entity = f"--entity-type brokers --entity-name {int(gate.node_id)}"
+    tool = f"{_tool(gate, 'kafka-configs.sh')} {entity}"
     paths = f"{prefix}keystore.location={loc.keystore},{prefix}truststore.location={loc.truststore}"
     return (
         _PRELUDE
         + f"if sha256sum --check --status {q(stamp)} 2>/dev/null; then\n"
         + "  echo 'the broker runs on these stores already: nothing to reload'\n  exit 0\nfi\n"
-        + f"{tool} --alter --add-config {q(paths)} >/dev/null\n"
+        + _tools_archive(gate.kafka_bin)
+        + f"{_tool(gate, 'kafka-configs.sh', dump=True)} {entity} --alter --add-config {q(paths)} >/dev/null\n"
+        + _TOOLS_ARCHIVE_KEEP
         + f"{tool} --alter --delete-config {q(prefix + 'keystore.location,' + prefix + 'truststore.location')} >/dev/null\n"
         + f"echo 'node {int(gate.node_id)}: stores reloaded (no restart)'\n"
         + _gate_text(gate)

@@ -189,6 +189,9 @@ class Lab:
     def sshd_dir(self, h: HostSpec) -> Path:
         return self.host_dir(h) / "sshd"
 
+    def cache_dir(self, h: HostSpec) -> Path:
+        return self.host_dir(h) / "var-cache-kafka-tls"
+
     def pristine_dir(self, h: HostSpec) -> Path:
         return self.dir / "pristine" / h.short
 
@@ -356,8 +359,9 @@ class Lab:
         for h in self.hosts:
             first = not self.host_dir(h).exists()
             for d in (self.etc_dir(h), self.lib_dir(h), self.logs_dir(h), self.opt_dir(h), self.sshd_dir(h),
-                      self.pristine_dir(h)):
+                      self.pristine_dir(h), self.cache_dir(h)):
                 d.mkdir(parents=True, exist_ok=True)
+            self.cache_dir(h).chmod(0o700)
             # /etc/kafka: root's, readable by the service user; no ssl/ folder until a stack makes one
             os.chown(self.etc_dir(h), 0, 0)
             self.etc_dir(h).chmod(0o755)
@@ -623,6 +627,7 @@ class Lab:
             raise LabError(f"{h.address}:{C.SSH_PORT} is taken by a process that is not this lab's sshd")
         binds = [(self.etc_dir(h), C.ETC_KAFKA), (self.lib_dir(h), C.VAR_LIB_KAFKA),
                  (self.logs_dir(h), C.VAR_LOG_KAFKA), (self.opt_dir(h), C.OPT_KAFKA),
+                 (self.cache_dir(h), C.VAR_CACHE_KAFKA_TLS),
                  (C.libs_dir(), C.LIBS_ON_HOST)]  # onto the opt-kafka/libs mountpoint, after /opt/kafka
         script = " && ".join(f"mount --bind {shlex.quote(str(src))} {shlex.quote(dst)}" for src, dst in binds)
         cfg = self.sshd_dir(h) / "sshd_config"

@@ -33,7 +33,10 @@ SERVICE_SCRIPT = f"{OPT_KAFKA}/bin/kafka-service"
 LIBS_ON_HOST = f"{OPT_KAFKA}/libs"
 
 # real-filesystem mountpoints the namespaces bind over (created if missing, removed at down)
-MOUNTPOINTS = [ETC_KAFKA, VAR_LIB_KAFKA, VAR_LOG_KAFKA, OPT_KAFKA]
+# Where kafka-tls's scripts keep the class archive of Kafka's tools (components/scripts.py's
+# TOOLS_ARCHIVE_DIR): each host its own, as on separate machines.
+VAR_CACHE_KAFKA_TLS = "/var/cache/kafka-tls"
+MOUNTPOINTS = [ETC_KAFKA, VAR_LIB_KAFKA, VAR_LOG_KAFKA, OPT_KAFKA, VAR_CACHE_KAFKA_TLS]
 
 BROKER_PORT = 9092
 CONTROLLER_PORT = 9094  # keep CONTROLLER off 9093 (the SSL listener will want it)

@@ -650,6 +650,13 @@ def test_connect_gate_reaches_a_worker_on_an_ipv6_address():
         server.server_close()
 
 
+@pytest.fixture(autouse=True)
+def tools_archive_dir(tmp_path, monkeypatch):
+    """The scripts' class archive folder in the test's own folder, not this machine's /var/cache."""
+    from components import scripts
+
+    monkeypatch.setattr(scripts, "TOOLS_ARCHIVE_DIR", str(tmp_path / "cache"))
+
 def _topics_standin(folder: Path, at_min_isr: str) -> str:
     """A kafka-topics.sh that answers --at-min-isr-partitions with the given lines (Kafka's
     own describe format); the e2e tests ask a real cluster."""
@@ -695,6 +702,42 @@ def test_the_restart_command_inherits_none_of_the_tools_jvm_options(tmp_path, tl
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "tool-heap").read_text() == "-Xmx256m\n"
     assert (tmp_path / "service-env").read_text() == "unset unset\n"
+
+
+def test_the_first_tool_on_a_host_writes_the_tools_class_archive_and_later_ones_map_it(tmp_path, tls_server):
+    """A stand-in kafka-topics.sh records the JVM options it gets and writes the archive file an
+    -XX:ArchiveClassesAtExit names, as the JVM does at exit. The first step dumps, the next maps
+    the archive it kept; new Kafka libs make another archive."""
+    port, _ = tls_server  # the broker's TLS listener answers, so the pre-check asks the tool
+    bin_dir, libs = tmp_path / "kafka" / "bin", tmp_path / "kafka" / "libs"
+    bin_dir.mkdir(parents=True)
+    libs.mkdir()
+    (libs / "kafka-clients-4.4.0.jar").write_text("jar")
+    tool = bin_dir / "kafka-topics.sh"
+    tool.write_text(
+        "#!/bin/bash\n"
+        f'echo "$KAFKA_JVM_PERFORMANCE_OPTS" >> {tmp_path}/opts\n'
+        'for o in $KAFKA_JVM_PERFORMANCE_OPTS; do case "$o" in -XX:ArchiveClassesAtExit=*) echo classes > "${o#*=}";; esac; done\n'
+    )
+    tool.chmod(0o755)
+    gate = KafkaGate("broker-1", TlsGate("127.0.0.1", port, "localhost", "AA", timeout_seconds=0), 1, str(bin_dir), "/dev/null")
+
+    def step() -> str:
+        (tmp_path / "opts").unlink(missing_ok=True)
+        script = write_and_restart_script(str(tmp_path / "server.properties"), "640", "", "exit 0", gate)
+        result = subprocess.run(["bash", "-c", script], input="new=1\n", capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return (tmp_path / "opts").read_text()
+
+    first = step()
+    archives = sorted((tmp_path / "cache").iterdir())
+    assert len(archives) == 1 and archives[0].name.startswith("tools-") and archives[0].name.endswith(".jsa"), archives
+    assert f"-XX:ArchiveClassesAtExit={archives[0]}." in first and "-Xlog:disable" in first
+    assert step().split() == ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xlog:disable", f"-XX:SharedArchiveFile={archives[0]}"]
+    (libs / "kafka-clients-4.4.0.jar").unlink()
+    (libs / "kafka-clients-4.5.0.jar").write_text("jar")
+    assert "-XX:ArchiveClassesAtExit=" in step()
+    assert len(list((tmp_path / "cache").iterdir())) == 2
 
 
 @pytest.mark.parametrize("running, restarts", [("inter.broker.listener.name=SSL\n", True),
