@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lab import Lab  # noqa: E402
-from labstack import LabStack, lab_tls  # noqa: E402
+from labstack import PLAINTEXT_QUORUM, LabStack, lab_tls  # noqa: E402
 from tests.e2e.helpers import create_topic, ssl_client_config, write_ca  # noqa: E402
 from tests.e2e.load import Sampler, Traffic  # noqa: E402
 
@@ -73,10 +73,11 @@ def main() -> int:
     lab = Lab()
     lab.up()
     lab.reset_plaintext()
-    first = LabStack(lab, STACK, overrides={"connectWorkers": []}).up()
+    # The controller listener stays plaintext: these figures are of broker steps (README "Scale").
+    first = LabStack(lab, STACK, overrides={"connectWorkers": [], "tls": lab_tls(**PLAINTEXT_QUORUM)}).up()
     outputs = {k: v.value for k, v in first.outputs.items()}
     settings = LabStack(lab, STACK).stack_settings()["config"]
-    renewed = {"tls": lab_tls(certValidityDays=300)}
+    renewed = {"tls": lab_tls(certValidityDays=300, **PLAINTEXT_QUORUM)}
     outputs = scenario(lab, "renewal (reload)", renewed, outputs)
     brokers = [dict(b, properties={"num.io.threads": "5"}) for b in settings["kafka-tls:brokers"]]
     outputs = scenario(lab, "property change (restart)", {**renewed, "brokers": brokers}, outputs)

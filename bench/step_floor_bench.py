@@ -30,7 +30,7 @@ from components.config import Paths, StoreType
 from components.properties import TOOL_CONFIG_NAME, StoreLocations
 from lab import Lab
 from lab import config as C
-from labstack import LabStack
+from labstack import PLAINTEXT_QUORUM, LabStack, lab_tls
 from tests.e2e.contract import served_fingerprint
 
 BROKERS = {"broker-1": (1, "127.0.0.11"), "broker-2": (2, "127.0.0.12"), "broker-3": (3, "127.0.0.13")}
@@ -106,7 +106,7 @@ def main() -> int:
     lab = Lab()
     lab.up()
     if not served_fingerprint(lab, "broker-1", BROKERS["broker-1"][1], PORT):
-        LabStack(lab, STACK, overrides={"connectWorkers": []}).up()
+        LabStack(lab, STACK, overrides={"connectWorkers": [], "tls": lab_tls(**PLAINTEXT_QUORUM)}).up()
     rows: dict[str, list[list[float]]] = {}
     for broker in BROKERS:
         for _ in range(args.rounds):

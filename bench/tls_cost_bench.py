@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lab import Lab  # noqa: E402
-from labstack import LabStack  # noqa: E402
+from labstack import PLAINTEXT_QUORUM, LabStack, lab_tls  # noqa: E402
 
 HOST = "broker-1"
 RUN_CLASS = "/opt/kafka/bin/kafka-run-class"
@@ -70,7 +70,7 @@ def ensure_tls(lab: Lab) -> None:
         return
     print("no TLS listener yet: bringing the lab to TLS with the stack 'bench-tls'", flush=True)
     lab.ensure_pristine()
-    LabStack(lab, "bench-tls", overrides={"connectWorkers": []}).up()
+    LabStack(lab, "bench-tls", overrides={"connectWorkers": [], "tls": lab_tls(**PLAINTEXT_QUORUM)}).up()
 
 
 def main() -> None:

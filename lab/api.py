@@ -245,6 +245,9 @@ class Lab:
             self._hosts_block_add()
         with self.step("mountpoints"), _shared_lock():
             self._mountpoints_create()
+        if C.IPV6:
+            with self.step("IPv6 addresses on lo"):
+                self._addresses_add()
         with self.step("sshd on every host"):
             self._start_sshd_all()
         with self.step("storage format (first start only)"):
@@ -328,7 +331,7 @@ class Lab:
             raise LabError("the lab needs root (mount namespaces, /etc/hosts, port 22, accounts)")
         self._apt_install("openssh-server", "/usr/sbin/sshd")
         self._apt_install("sudo", "/usr/bin/sudo")
-        for tool in ("java", "ssh", "ssh-keygen", "unshare", "mount", "setpriv", "useradd", "visudo"):
+        for tool in ("java", "ssh", "ssh-keygen", "unshare", "mount", "setpriv", "useradd", "visudo", *(["ip"] if C.IPV6 else [])):
             if not shutil.which(tool):
                 raise LabError(f"{tool} not found on PATH")
 
@@ -572,6 +575,24 @@ class Lab:
         stripped = self._hosts_strip(text)
         if stripped != text:
             self._hosts_write(stripped)
+
+    # ------------------------------------------------------------------ IPv6 addresses
+    def _on_lo(self) -> set[str]:
+        out = _run(["ip", "-6", "-o", "addr", "show", "dev", "lo"]).stdout
+        return {word.split("/")[0] for word in out.split() if "/" in word}
+
+    def _addresses_add(self) -> None:
+        """The hosts' IPv6 addresses on lo (127.0.0.0/8 is there already; these are not)."""
+        for h in self.hosts:
+            if h.address not in self._on_lo():
+                r = _run(["ip", "-6", "addr", "add", f"{h.address}/128", "dev", "lo"])
+                if r.returncode != 0:
+                    raise LabError(f"cannot add {h.address} to lo: {r.stderr.strip()}")
+
+    def _addresses_remove(self) -> None:
+        for h in self.hosts:
+            if h.address in self._on_lo():
+                _run(["ip", "-6", "addr", "del", f"{h.address}/128", "dev", "lo"])
 
     # ------------------------------------------------------------------ mountpoints
     @staticmethod
@@ -1085,6 +1106,9 @@ class Lab:
             self.log(f"  killed {len(pl)} processes")
             if left:
                 raise LabError(f"processes still alive after SIGKILL: {left}")
+        if C.IPV6:
+            with self.step("remove the IPv6 addresses from lo"):
+                self._addresses_remove()
         with _shared_lock():
             with self.step("remove /etc/hosts block"):
                 self._hosts_block_remove()

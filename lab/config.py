@@ -15,7 +15,15 @@ KAFKA_VERSION = "4.4.0"
 # mountpoints are shared, and `down` removes them with the last lab (Lab.down).
 SLOT = int(os.environ.get("KAFKA_TLS_LAB_SLOT") or 0)
 DOMAIN = "kafka.lab" if SLOT == 0 else f"kafka{SLOT + 1}.lab"
-_NET = f"127.0.{SLOT * 10}"  # 127.0.0.x, 127.0.10.x, ...: off 127.0.1.1 (Debian's own hostname line)
+# Slot 1's hosts have IPv6 addresses, in a prefix of their own that up adds to lo (never routed):
+# the modules run on it show every gate, script and rendered value working over IPv6. The others
+# are IPv4 loopback addresses: 127.0.0.x, 127.0.20.x, ... (off 127.0.1.1, Debian's own hostname line).
+IPV6 = SLOT == 1
+IPV6_PREFIX = "fd6b:6166:6b61::"
+
+
+def _address(suffix: int) -> str:
+    return f"{IPV6_PREFIX}{suffix}" if IPV6 else f"127.0.{SLOT * 10}.{suffix}"
 HOSTS_MARK_BASE = "kafka-tls-lab"
 HOSTS_MARK = HOSTS_MARK_BASE if SLOT == 0 else f"{HOSTS_MARK_BASE}-{SLOT + 1}"  # marker of the /etc/hosts block
 
@@ -69,15 +77,20 @@ class HostSpec:
         return f"{self.short}.{DOMAIN}"
 
     @property
+    def url_host(self) -> str:
+        """The address as a URL or a listener writes it: an IPv6 one in brackets."""
+        return f"[{self.address}]" if ":" in self.address else self.address
+
+    @property
     def service(self) -> str:
         return "kafka" if self.role == "broker" else "kafka-connect"
 
 
 HOSTS = [
-    HostSpec("broker-1", f"{_NET}.11", "broker", 1),
-    HostSpec("broker-2", f"{_NET}.12", "broker", 2),
-    HostSpec("broker-3", f"{_NET}.13", "broker", 3),
-    HostSpec("connect-1", f"{_NET}.21", "connect", None),
+    HostSpec("broker-1", _address(11), "broker", 1),
+    HostSpec("broker-2", _address(12), "broker", 2),
+    HostSpec("broker-3", _address(13), "broker", 3),
+    HostSpec("connect-1", _address(21), "connect", None),
 ]
 BROKERS = [h for h in HOSTS if h.role == "broker"]
 CONNECT_HOSTS = [h for h in HOSTS if h.role == "connect"]
@@ -99,7 +112,12 @@ def as_this_lab(text: str) -> str:
     if SLOT == 0:
         return text
     text = text.replace(".kafka.lab", f".{DOMAIN}")
-    return re.sub(r"\b127\.0\.0\.(11|12|13|21)\b", lambda m: f"{_NET}.{m.group(1)}", text)
+
+    def here(m: re.Match) -> str:
+        host = next(h for h in HOSTS if h.address == _address(int(m.group(1))))
+        return f"{host.url_host}{m.group(2)}" if m.group(2) else host.address
+
+    return re.sub(r"\b127\.0\.0\.(11|12|13|21)\b(:\d+)?", here, text)
 
 
 def cache_dir() -> Path:

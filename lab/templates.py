@@ -9,7 +9,7 @@ def _listener_lines(h: HostSpec, layout: str) -> str:
     """The listener settings of a layout; both serve PLAINTEXT on 9092 (the lab's own checks dial it)."""
     if layout == "default":
         return f"""\
-listeners=PLAINTEXT://{h.address}:{C.BROKER_PORT},CONTROLLER://{h.address}:{C.CONTROLLER_PORT}
+listeners=PLAINTEXT://{h.url_host}:{C.BROKER_PORT},CONTROLLER://{h.url_host}:{C.CONTROLLER_PORT}
 advertised.listeners=PLAINTEXT://{h.name}:{C.BROKER_PORT}
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
@@ -19,7 +19,7 @@ listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,
         # clients' listener with SASL PLAIN logins (replication stays on INTERNAL, no SASL)
         user, password = C.SASL_CLIENT
         return f"""\
-listeners=INTERNAL://{h.address}:{C.BROKER_PORT},EXTERNAL://{h.address}:{C.NAMED_EXTERNAL_PORT},CONTROLLER://{h.address}:{C.CONTROLLER_PORT}
+listeners=INTERNAL://{h.url_host}:{C.BROKER_PORT},EXTERNAL://{h.url_host}:{C.NAMED_EXTERNAL_PORT},CONTROLLER://{h.url_host}:{C.CONTROLLER_PORT}
 advertised.listeners=INTERNAL://{h.name}:{C.BROKER_PORT},EXTERNAL://{h.name}:{C.NAMED_EXTERNAL_PORT}
 inter.broker.listener.name=INTERNAL
 listener.security.protocol.map=INTERNAL:PLAINTEXT,EXTERNAL:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT
@@ -73,7 +73,7 @@ config.storage.replication.factor=3
 offset.storage.replication.factor=3
 status.storage.replication.factor=3
 offset.flush.interval.ms=10000
-listeners=http://{h.address}:{C.CONNECT_PORT}
+listeners=http://{h.url_host}:{C.CONNECT_PORT}
 rest.advertised.host.name={h.name}
 rest.advertised.port={C.CONNECT_PORT}
 rest.advertised.listener=http

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The tests (`make test`): unit and lab tests first, then the end-to-end modules on two labs at
-# once. The machine waits on JVM starts, SSH round trips and Kafka's own timers far more than it
+# The tests (`make test`): unit and lab tests first (beside each other), then the end-to-end
+# modules on two labs at once. The machine waits on JVM starts, SSH round trips and Kafka's own timers far more than it
 # computes, so two labs (lab/config.py's slots 0 and 1, lab/README.md "More than one lab") each
 # running half of the modules take a little more than half the time of one.
 #
@@ -26,9 +26,17 @@ trap 'rm -rf "$logs"' EXIT
 nice -n 10 toolchain/build.sh >"$logs/toolchain.log" 2>&1 &
 build=$!
 
-# Unit and lab tests (slot 0); the lab stays up for the end-to-end half that uses it.
-KAFKA_TLS_KEEP_LAB=1 $PY -m pytest tests/unit tests/lab
-rc=$?
+# Unit tests (no lab, no engine) beside the lab tests (slot 0); the lab stays up for the
+# end-to-end half that uses it.
+$PY -m pytest tests/unit >"$logs/unit.log" 2>&1 &
+unit=$!
+KAFKA_TLS_KEEP_LAB=1 $PY -m pytest tests/lab
+rc_lab=$?
+wait "$unit"
+rc_unit=$?
+echo
+echo "==================== unit tests ===================="
+cat "$logs/unit.log"
 
 if ! wait "$build"; then
   echo "toolchain/build.sh failed:" >&2
@@ -48,7 +56,7 @@ echo
 echo "==================== end-to-end modules on the second lab (KAFKA_TLS_LAB_SLOT=1) ===================="
 cat "$logs/slot1.log"
 
-for part in "$rc" "$rc0" "$rc1"; do
+for part in "$rc_unit" "$rc_lab" "$rc0" "$rc1"; do
   if [ "$part" -ne 0 ]; then exit "$part"; fi
 done
 exit 0

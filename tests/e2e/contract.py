@@ -45,9 +45,11 @@ def started_at(pid: Optional[int]) -> Optional[int]:
 
 
 def _listening(address: str, port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(5)
-        return s.connect_ex((address, port)) == 0
+    try:
+        with socket.create_connection((address, port), timeout=5):
+            return True
+    except OSError:
+        return False
 
 
 def quorum_leader(lab) -> str:
@@ -56,9 +58,9 @@ def quorum_leader(lab) -> str:
     in), through the brokers' plaintext listener, which the lab's stacks keep then."""
     brokers = [h for h in lab.inventory()["hosts"] if h["role"] == "broker"]
     if any(_listening(h["address"], 9094) for h in brokers):
-        where = ["--bootstrap-controller", ",".join(f"{h['address']}:9094" for h in brokers)]
+        where = ["--bootstrap-controller", ",".join(f"{h['name']}:9094" for h in brokers)]
     else:
-        where = ["--bootstrap-server", ",".join(f"{h['address']}:9092" for h in brokers)]
+        where = ["--bootstrap-server", ",".join(f"{h['name']}:9092" for h in brokers)]
     for _ in range(30):
         r = lab.kafka_tool("org.apache.kafka.tools.MetadataQuorumCommand", *where, "describe", "--status", timeout=120)
         ids = [int(line.split(":")[1]) for line in r.stdout.splitlines() if line.strip().startswith("LeaderId:")]
@@ -70,7 +72,8 @@ def quorum_leader(lab) -> str:
 
 def served_fingerprint(lab, host: str, address: str, port: int = 9093) -> Optional[str]:
     """What the broker presents on its TLS listener, asked on the host itself."""
-    out = lab.ssh(host, f"openssl s_client -connect {address}:{port} </dev/null 2>/dev/null "
+    target = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"  # IPv6: the second lab's
+    out = lab.ssh(host, f"openssl s_client -connect {target} </dev/null 2>/dev/null "
                         "| openssl x509 -noout -fingerprint -sha256").stdout.strip()
     return out.split("=", 1)[1] if "=" in out else None
 

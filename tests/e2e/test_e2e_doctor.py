@@ -67,7 +67,7 @@ SCHEMA = json.loads((REPO / "doctor" / "schema.json").read_text())
 
 
 # The worker's REST API on https (its own certificate, from the worker's ssl.* settings).
-HTTPS_REST = {"listeners": f"https://{C.find_host('connect-1').address}:8083", "rest.advertised.listener": "https"}
+HTTPS_REST = {"listeners": f"https://{C.find_host('connect-1').url_host}:8083", "rest.advertised.listener": "https"}
 
 
 class Run:
@@ -231,7 +231,7 @@ def test_a_stopped_broker_is_named_and_its_peers_say_they_cannot_reach_it(secure
     assert doc["exit_code"] == 1
     problems = [(h, c, s, d) for h, c, s, d in not_ok(doc) if host(doc, h)["status"] == "problem"]
     listeners = [s for h, c, s, _ in problems if h == "broker-3" and c == "listeners"]
-    assert sorted(listeners) == sorted(f"{n}://{ADDRESSES['broker-3']}:{p}" for n, p in (("PLAINTEXT", 9092), ("SSL", 9093), ("CONTROLLER", 9094)))
+    assert sorted(listeners) == sorted(f"{n}://{C.find_host('broker-3').url_host}:{p}" for n, p in (("PLAINTEXT", 9092), ("SSL", 9093), ("CONTROLLER", 9094)))
     for other in ("broker-1", "broker-2", "connect-1"):
         assert (other, "peers", "broker-3") in {(h, c, s) for h, c, s, _ in problems}, problems
     assert not [p for p in problems if p[0] != "broker-3" and p[1] != "peers"], problems

@@ -121,7 +121,7 @@ def test_preview_touches_no_host_then_up_secures_every_broker(plaintext_lab, tmp
     Run.outputs = {k: v.value for k, v in result.outputs.items()}
     for b in BROKERS:
         props = host_properties(lab, b, "/etc/kafka/server.properties")
-        assert f"SSL://{ADDRESSES[b]}:9093" in props["listeners"].split(",")
+        assert f"SSL://{C.find_host(b).url_host}:9093" in props["listeners"].split(",")
         assert f"SSL://{b}.{C.DOMAIN}:9093" in props["advertised.listeners"].split(",")
         assert props["inter.broker.listener.name"] == "SSL"
         # The gates' tools left their class archive, root's alone, and a tool maps it (-Xshare:on:
@@ -498,7 +498,7 @@ def test_named_listeners_are_kept_and_the_sasl_one_moves_to_tls_behind_full_gate
     for b in BROKERS:
         props = host_properties(lab, b, "/etc/kafka/server.properties")
         assert props["listeners"].split(",") == [
-            f"INTERNAL://{ADDRESSES[b]}:9092", f"EXTERNAL://{ADDRESSES[b]}:9095", f"CONTROLLER://{ADDRESSES[b]}:9094"]
+            *(f"{name}://{C.find_host(b).url_host}:{port}" for name, port in (("INTERNAL", 9092), ("EXTERNAL", 9095), ("CONTROLLER", 9094)))]
         assert props["listener.security.protocol.map"].split(",")[:3] == [
             "INTERNAL:PLAINTEXT", "EXTERNAL:SASL_SSL", "CONTROLLER:PLAINTEXT"]
         assert props["inter.broker.listener.name"] == "INTERNAL"
