@@ -48,8 +48,9 @@ lint: venv
 	.venv/bin/mypy -p components -p review -p doctor
 	.venv/bin/mypy policy/rules.py
 
-# The tests: lint, then unit tests (pure functions, mocks, host scripts) and the lab tests, then the
-# end-to-end tests on two labs at once (tests/run.sh). The toolchain the last need builds meanwhile.
+# The tests: lint, then unit tests (pure functions, mocks, host scripts), the lab tests and the
+# end-to-end tests, half on the lab and half on a second lab of IPv6 hosts (tests/run.sh). The
+# toolchain the end-to-end tests need builds in the background meanwhile (tests/conftest.py).
 test: venv tools lint
 	tests/run.sh
 

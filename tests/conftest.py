@@ -1,13 +1,10 @@
-import os
-
 pytest_plugins = ["lab.fixtures"]
 
 
 def pytest_collection_finish(session):
     """The end-to-end tests run last (pytest.ini's testpaths): start building the toolchain they
-    need now, so that a cold build overlaps with the unit and lab tests (tests/run.sh builds it
-    itself and says so with KAFKA_TLS_TOOLCHAIN_READY=1)."""
-    if os.environ.get("KAFKA_TLS_TOOLCHAIN_READY") != "1" and any(item.get_closest_marker("e2e") for item in session.items):
+    need now, so that a cold build overlaps with the unit and lab tests."""
+    if any(item.get_closest_marker("e2e") for item in session.items):
         from labstack.stack import start_toolchain_build
 
         start_toolchain_build()
