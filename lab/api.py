@@ -34,8 +34,8 @@ SUDOERS_RULE = f"{C.OPERATOR_USER} ALL=(root) NOPASSWD: /bin/bash -c *"
 
 @contextmanager
 def _shared_lock():
-    """Held while /etc/hosts, the accounts or the mountpoints change: two labs may come up or go
-    down at once (tests/run.sh)."""
+    """Held while /etc/hosts, the accounts or the mountpoints change: another lab may be coming up
+    or going down at the same time."""
     import fcntl
 
     C.shared_dir().mkdir(parents=True, exist_ok=True)

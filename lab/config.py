@@ -9,8 +9,8 @@ from typing import Optional
 
 KAFKA_VERSION = "4.4.0"
 
-# Which lab: 0, the lab (`make lab-up`), or another one beside it (KAFKA_TLS_LAB_SLOT=1, ...), so
-# that test modules can run against two labs at once (tests/run.sh). Each slot has its own
+# Which lab: 0, the lab (`make lab-up`), or another one beside it (KAFKA_TLS_LAB_SLOT=1, ...):
+# tests/run.sh runs some modules on slot 1's IPv6 hosts. Each slot has its own
 # addresses, names, state folder and /etc/hosts block; the accounts, the sudoers file and the
 # mountpoints are shared, and `down` removes them with the last lab (Lab.down).
 SLOT = int(os.environ.get("KAFKA_TLS_LAB_SLOT") or 0)

@@ -18,6 +18,7 @@ from typing import Optional
 
 from pulumi import automation as auto
 
+from components.scripts import host_port
 from review import summary
 
 PROPERTIES = {"broker": "/etc/kafka/server.properties", "connect": "/etc/kafka/connect-avro-distributed.properties"}
@@ -72,8 +73,7 @@ def quorum_leader(lab) -> str:
 
 def served_fingerprint(lab, host: str, address: str, port: int = 9093) -> Optional[str]:
     """What the broker presents on its TLS listener, asked on the host itself."""
-    target = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"  # IPv6: the second lab's
-    out = lab.ssh(host, f"openssl s_client -connect {target} </dev/null 2>/dev/null "
+    out = lab.ssh(host, f"openssl s_client -connect {host_port(address, port)} </dev/null 2>/dev/null "
                         "| openssl x509 -noout -fingerprint -sha256").stdout.strip()
     return out.split("=", 1)[1] if "=" in out else None
 

@@ -14,6 +14,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from lab import config as C
 from components.properties import parse_properties
+from components.scripts import host_port
 
 
 def write_ca(outputs: dict, directory: Path) -> Path:
@@ -25,8 +26,7 @@ def write_ca(outputs: dict, directory: Path) -> Path:
 
 def openssl_verify(target: str, port: int, ca_file: Path, *, name: str | None = None, ip: str | None = None) -> subprocess.CompletedProcess:
     """openssl s_client -verify_return_error against the CA, checking the name or IP SAN."""
-    host = f"[{target}]" if ":" in target else target  # an IPv6 address (the second lab's)
-    args = ["openssl", "s_client", "-connect", f"{host}:{port}", "-CAfile", str(ca_file), "-verify_return_error", "-brief"]
+    args = ["openssl", "s_client", "-connect", host_port(target, port), "-CAfile", str(ca_file), "-verify_return_error", "-brief"]
     if name:
         args += ["-servername", name, "-verify_hostname", name]
     if ip:

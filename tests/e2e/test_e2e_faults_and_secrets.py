@@ -168,20 +168,6 @@ def interrupt_then_recover(lab, stack: LabStack, broker: str, directory: Path) -
     )
 
 
-def leftovers(since: float) -> list[Path]:
-    """mktemp's files and folders made since ``since`` that are still there, and still there a
-    while later: the other lab's scripts (tests/run.sh runs two) hold theirs for seconds only."""
-    def made_since(p: Path) -> bool:
-        try:
-            return p.stat().st_mtime >= since
-        except FileNotFoundError:  # gone between the listing and the look
-            return False
-
-    made = [p for p in Path("/tmp").glob("tmp.*") if made_since(p)]
-    time.sleep(20)
-    return [p for p in made if p.exists()]
-
-
 def ops(events: list) -> dict[str, str]:
     out = {}
     for event in events:
@@ -238,7 +224,7 @@ def scenario(lab, tmp_path_factory):
     finally:
         run.decoys.stop()
         run.sampler.stop()
-        run.leftovers = leftovers(started)
+        run.leftovers = [p for p in Path("/tmp").glob("tmp.*") if p.stat().st_mtime >= started]
     yield run
 
 
